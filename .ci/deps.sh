@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Debian packages the build, the tests and the demo need. Idempotent.
+set -euo pipefail
+pkgs=(
+  build-essential pkg-config meson ninja-build
+  libglib2.0-dev libjson-glib-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav
+  clang libclang-rt-14-dev valgrind
+  python3-fastapi python3-uvicorn python3-websockets python3-pytest python3-httpx
+  procps psmisc
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] && SUDO= || SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,56 @@
+# Top-level entry points: build, test, bench, run. See README.md.
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+export CGO_CFLAGS := -Wno-deprecated-declarations
+PY := /usr/bin/python3
+BUILD := build
+BIN := bin
+NATIVE := $(BUILD)/native
+
+.PHONY: all build native go test test-native test-go test-e2e bench bench-native bench-go run deps clean
+
+all: build
+
+build: native go
+
+# C side: the shim, ds-gst-engine and their tests (meson + ninja).
+native:
+	@[ -f $(NATIVE)/build.ninja ] || meson setup $(NATIVE) native --buildtype=debugoptimized
+	ninja -C $(NATIVE)
+	@mkdir -p $(BIN)
+	cp -f $(NATIVE)/gst-engine/ds-gst-engine $(BIN)/ds-gst-engine
+
+go:
+	@mkdir -p $(BIN)
+	go build -o $(BIN)/ds-supervisor ./go/cmd/ds-supervisor
+
+test: build test-native test-go test-e2e
+
+test-native: native
+	$(MAKE) -C native test BUILD=$(abspath $(NATIVE)) BIN=$(abspath $(BIN))
+
+test-go:
+	go vet ./...
+	@unformatted=$$(gofmt -l go); if [ -n "$$unformatted" ]; then echo "gofmt: $$unformatted"; exit 1; fi
+	DS_GST_ENGINE=$(abspath $(BIN))/ds-gst-engine go test -race -count=1 ./...
+
+test-e2e: build
+	$(PY) -m pytest -q test/e2e
+
+bench: build bench-native bench-go
+
+bench-native: native
+	$(MAKE) -C native bench BUILD=$(abspath $(NATIVE)) BIN=$(abspath $(BIN))
+
+bench-go: build
+	DS_GST_ENGINE=$(abspath $(BIN))/ds-gst-engine go test -run '^$$' -bench . -benchtime 1x ./go/... | tee $(BUILD)/bench-go.txt
+
+# The demo: installs what is missing, builds, starts the reference server and 3 instances.
+run:
+	bash test/run-demo.sh $(RUN_ARGS)
+
+deps:
+	bash .ci/deps.sh
+
+clean:
+	rm -rf $(BUILD) $(BIN)

@@ -1,0 +1,3 @@
+module github.com/cityeyelab/ds-analysis
+
+go 1.22
