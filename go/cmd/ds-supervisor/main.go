@@ -1,0 +1,145 @@
+// Command ds-supervisor runs one always-on analysis instance: it starts the C engine,
+// keeps the WebSocket link to FastAPI, owns the camera and file queues, and reports
+// events, logs, status and metrics. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/engine"
+	"github.com/cityeyelab/ds-analysis/go/internal/instance"
+	"github.com/cityeyelab/ds-analysis/go/internal/link"
+	"github.com/cityeyelab/ds-analysis/go/internal/logs"
+	"github.com/cityeyelab/ds-analysis/go/internal/metrics"
+	"github.com/cityeyelab/ds-analysis/go/internal/supervisor"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0"
+
+// Exit statuses; FastAPI restarts an instance that exits non-zero.
+const (
+	exitOK       = 0
+	exitFatal    = 1
+	exitSettings = 2
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	start := time.Now()
+	self, err := os.Executable()
+	if err != nil {
+		self = os.Args[0]
+	}
+	s, err := parseSettings(instance.StripTag(os.Args[1:]), os.Getenv, self)
+	switch {
+	case errors.Is(err, errHelp):
+		usage(os.Stdout)
+		return exitOK
+	case errors.Is(err, errVersion):
+		fmt.Println("ds-supervisor", version)
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "ds-supervisor: %v\n", err)
+		return exitSettings
+	}
+
+	// pgrep -f "APP_ID=<id>" matches command lines, and an environment assignment is not
+	// part of one: re-exec with the tag as an argument so the watchdog finds us.
+	if !instance.HasTag(os.Args, s.AppID) {
+		if err := instance.Reexec(s.AppID); err != nil {
+			fmt.Fprintf(os.Stderr, "ds-supervisor: re-exec with the APP_ID tag: %v\n", err)
+			return exitFatal
+		}
+	}
+	_ = instance.SetProcessName(s.AppID)
+
+	dir, err := instance.Open(s.InstanceRoot, s.AppID)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ds-supervisor: %v\n", err)
+		return exitSettings
+	}
+	defer dir.Close()
+	if err := dir.WritePID("supervisor", os.Getpid()); err != nil {
+		fmt.Fprintf(os.Stderr, "ds-supervisor: %v\n", err)
+		return exitFatal
+	}
+
+	lg, err := logs.Open(logs.Options{
+		Root: s.LogRoot, AppID: s.AppID, PID: os.Getpid(), Start: start, LiveLevel: s.LiveLevel,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ds-supervisor: logs: %v\n", err)
+		return exitSettings
+	}
+	defer lg.Close()
+	log := lg.Logger()
+	log.Info().Str("app_id", s.AppID).Str("config", s.ConfigPath).Str("engine", s.Engine).
+		Str("ws_url", s.WSURL).Str("version", version).Str("instance_dir", dir.Path()).
+		Str("log_path", lg.Path()).Msg("starting")
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	startCtx, cancel := context.WithTimeout(ctx, s.EngineStartTimeout)
+	eng, err := engine.Start(startCtx, engine.Config{
+		Binary:       s.Engine,
+		ConfigPath:   s.ConfigPath,
+		SocketPath:   dir.SocketPath(),
+		Output:       lg.EngineWriter(),
+		StartTimeout: s.EngineStartTimeout,
+		Log:          log,
+	})
+	cancel()
+	if err != nil {
+		log.Error().Err(err).Msg("engine did not start")
+		fmt.Fprintf(os.Stderr, "ds-supervisor: engine: %v\n", err)
+		if ctx.Err() != nil {
+			return exitOK
+		}
+		return exitFatal
+	}
+	_ = dir.WritePID("engine", eng.PID())
+	hello := eng.Hello()
+	log.Info().Int("engine_pid", eng.PID()).Str("engine", hello.Engine).Str("engine_version", hello.Version).
+		Int("streams", hello.Streams).Ints("gpu_ids", hello.GPUIDs).Msg("engine ready")
+
+	sampler := metrics.NewSampler(hello.GPUIDs)
+	defer sampler.Close()
+
+	code := supervisor.Run(ctx, supervisor.Options{
+		AppID:       s.AppID,
+		ConfigPath:  s.ConfigPath,
+		Version:     version,
+		Start:       start,
+		StopTimeout: s.EngineStopTimeout,
+		Link: link.Config{
+			URL:          s.WSURL,
+			AckTimeout:   s.AckTimeout,
+			PingInterval: s.HeartbeatInterval,
+			PingTimeout:  s.HeartbeatTimeout,
+			BackoffMin:   s.BackoffMin,
+			BackoffMax:   s.BackoffMax,
+			Log:          log,
+		},
+	}, supervisor.Deps{
+		Engine:  eng,
+		Hello:   hello,
+		Logs:    lg,
+		Log:     log,
+		Metrics: sampler,
+		Dir:     dir,
+	})
+	dir.RemovePID("engine")
+	log.Info().Int("exit_code", code).Msg("exiting")
+	return code
+}

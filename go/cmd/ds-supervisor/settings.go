@@ -1,0 +1,208 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/instance"
+)
+
+// defaultLogRoot is the log root the specification names (§2.1).
+const defaultLogRoot = "/opt/nvidia/deepstream/deepstream/cityeyelab/vmnt/DeepStream-Yolo/logs"
+
+// settings is everything the supervisor needs to start, from flags, env and defaults
+// (flag > env > default).
+type settings struct {
+	AppID        string
+	ConfigPath   string // exactly as given on the command line
+	WSURL        string
+	Engine       string
+	LogRoot      string
+	InstanceRoot string
+	LiveLevel    zerolog.Level
+
+	HeartbeatInterval  time.Duration
+	HeartbeatTimeout   time.Duration
+	BackoffMin         time.Duration
+	BackoffMax         time.Duration
+	AckTimeout         time.Duration
+	EngineStartTimeout time.Duration
+	EngineStopTimeout  time.Duration
+}
+
+// errHelp and errVersion are not failures: main prints and exits 0.
+var (
+	errHelp    = errors.New("help requested")
+	errVersion = errors.New("version requested")
+)
+
+// option describes one setting: its flag names, env variable, default and doc.
+type option struct {
+	names []string
+	env   string
+	def   string
+	doc   string
+}
+
+var options = []option{
+	{[]string{"c", "config", "cfg-file"}, "", "", "deepstream-app config file (required)"},
+	{[]string{"ws-url"}, "DS_WS_URL", "ws://127.0.0.1:8000/ws", "FastAPI WebSocket URL"},
+	{[]string{"engine"}, "DS_ENGINE", "", "engine executable (default: ds-gst-engine beside this executable)"},
+	{[]string{"log-root"}, "DS_LOG_ROOT", defaultLogRoot, "folder for the per-instance log folders"},
+	{[]string{"instance-root"}, "DS_INSTANCE_ROOT", "/tmp/ds", "parent of the instance dir <root>/<APP_ID>"},
+	{[]string{"live-log-level"}, "DS_LIVE_LOG_LEVEL", "warn", "lowest level streamed to FastAPI as log events (debug|info|warn|error|disabled)"},
+	{[]string{"heartbeat-interval"}, "DS_HEARTBEAT_INTERVAL", "5s", "WebSocket ping interval"},
+	{[]string{"heartbeat-timeout"}, "DS_HEARTBEAT_TIMEOUT", "5s", "pong deadline; a missed pong drops the connection"},
+	{[]string{"backoff-min"}, "DS_BACKOFF_MIN", "250ms", "first reconnect delay"},
+	{[]string{"backoff-max"}, "DS_BACKOFF_MAX", "10s", "reconnect delay cap"},
+	{[]string{"ack-timeout"}, "DS_ACK_TIMEOUT", "10s", "wait for execute_ack before reconnecting"},
+	{[]string{"engine-start-timeout"}, "DS_ENGINE_START_TIMEOUT", "600s", "wait for the engine's ready (model loading)"},
+	{[]string{"engine-stop-timeout"}, "DS_ENGINE_STOP_TIMEOUT", "5s", "graceful engine stop before SIGKILL"},
+}
+
+// usage writes the --help text.
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: APP_ID=<id> ds-supervisor -c <config> [options]\n\n")
+	fmt.Fprintf(w, "Runs one analysis instance: the engine, the WebSocket link to FastAPI, the queues.\n\nOptions (flag, env, default):\n")
+	for _, o := range options {
+		names := make([]string, len(o.names))
+		for i, n := range o.names {
+			names[i] = "--" + n
+			if len(n) == 1 {
+				names[i] = "-" + n
+			}
+		}
+		env := o.env
+		if env == "" {
+			env = "-"
+		}
+		fmt.Fprintf(w, "  %-34s %-24s %s", strings.Join(names, ", "), env, o.doc)
+		if o.def != "" {
+			fmt.Fprintf(w, " [%s]", o.def)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "  %-34s %-24s %s\n", "-", "APP_ID", "instance id (required): [A-Za-z0-9._-], 1-64 chars")
+	fmt.Fprintf(w, "  %-34s %-24s %s\n", "--help, --version", "-", "print and exit")
+}
+
+// parseSettings reads flags from args and env through getenv. Any error is meant to be
+// printed as one line, followed by exit status 2.
+func parseSettings(args []string, getenv func(string) string, self string) (settings, error) {
+	fs := flag.NewFlagSet("ds-supervisor", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	values := make([]string, len(options))
+	for i, o := range options {
+		values[i] = o.def
+		if o.env != "" {
+			if v := getenv(o.env); v != "" {
+				values[i] = v
+			}
+		}
+		for _, n := range o.names {
+			fs.StringVar(&values[i], n, values[i], o.doc)
+		}
+	}
+	help := fs.Bool("help", false, "")
+	fs.BoolVar(help, "h", false, "")
+	version := fs.Bool("version", false, "")
+	if err := fs.Parse(args); err != nil {
+		return settings{}, err
+	}
+	if *help {
+		return settings{}, errHelp
+	}
+	if *version {
+		return settings{}, errVersion
+	}
+	if fs.NArg() > 0 {
+		return settings{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	get := func(name string) string {
+		for i, o := range options {
+			if o.names[0] == name {
+				return values[i]
+			}
+		}
+		panic("unknown option " + name)
+	}
+
+	s := settings{
+		AppID:        getenv("APP_ID"),
+		ConfigPath:   get("c"),
+		WSURL:        get("ws-url"),
+		Engine:       get("engine"),
+		LogRoot:      get("log-root"),
+		InstanceRoot: get("instance-root"),
+	}
+	if s.AppID == "" {
+		return s, errors.New("APP_ID is not set: start as APP_ID=<id> ds-supervisor -c <config>")
+	}
+	if err := instance.ValidateID(s.AppID); err != nil {
+		return s, fmt.Errorf("APP_ID %q: %w", s.AppID, err)
+	}
+	if s.ConfigPath == "" {
+		return s, errors.New("no config file: pass -c <deepstream-app config>")
+	}
+	if st, err := os.Stat(s.ConfigPath); err != nil {
+		return s, fmt.Errorf("config %s: %w", s.ConfigPath, err)
+	} else if st.IsDir() {
+		return s, fmt.Errorf("config %s: is a directory", s.ConfigPath)
+	}
+	u, err := url.Parse(s.WSURL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return s, fmt.Errorf("ws-url %q: want ws://host[:port]/path or wss://…", s.WSURL)
+	}
+	if s.Engine == "" {
+		s.Engine = filepath.Join(filepath.Dir(self), "ds-gst-engine")
+	}
+	if st, err := os.Stat(s.Engine); err != nil {
+		return s, fmt.Errorf("engine %s: %w", s.Engine, err)
+	} else if st.IsDir() || st.Mode()&0o111 == 0 {
+		return s, fmt.Errorf("engine %s: not an executable file", s.Engine)
+	}
+	for _, p := range []struct{ name, v string }{{"log-root", s.LogRoot}, {"instance-root", s.InstanceRoot}} {
+		if !filepath.IsAbs(p.v) {
+			return s, fmt.Errorf("%s %q: must be an absolute path", p.name, p.v)
+		}
+	}
+	lvl := strings.ToLower(get("live-log-level"))
+	if lvl == "warning" {
+		lvl = "warn"
+	}
+	if s.LiveLevel, err = zerolog.ParseLevel(lvl); err != nil || lvl == "" {
+		return s, fmt.Errorf("live-log-level %q: want debug, info, warn, error or disabled", get("live-log-level"))
+	}
+	durations := []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"heartbeat-interval", &s.HeartbeatInterval},
+		{"heartbeat-timeout", &s.HeartbeatTimeout},
+		{"backoff-min", &s.BackoffMin},
+		{"backoff-max", &s.BackoffMax},
+		{"ack-timeout", &s.AckTimeout},
+		{"engine-start-timeout", &s.EngineStartTimeout},
+		{"engine-stop-timeout", &s.EngineStopTimeout},
+	}
+	for _, d := range durations {
+		v, err := time.ParseDuration(get(d.name))
+		if err != nil || v <= 0 {
+			return s, fmt.Errorf("%s %q: want a positive duration such as 500ms or 5s", d.name, get(d.name))
+		}
+		*d.dst = v
+	}
+	if s.BackoffMin > s.BackoffMax {
+		return s, fmt.Errorf("backoff-min %v is above backoff-max %v", s.BackoffMin, s.BackoffMax)
+	}
+	return s, nil
+}

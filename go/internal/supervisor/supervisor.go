@@ -1,0 +1,500 @@
+// Package supervisor is the run loop of an instance: one goroutine that owns the
+// analysis state and moves messages between the WebSocket link and the engine.
+//
+// Data flows one way each: link → protocol → analysis → engine, and engine events →
+// analysis → link. Only this goroutine touches the state, so nothing in it locks.
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/analysis"
+	"github.com/cityeyelab/ds-analysis/go/internal/engine"
+	"github.com/cityeyelab/ds-analysis/go/internal/instance"
+	"github.com/cityeyelab/ds-analysis/go/internal/link"
+	"github.com/cityeyelab/ds-analysis/go/internal/logs"
+	"github.com/cityeyelab/ds-analysis/go/internal/metrics"
+	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
+)
+
+// Exit statuses of Run (see README.md).
+const (
+	ExitOK       = 0
+	ExitFatal    = 1
+	ExitCrashed  = 3
+	ExitRejected = 4
+)
+
+const (
+	engineCallTimeout = 5 * time.Second
+	progressTimeout   = 500 * time.Millisecond
+	flushTimeout      = 3 * time.Second
+	// crashGrace is how long a crash report may wait for a connection before exit.
+	crashGrace = 5 * time.Second
+	// stateDelay coalesces state.json rewrites: a 10,000-file push is one write.
+	stateDelay = 100 * time.Millisecond
+	// crashLogLines is how many engine log lines go into a crash report.
+	crashLogLines = 20
+)
+
+// Engine is what the loop needs of the engine client (engine.Engine implements it).
+type Engine interface {
+	PID() int
+	Events() <-chan engine.Event
+	Done() <-chan struct{}
+	ExitStatus() engine.ExitStatus
+	Play(ctx context.Context, r engine.PlayRequest) error
+	Stop(ctx context.Context, slot int) (engine.StopResult, error)
+	Reset(ctx context.Context, slot int) error
+	Progress(ctx context.Context) ([]engine.SlotProgress, error)
+	Shutdown(ctx context.Context) error
+}
+
+// Options are the instance's identity and timings.
+type Options struct {
+	AppID       string
+	ConfigPath  string // as given on the command line
+	Version     string
+	Start       time.Time
+	StopTimeout time.Duration // graceful engine stop before SIGKILL
+	Link        link.Config   // Hello is filled in by Run
+}
+
+// Deps are the started parts the loop drives.
+type Deps struct {
+	Engine  Engine
+	Hello   engine.Hello
+	Logs    *logs.Logs
+	Log     zerolog.Logger
+	Metrics *metrics.Sampler
+	Dir     *instance.Dir
+}
+
+type loop struct {
+	o      Options
+	d      Deps
+	log    zerolog.Logger
+	link   *link.Link
+	state  *analysis.State
+	limits protocol.Limits
+	// stopSeq[slot] is the engine line number of the last stop reply: an event read
+	// before it belongs to a file that was stopped and is ignored.
+	stopSeq    []uint64
+	stateDirty bool
+	stateTimer *time.Timer
+}
+
+// Run serves until terminate_app, a signal (ctx done), an engine crash or a refused
+// handshake, and returns the process exit status.
+func Run(ctx context.Context, o Options, d Deps) int {
+	l := &loop{
+		o:       o,
+		d:       d,
+		log:     d.Log.With().Str("component", "supervisor").Logger(),
+		state:   analysis.New(d.Hello.Streams),
+		limits:  protocol.Limits{Streams: d.Hello.Streams},
+		stopSeq: make([]uint64, d.Hello.Streams),
+	}
+	cfg := o.Link
+	cfg.Hello = l.appReady
+	l.link = link.New(cfg)
+	l.stateTimer = time.NewTimer(time.Hour)
+	l.stateTimer.Stop()
+	l.writeState()
+
+	// The link outlives ctx so that app_terminated can still go out after a signal.
+	linkCtx, cancelLink := context.WithCancel(context.Background())
+	linkErr := make(chan error, 1)
+	go func() { linkErr <- l.link.Run(linkCtx) }()
+	stopLink := func() {
+		cancelLink()
+		select {
+		case <-linkErr:
+		case <-time.After(flushTimeout):
+			l.log.Warn().Msg("link did not close in time")
+		}
+	}
+
+	events := d.Engine.Events()
+	live := d.Logs.Live()
+	for {
+		select {
+		case <-ctx.Done():
+			code := l.shutdown(nil, "signal")
+			stopLink()
+			return code
+		case frame := <-l.link.Inbox():
+			if req, ok := l.handleFrame(frame); ok {
+				code := l.shutdown(req, "terminate_app")
+				stopLink()
+				return code
+			}
+		case ev, ok := <-events:
+			if !ok {
+				events = nil // the engine is gone; Done follows
+				continue
+			}
+			l.handleEvent(ev)
+		case <-d.Engine.Done():
+			code := l.crashed()
+			stopLink()
+			return code
+		case line := <-live:
+			l.link.SendLive(protocol.Encode(protocol.LogEvent{
+				Timestamp: protocol.Timestamp(line.Time),
+				Level:     line.Level,
+				Source:    line.Source,
+				Message:   line.Message,
+				Dropped:   line.Dropped,
+			}))
+		case err := <-linkErr:
+			var rej *link.Rejected
+			if errors.As(err, &rej) {
+				l.log.Error().Str("error_code", rej.Code).Str("error_message", rej.Message).
+					Msg("FastAPI refused the handshake (execute_ack error); exiting")
+			} else {
+				l.log.Error().Err(err).Msg("link stopped")
+			}
+			l.stopEngine()
+			l.flushState()
+			if rej != nil {
+				return ExitRejected
+			}
+			return ExitFatal
+		case <-l.stateTimer.C:
+			l.flushState()
+		}
+	}
+}
+
+// appReady builds the handshake message; the link calls it on every connection, from
+// its own goroutine, so it reads only immutable fields.
+func (l *loop) appReady() []byte {
+	gpus := l.d.Hello.GPUIDs
+	if gpus == nil {
+		gpus = []int{}
+	}
+	return protocol.Encode(protocol.AppReady{
+		RequestID:    uuid.NewString(),
+		InstanceID:   l.o.AppID,
+		ConfigPath:   l.o.ConfigPath,
+		ProcessID:    os.Getpid(),
+		StreamsCount: l.d.Hello.Streams,
+		Status:       protocol.StatusOK,
+		Version:      l.o.Version,
+		GPUAllocated: gpus,
+		StartTime:    protocol.Timestamp(l.o.Start),
+	})
+}
+
+func (l *loop) send(msg any) {
+	b := protocol.Encode(msg)
+	l.link.Send(b)
+	if l.log.GetLevel() <= zerolog.DebugLevel {
+		l.log.Debug().RawJSON("msg", b).Msg("queued to FastAPI")
+	}
+}
+
+// handleFrame serves one server frame; it returns the terminate_app request when the
+// instance must stop.
+func (l *loop) handleFrame(frame []byte) (*protocol.TerminateApp, bool) {
+	req, rej := protocol.Decode(frame, l.limits)
+	if rej != nil {
+		l.log.Warn().Str("reason", rej.Reason()).Int("bytes", len(frame)).Msg("rejected a message from FastAPI")
+		l.send(rej.Reply)
+		return nil, false
+	}
+	l.log.Info().Str("type", req.MessageType()).Msg("request")
+	switch r := req.(type) {
+	case *protocol.StartAnalysis:
+		l.start(r)
+	case *protocol.PushFile:
+		l.apply(l.state.Push(r))
+	case *protocol.InterruptAnalysis:
+		l.apply(l.state.Interrupt(r))
+	case *protocol.TerminateApp:
+		return r, true
+	case *protocol.QueryMetrics:
+		l.send(l.metrics(r.RequestID))
+	case *protocol.QueryAnalysisStatus:
+		l.send(l.state.Status(r, l.progress(), time.Now()))
+	case *protocol.QueryLogs:
+		l.send(l.recentLogs(r))
+	case *protocol.ExecuteAck:
+		l.log.Warn().Str("status", r.Status).Msg("execute_ack outside a handshake ignored")
+	default:
+		l.log.Error().Str("type", req.MessageType()).Msg("request type without a handler")
+	}
+	return nil, false
+}
+
+// start checks a start_analysis against the state, prepares output_dir, then starts or
+// queues the camera; a refused start creates nothing.
+func (l *loop) start(r *protocol.StartAnalysis) {
+	if rej := l.state.CheckStart(r); rej != nil {
+		l.send(rej)
+		return
+	}
+	if err := os.MkdirAll(r.OutputDir, 0o755); err != nil {
+		l.send(analysis.StartError(r, fmt.Sprintf("cannot create output_dir: %v", err)))
+		return
+	}
+	l.apply(l.state.Start(r))
+}
+
+// apply sends a state result's reply and events, then runs its engine commands; a
+// command the engine refuses is fed back into the state as a failed file.
+func (l *loop) apply(res analysis.Result) {
+	if res.Reply != nil {
+		l.send(res.Reply)
+	}
+	for _, ev := range res.Events {
+		l.send(ev)
+	}
+	for _, c := range res.Commands {
+		l.run(c)
+	}
+	if res.Changed {
+		l.markDirty()
+	}
+}
+
+func (l *loop) run(c analysis.Command) {
+	ctx, cancel := context.WithTimeout(context.Background(), engineCallTimeout)
+	defer cancel()
+	switch c.Op {
+	case analysis.OpPlay:
+		if c.OutputPath != "" {
+			if err := os.MkdirAll(filepath.Dir(c.OutputPath), 0o755); err != nil {
+				l.log.Warn().Err(err).Str("output_path", c.OutputPath).Msg("cannot create the output folder")
+			}
+		}
+		err := l.d.Engine.Play(ctx, engine.PlayRequest{
+			Slot: c.Slot, FileID: c.FileID, URI: c.URI, NewCamera: c.NewCamera, OutputPath: c.OutputPath,
+		})
+		if err != nil {
+			l.log.Warn().Err(err).Int("slot", c.Slot).Int64("file_id", c.FileID).Msg("engine refused play")
+			l.apply(l.state.FileFailed(c.Slot, c.FileID, "engine refused the file: "+err.Error()))
+		}
+	case analysis.OpStop:
+		r, err := l.d.Engine.Stop(ctx, c.Slot)
+		if err != nil {
+			l.log.Error().Err(err).Int("slot", c.Slot).Msg("engine stop failed")
+			return
+		}
+		if c.Slot >= 0 && c.Slot < len(l.stopSeq) {
+			l.stopSeq[c.Slot] = r.Seq
+		}
+	case analysis.OpReset:
+		if err := l.d.Engine.Reset(ctx, c.Slot); err != nil {
+			l.log.Error().Err(err).Int("slot", c.Slot).Msg("engine reset failed")
+		}
+	}
+}
+
+func (l *loop) handleEvent(ev engine.Event) {
+	if ev.Slot >= 0 && ev.Slot < len(l.stopSeq) && ev.Seq < l.stopSeq[ev.Slot] {
+		l.log.Debug().Str("event", ev.Kind).Int("slot", ev.Slot).Int64("file_id", ev.FileID).
+			Msg("event of a stopped file ignored")
+		return
+	}
+	var res analysis.Result
+	switch ev.Kind {
+	case "file_started":
+		res = l.state.FileStarted(ev.Slot, ev.FileID)
+	case "file_done":
+		l.log.Info().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Uint64("frames", ev.Frames).Msg("file done")
+		res = l.state.FileDone(ev.Slot, ev.FileID, ev.Frames)
+	case "file_error":
+		l.log.Warn().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Str("error", ev.Error).Msg("file failed")
+		res = l.state.FileFailed(ev.Slot, ev.FileID, ev.Error)
+	case "fatal":
+		l.log.Error().Str("error", ev.Error).Msg("engine reported a fatal pipeline error")
+		return
+	default:
+		l.log.Warn().Str("event", ev.Kind).Msg("unknown engine event")
+		return
+	}
+	if res.Ignored != "" {
+		l.log.Debug().Str("event", ev.Kind).Int("slot", ev.Slot).Int64("file_id", ev.FileID).
+			Str("why", res.Ignored).Msg("engine event ignored")
+	}
+	l.apply(res)
+}
+
+// progress asks the engine for per-slot positions once per status query; without an
+// answer the status shows 0 % for running files.
+func (l *loop) progress() analysis.Progress {
+	ctx, cancel := context.WithTimeout(context.Background(), progressTimeout)
+	defer cancel()
+	slots, err := l.d.Engine.Progress(ctx)
+	if err != nil {
+		l.log.Warn().Err(err).Msg("engine progress unavailable")
+	}
+	return func(slot int) (int64, int64, bool) {
+		if slot < 0 || slot >= len(slots) {
+			return 0, 0, false
+		}
+		p := slots[slot]
+		if p.PositionNS == nil || p.DurationNS == nil {
+			return 0, 0, false
+		}
+		return *p.PositionNS, *p.DurationNS, true
+	}
+}
+
+func (l *loop) metrics(requestID string) protocol.Metrics {
+	snap := l.d.Metrics.Sample(os.Getpid(), l.d.Engine.PID())
+	m := protocol.Metrics{
+		RequestID:  protocol.Str(requestID),
+		Status:     protocol.StatusOK,
+		Timestamp:  protocol.Timestamp(time.Now()),
+		CPUPercent: protocol.Float(snap.CPUPercent),
+		RAMMB:      protocol.Float(snap.RAMMB),
+		GPUPercent: snap.GPUPercent,
+		VRAMMB:     snap.VRAMMB,
+		GPUs:       []protocol.GPUMetrics{},
+		GPUError:   snap.GPUError,
+	}
+	for _, g := range snap.GPUs {
+		m.GPUs = append(m.GPUs, protocol.GPUMetrics{
+			GPUID: g.ID, Name: g.Name, GPUPercent: g.Percent, VRAMUsedMB: g.VRAMUsedMB,
+			VRAMTotalMB: g.VRAMTotalMB, ProcessVRAMMB: g.ProcessVRAMMB,
+		})
+	}
+	return m
+}
+
+func (l *loop) recentLogs(r *protocol.QueryLogs) protocol.Logs {
+	min := zerolog.TraceLevel
+	if r.Level != "" {
+		if lv, err := zerolog.ParseLevel(r.Level); err == nil {
+			min = lv
+		}
+	}
+	lines := l.d.Logs.Recent(r.Lines, min)
+	out := protocol.Logs{
+		RequestID: protocol.Str(r.RequestID),
+		Status:    protocol.StatusOK,
+		LogPath:   l.d.Logs.Path(),
+		Lines:     make([]protocol.LogLine, 0, len(lines)),
+	}
+	for _, ln := range lines {
+		out.Lines = append(out.Lines, protocol.LogLine{
+			Timestamp: protocol.Timestamp(ln.Time), Level: ln.Level, Source: ln.Source, Message: ln.Message,
+		})
+	}
+	return out
+}
+
+// shutdown stops the engine, says app_terminated and flushes it (when connected).
+// req is nil for a signal.
+func (l *loop) shutdown(req *protocol.TerminateApp, why string) int {
+	l.log.Info().Str("reason", why).Msg("stopping")
+	l.stopEngine()
+	var rid *string
+	msg := "DeepStream process exiting."
+	if req != nil {
+		rid = protocol.Str(req.RequestID)
+	} else {
+		msg = "DeepStream process exiting (signal)."
+	}
+	l.send(protocol.AppTerminated{RequestID: rid, Status: protocol.StatusOK, Message: msg})
+	if l.link.Connected() {
+		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		if err := l.link.Flush(ctx); err != nil {
+			l.log.Warn().Err(err).Msg("app_terminated not delivered")
+		}
+		cancel()
+	}
+	l.flushState()
+	return ExitOK
+}
+
+func (l *loop) stopEngine() {
+	ctx, cancel := context.WithTimeout(context.Background(), l.o.StopTimeout)
+	defer cancel()
+	if err := l.d.Engine.Shutdown(ctx); err != nil {
+		l.log.Warn().Err(err).Msg("engine shutdown")
+	}
+}
+
+// crashed reports an engine that exited on its own and returns ExitCrashed, so that
+// FastAPI restarts the whole instance.
+func (l *loop) crashed() int {
+	st := l.d.Engine.ExitStatus()
+	ev := l.log.Error()
+	report := protocol.EngineCrashed{
+		InstanceID:      l.o.AppID,
+		Timestamp:       protocol.Timestamp(time.Now()),
+		LastLogLines:    l.d.Logs.LastEngineLines(crashLogLines),
+		CamerasInFlight: []protocol.CameraInFlight{},
+	}
+	if report.LastLogLines == nil {
+		report.LastLogLines = []string{}
+	}
+	if st.Signal != "" {
+		report.Signal = protocol.Str(st.Signal)
+		ev = ev.Str("signal", st.Signal)
+	} else {
+		report.ExitCode = protocol.Int(st.Code)
+		ev = ev.Int("exit_code", st.Code)
+	}
+	for _, c := range l.state.InFlight() {
+		report.CamerasInFlight = append(report.CamerasInFlight, protocol.CameraInFlight{
+			StreamID: c.StreamID, CameraID: c.CameraID, FileID: c.FileID,
+		})
+	}
+	ev.Int("cameras_in_flight", len(report.CamerasInFlight)).Msg("engine exited unexpectedly")
+	l.send(report)
+	ctx, cancel := context.WithTimeout(context.Background(), crashGrace)
+	if err := l.link.Flush(ctx); err != nil {
+		l.log.Warn().Err(err).Msg("crash report not delivered")
+	}
+	cancel()
+	l.flushState()
+	return ExitCrashed
+}
+
+func (l *loop) markDirty() {
+	if !l.stateDirty {
+		l.stateDirty = true
+		l.stateTimer.Reset(stateDelay)
+	}
+}
+
+func (l *loop) flushState() {
+	if l.stateDirty {
+		l.stateTimer.Stop()
+	}
+	l.stateDirty = false
+	l.writeState()
+}
+
+// writeState rewrites state.json atomically with the whole analysis state.
+func (l *loop) writeState() {
+	snap := struct {
+		AppID     string `json:"app_id"`
+		PID       int    `json:"pid"`
+		EnginePID int    `json:"engine_pid"`
+		Updated   string `json:"updated"`
+		Connected bool   `json:"ws_connected"`
+		Analysis  any    `json:"analysis"`
+	}{l.o.AppID, os.Getpid(), l.d.Engine.PID(), protocol.Timestamp(time.Now()), l.link.Connected(), l.state.Snapshot()}
+	b, err := json.Marshal(snap)
+	if err == nil {
+		err = l.d.Dir.WriteState(b)
+	}
+	if err != nil {
+		l.log.Warn().Err(err).Msg("state.json not written")
+	}
+}

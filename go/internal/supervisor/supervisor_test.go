@@ -1,0 +1,326 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/rs/zerolog"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/engine"
+	"github.com/cityeyelab/ds-analysis/go/internal/instance"
+	"github.com/cityeyelab/ds-analysis/go/internal/link"
+	"github.com/cityeyelab/ds-analysis/go/internal/logs"
+	"github.com/cityeyelab/ds-analysis/go/internal/metrics"
+)
+
+// server is a minimal FastAPI stand-in: it confirms every handshake, records what the
+// instance sends and lets the test send requests.
+type server struct {
+	t    *testing.T
+	srv  *httptest.Server
+	mu   sync.Mutex
+	conn *websocket.Conn
+	recv chan map[string]any
+}
+
+func newServer(t *testing.T) *server {
+	s := &server{t: t, recv: make(chan map[string]any, 4096)}
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		c.SetReadLimit(64 << 20)
+		ctx := r.Context()
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		var hello map[string]any
+		if json.Unmarshal(b, &hello) != nil || hello["type"] != "app_ready" {
+			c.Close(websocket.StatusPolicyViolation, "no app_ready")
+			return
+		}
+		s.recv <- hello
+		ack := fmt.Sprintf(`{"type":"execute_ack","request_id":%q,"instance_id":%q,"config_verified":true,"streams_count_verified":true,"status":"confirmed","timestamp":"2025-07-28T12:00:04+09:00"}`,
+			hello["request_id"], hello["instance_id"])
+		if err := c.Write(ctx, websocket.MessageText, []byte(ack)); err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conn = c
+		s.mu.Unlock()
+		for {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			var m map[string]any
+			if json.Unmarshal(b, &m) == nil {
+				s.recv <- m
+			}
+		}
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+func (s *server) url() string { return "ws" + strings.TrimPrefix(s.srv.URL, "http") }
+
+func (s *server) send(msg string) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		c := s.conn
+		s.mu.Unlock()
+		if c != nil {
+			if err := c.Write(context.Background(), websocket.MessageText, []byte(msg)); err != nil {
+				s.t.Fatalf("write: %v", err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatal("no connection from the instance")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// expect waits for the next message of type typ, failing on timeout; messages of other
+// types are collected into skipped.
+func (s *server) expect(typ string, skipped *[]map[string]any) map[string]any {
+	s.t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case m := <-s.recv:
+			if m["type"] == typ {
+				return m
+			}
+			if skipped != nil {
+				*skipped = append(*skipped, m)
+			}
+		case <-timeout:
+			s.t.Fatalf("no %s within 20 s", typ)
+		}
+	}
+}
+
+// makeClip writes a small H.264/MP4 clip with gst-launch-1.0.
+func makeClip(t testing.TB, path string, frames int) {
+	t.Helper()
+	cmd := exec.Command("gst-launch-1.0", "-q", "videotestsrc", fmt.Sprintf("num-buffers=%d", frames),
+		"!", "video/x-raw,format=I420,width=160,height=90,framerate=30/1",
+		"!", "x264enc", "speed-preset=ultrafast", "key-int-max=30", "!", "h264parse", "!", "mp4mux",
+		"!", "filesink", "location="+path)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gst-launch: %v: %s", err, out)
+	}
+}
+
+type harness struct {
+	srv    *server
+	dir    string
+	code   chan int
+	cancel context.CancelFunc
+	eng    *engine.Engine
+}
+
+func startInstance(t *testing.T, slots int) *harness {
+	t.Helper()
+	bin := os.Getenv("DS_GST_ENGINE")
+	if bin == "" {
+		t.Skip("DS_GST_ENGINE is not set (make test-go sets it)")
+	}
+	dir := t.TempDir()
+	var cfg strings.Builder
+	for i := 0; i < slots; i++ {
+		fmt.Fprintf(&cfg, "[source%d]\nenable=1\ntype=3\nuri=file:///dev/null\ngpu-id=0\n\n", i)
+	}
+	cfgPath := filepath.Join(dir, "app.txt")
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	idir, err := instance.Open(filepath.Join(dir, "ds"), "test_inst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := logs.Open(logs.Options{Root: filepath.Join(dir, "logs"), AppID: "test_inst", PID: os.Getpid(), Start: time.Now(), LiveLevel: zerolog.WarnLevel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.Start(context.Background(), engine.Config{
+		Binary: bin, ConfigPath: cfgPath, SocketPath: idir.SocketPath(), Output: lg.EngineWriter(),
+		StartTimeout: 20 * time.Second, Log: lg.Logger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{srv: srv, dir: dir, code: make(chan int, 1), cancel: cancel, eng: eng}
+	sampler := metrics.NewSampler(eng.Hello().GPUIDs)
+	go func() {
+		h.code <- Run(ctx, Options{
+			AppID: "test_inst", ConfigPath: cfgPath, Version: "test", Start: time.Now(), StopTimeout: 5 * time.Second,
+			Link: link.Config{URL: srv.url(), AckTimeout: 5 * time.Second, PingInterval: time.Second,
+				PingTimeout: 2 * time.Second, BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, Log: lg.Logger()},
+		}, Deps{Engine: eng, Hello: eng.Hello(), Logs: lg, Log: lg.Logger(), Metrics: sampler, Dir: idir})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-h.code:
+		case <-time.After(15 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+		_ = eng.Shutdown(context.Background())
+		sampler.Close()
+		lg.Close()
+		idir.Close()
+	})
+	return h
+}
+
+func TestRunAnalysisFlow(t *testing.T) {
+	h := startInstance(t, 2)
+	ready := h.srv.expect("app_ready", nil)
+	if ready["streams_count"] != float64(2) || ready["instance_id"] != "test_inst" || ready["seq"] == nil {
+		t.Fatalf("app_ready %v", ready)
+	}
+	clips := filepath.Join(h.dir, "clips")
+	if err := os.MkdirAll(clips, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a, b := filepath.Join(clips, "a.mp4"), filepath.Join(clips, "b.mp4")
+	makeClip(t, a, 15)
+	makeClip(t, b, 20)
+	out := filepath.Join(h.dir, "out", "cam7")
+
+	h.srv.send(fmt.Sprintf(`{"type":"start_analysis","request_id":"r1","stream_id":1,"camera_id":7,"camera_type":"fileset",
+		"camera_path":%q,"camera_name":"cam7","output_dir":%q,
+		"init_file":{"file_type":"file","file_id":1,"file_path":%q,"file_name":"a.mp4","output_path":%q}}`,
+		clips, out, a, filepath.Join(out, "1.txt")))
+	started := h.srv.expect("analysis_started", nil)
+	if started["status"] != "ok" || started["request_id"] != "r1" || started["stream_id"] != float64(1) || started["camera_id"] != float64(7) {
+		t.Fatalf("analysis_started %v", started)
+	}
+	if st, err := os.Stat(out); err != nil || !st.IsDir() {
+		t.Fatalf("output_dir not created: %v", err)
+	}
+	h.srv.send(fmt.Sprintf(`{"type":"push_file","request_id":"r2","stream_id":1,"camera_id":7,"files_count":2,"files":[
+		{"file_type":"file","file_id":2,"file_path":%q,"file_name":"b.mp4","output_path":%q},
+		{"file_type":"file","file_id":3,"file_path":%q,"file_name":"missing.mp4","output_path":%q},
+		{"file_type":"eos"}]}`, b, filepath.Join(out, "2.txt"), filepath.Join(clips, "missing.mp4"), filepath.Join(out, "3.txt")))
+
+	var seen []map[string]any
+	done := h.srv.expect("analysis_complete", &seen)
+	if done["processed_count"] != float64(2) || done["failed_count"] != float64(1) || done["request_id"] != "r2" || done["status"] != "done" {
+		t.Fatalf("analysis_complete %v", done)
+	}
+	var kinds []string
+	lastSeq := 0.0
+	for _, m := range append(seen, done) {
+		if m["type"] == "log" {
+			continue
+		}
+		kinds = append(kinds, fmt.Sprintf("%v:%v", m["type"], m["file_id"]))
+		if s, _ := m["seq"].(float64); s <= lastSeq {
+			t.Errorf("seq not increasing: %v after %v", s, lastSeq)
+		} else {
+			lastSeq = s
+		}
+	}
+	want := "processing_started:1 file_done:1 processing_started:2 file_done:2 processing_started:3 file_error:3 analysis_complete:<nil>"
+	if got := strings.Join(kinds, " "); got != want {
+		t.Fatalf("events\n got %s\nwant %s", got, want)
+	}
+	// Frame indexes continue across the two files of the camera.
+	f1, _ := os.ReadFile(filepath.Join(out, "1.txt"))
+	f2, _ := os.ReadFile(filepath.Join(out, "2.txt"))
+	l1 := strings.Split(strings.TrimSpace(string(f1)), "\n")
+	l2 := strings.Split(strings.TrimSpace(string(f2)), "\n")
+	if len(l1) != 15 || len(l2) != 20 || !strings.HasPrefix(l2[0], "15 0 ") {
+		t.Fatalf("outputs: %d and %d lines, second starts %q", len(l1), len(l2), l2[0])
+	}
+
+	h.srv.send(`{"type":"query_analysis_status","request_id":"q1"}`)
+	st := h.srv.expect("analysis_status", nil)
+	streams, _ := st["streams"].([]any)
+	if st["request_id"] != "q1" || len(streams) != 2 {
+		t.Fatalf("status %v", st)
+	}
+	h.srv.send(`{"type":"query_metrics","request_id":"m1"}`)
+	m := h.srv.expect("metrics", nil)
+	if m["status"] != "ok" || m["ram_mb"].(float64) <= 0 || m["gpu_percent"] != nil {
+		t.Fatalf("metrics %v", m)
+	}
+	h.srv.send(`{"type":"bogus","request_id":"x"}`)
+	if e := h.srv.expect("error", nil); e["error_code"] != "UNKNOWN_TYPE" || e["request_id"] != "x" {
+		t.Fatalf("error %v", e)
+	}
+	h.srv.send(`{"type":"terminate_app","request_id":"t1"}`)
+	term := h.srv.expect("app_terminated", nil)
+	if term["request_id"] != "t1" || term["status"] != "ok" {
+		t.Fatalf("app_terminated %v", term)
+	}
+	select {
+	case code := <-h.code:
+		if code != ExitOK {
+			t.Fatalf("exit %d", code)
+		}
+		h.code <- code
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after terminate_app")
+	}
+	select {
+	case <-h.eng.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("engine still running after terminate_app")
+	}
+	var state map[string]any
+	b2, err := os.ReadFile(filepath.Join(h.dir, "ds", "test_inst", "state.json"))
+	if err != nil || json.Unmarshal(b2, &state) != nil || state["app_id"] != "test_inst" {
+		t.Fatalf("state.json: %v %s", err, b2)
+	}
+}
+
+func TestRunEngineCrash(t *testing.T) {
+	h := startInstance(t, 1)
+	h.srv.expect("app_ready", nil)
+	// Wait until the handshake is served so the report goes out on a live link.
+	h.srv.send(`{"type":"query_metrics","request_id":"m"}`)
+	h.srv.expect("metrics", nil)
+	if err := exec.Command("kill", "-9", fmt.Sprint(h.eng.PID())).Run(); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	crash := h.srv.expect("engine_crashed", nil)
+	if crash["signal"] == nil || crash["instance_id"] != "test_inst" {
+		t.Fatalf("engine_crashed %v", crash)
+	}
+	if d := time.Since(t0); d > time.Second {
+		t.Errorf("crash report after %v", d)
+	}
+	select {
+	case code := <-h.code:
+		if code != ExitCrashed {
+			t.Fatalf("exit %d, want %d", code, ExitCrashed)
+		}
+		h.code <- code
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the engine died")
+	}
+}
