@@ -140,8 +140,18 @@ func Run(ctx context.Context, o Options, d Deps) int {
 			}
 		case ev, ok := <-events:
 			if !ok {
-				events = nil // the engine is gone; Done follows
-				continue
+				// The connection ended: normally the process has exited too. An engine
+				// that dropped its socket but lives on is useless: stop it.
+				events = nil
+				select {
+				case <-d.Engine.Done():
+				case <-time.After(time.Second):
+					l.log.Error().Msg("engine closed its control socket; stopping it")
+					l.stopEngine()
+				}
+				code := l.crashed()
+				stopLink()
+				return code
 			}
 			l.handleEvent(ev)
 		case <-d.Engine.Done():
