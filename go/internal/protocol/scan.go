@@ -1,0 +1,366 @@
+package protocol
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// A small validating JSON scanner that splits objects and arrays into raw members
+// without copying. encoding/json's map[string]json.RawMessage route costs ~20 µs per
+// push_file item (two validation passes, a map and reflection per item), which made a
+// 10,000-file push_file take far more than its 50 ms budget; this scanner reads the
+// frame once. It accepts exactly what encoding/json accepts (the fuzz test checks).
+
+// maxDepth bounds nesting, as encoding/json does.
+const maxDepth = 10000
+
+// field is one member of an object: its decoded key and raw value.
+type field struct {
+	key string
+	val []byte
+}
+
+type scanner struct {
+	b     []byte
+	i     int
+	depth int
+}
+
+// parseObject splits b, which must hold exactly one JSON object (surrounding
+// whitespace allowed), into its members. ok is false when b is not valid JSON or not
+// an object.
+func parseObject(b []byte) (fields []field, ok bool) {
+	return parseObjectInto(b, make([]field, 0, 8))
+}
+
+// parseObjectInto is parseObject appending to buf[:0], to reuse one slice across the
+// items of a push_file.
+func parseObjectInto(b []byte, buf []field) (fields []field, ok bool) {
+	s := scanner{b: b}
+	s.ws()
+	if s.i >= len(s.b) || s.b[s.i] != '{' {
+		return nil, false
+	}
+	fields, ok = s.members(buf[:0])
+	if !ok {
+		return nil, false
+	}
+	s.ws()
+	if s.i != len(s.b) {
+		return nil, false
+	}
+	return fields, true
+}
+
+// parseArray splits b, which must hold exactly one JSON array, into its raw elements.
+func parseArray(b []byte) (elems [][]byte, ok bool) {
+	s := scanner{b: b}
+	s.ws()
+	if s.i >= len(s.b) || s.b[s.i] != '[' {
+		return nil, false
+	}
+	s.i++
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		s.ws()
+		if s.i != len(s.b) {
+			return nil, false
+		}
+		return [][]byte{}, true
+	}
+	elems, ok = s.elements()
+	if !ok {
+		return nil, false
+	}
+	return elems, true
+}
+
+// elements reads the elements of an array after its '[' up to the end of the input.
+func (s *scanner) elements() (elems [][]byte, ok bool) {
+	for {
+		s.ws()
+		start := s.i
+		if !s.value() {
+			return nil, false
+		}
+		elems = append(elems, s.b[start:s.i])
+		s.ws()
+		if s.i >= len(s.b) {
+			return nil, false
+		}
+		if s.b[s.i] == ']' {
+			s.i++
+			s.ws()
+			return elems, s.i == len(s.b)
+		}
+		if s.b[s.i] != ',' {
+			return nil, false
+		}
+		s.i++
+	}
+}
+
+// members reads an object starting at '{' and appends its members to fields.
+func (s *scanner) members(fields []field) ([]field, bool) {
+	s.i++ // '{'
+
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return fields, true
+	}
+	for {
+		s.ws()
+		kstart := s.i
+		if s.i >= len(s.b) || s.b[s.i] != '"' || !s.str() {
+			return nil, false
+		}
+		key, ok := unquote(s.b[kstart:s.i])
+		if !ok {
+			return nil, false
+		}
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return nil, false
+		}
+		s.i++
+		s.ws()
+		vstart := s.i
+		if !s.value() {
+			return nil, false
+		}
+		fields = append(fields, field{key: key, val: s.b[vstart:s.i]})
+		s.ws()
+		if s.i >= len(s.b) {
+			return nil, false
+		}
+		if s.b[s.i] == '}' {
+			s.i++
+			return fields, true
+		}
+		if s.b[s.i] != ',' {
+			return nil, false
+		}
+		s.i++
+	}
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// value skips one JSON value, validating it.
+func (s *scanner) value() bool {
+	if s.i >= len(s.b) {
+		return false
+	}
+	switch c := s.b[s.i]; {
+	case c == '"':
+		return s.str()
+	case c == '{':
+		if s.depth++; s.depth > maxDepth {
+			return false
+		}
+		ok := s.skipObject()
+		s.depth--
+		return ok
+	case c == '[':
+		if s.depth++; s.depth > maxDepth {
+			return false
+		}
+		ok := s.skipArray()
+		s.depth--
+		return ok
+	case c == 't':
+		return s.lit("true")
+	case c == 'f':
+		return s.lit("false")
+	case c == 'n':
+		return s.lit("null")
+	case c == '-' || c >= '0' && c <= '9':
+		return s.num()
+	}
+	return false
+}
+
+func (s *scanner) skipObject() bool {
+	s.i++ // '{'
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return true
+	}
+	for {
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != '"' || !s.str() {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return false
+		}
+		s.i++
+		s.ws()
+		if !s.value() {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return false
+		}
+		if s.b[s.i] == '}' {
+			s.i++
+			return true
+		}
+		if s.b[s.i] != ',' {
+			return false
+		}
+		s.i++
+	}
+}
+
+func (s *scanner) skipArray() bool {
+	s.i++ // '['
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		return true
+	}
+	for {
+		s.ws()
+		if !s.value() {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return false
+		}
+		if s.b[s.i] == ']' {
+			s.i++
+			return true
+		}
+		if s.b[s.i] != ',' {
+			return false
+		}
+		s.i++
+	}
+}
+
+// str skips a string starting at '"'. Bytes ≥ 0x80 are accepted as they are (invalid
+// UTF-8 becomes U+FFFD when decoded, as in encoding/json).
+func (s *scanner) str() bool {
+	s.i++
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return true
+		case c == '\\':
+			if s.i+1 >= len(s.b) {
+				return false
+			}
+			switch s.b[s.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i += 2
+			case 'u':
+				if s.i+6 > len(s.b) {
+					return false
+				}
+				for _, h := range s.b[s.i+2 : s.i+6] {
+					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
+						return false
+					}
+				}
+				s.i += 6
+			default:
+				return false
+			}
+		case c < 0x20:
+			return false
+		default:
+			s.i++
+		}
+	}
+	return false
+}
+
+func (s *scanner) lit(word string) bool {
+	if len(s.b)-s.i < len(word) || string(s.b[s.i:s.i+len(word)]) != word {
+		return false
+	}
+	s.i += len(word)
+	return true
+}
+
+// num skips a number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *scanner) num() bool {
+	digits := func() int {
+		n := 0
+		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	if s.b[s.i] == '-' {
+		s.i++
+	}
+	if s.i >= len(s.b) {
+		return false
+	}
+	if s.b[s.i] == '0' {
+		s.i++
+	} else if digits() == 0 {
+		return false
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// unquote decodes a raw JSON string (quotes included): valid UTF-8 without escapes
+// directly, anything else through encoding/json.
+func unquote(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	plain, ascii := true, true
+	for _, c := range inner {
+		if c == '\\' || c == '"' || c < 0x20 {
+			plain = false
+			break
+		}
+		ascii = ascii && c < utf8.RuneSelf
+	}
+	if plain && (ascii || utf8.Valid(inner)) {
+		return string(inner), true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
