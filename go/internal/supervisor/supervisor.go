@@ -88,9 +88,10 @@ type loop struct {
 	limits protocol.Limits
 	// stopSeq[slot] is the engine line number of the last stop reply: an event read
 	// before it belongs to a file that was stopped and is ignored.
-	stopSeq    []uint64
-	stateDirty bool
-	stateTimer *time.Timer
+	stopSeq     []uint64
+	stateDirty  bool
+	liveDropped int
+	stateTimer  *time.Timer
 }
 
 // Run serves until terminate_app, a signal (ctx done), an engine crash or a refused
@@ -158,14 +159,12 @@ func Run(ctx context.Context, o Options, d Deps) int {
 			code := l.crashed()
 			stopLink()
 			return code
-		case line := <-live:
-			l.link.SendLive(protocol.Encode(protocol.LogEvent{
-				Timestamp: protocol.Timestamp(line.Time),
-				Level:     line.Level,
-				Source:    line.Source,
-				Message:   line.Message,
-				Dropped:   line.Dropped,
-			}))
+		case line, ok := <-live:
+			if !ok {
+				live = nil
+				continue
+			}
+			l.sendLive(line)
 		case err := <-linkErr:
 			var rej *link.Rejected
 			if errors.As(err, &rej) {
@@ -183,6 +182,23 @@ func Run(ctx context.Context, o Options, d Deps) int {
 		case <-l.stateTimer.C:
 			l.flushState()
 		}
+	}
+}
+
+// sendLive forwards a live log line when connected; lines the link cannot take are
+// counted into the next line's "dropped".
+func (l *loop) sendLive(line logs.Line) {
+	sent := l.link.SendLive(protocol.Encode(protocol.LogEvent{
+		Timestamp: protocol.Timestamp(line.Time),
+		Level:     line.Level,
+		Source:    line.Source,
+		Message:   line.Message,
+		Dropped:   line.Dropped + l.liveDropped,
+	}))
+	if sent {
+		l.liveDropped = 0
+	} else {
+		l.liveDropped += 1 + line.Dropped
 	}
 }
 

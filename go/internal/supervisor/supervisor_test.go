@@ -27,14 +27,14 @@ import (
 // server is a minimal FastAPI stand-in: it confirms every handshake, records what the
 // instance sends and lets the test send requests.
 type server struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *httptest.Server
 	mu   sync.Mutex
 	conn *websocket.Conn
 	recv chan map[string]any
 }
 
-func newServer(t *testing.T) *server {
+func newServer(t testing.TB) *server {
 	s := &server{t: t, recv: make(chan map[string]any, 4096)}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)

@@ -1,0 +1,122 @@
+package link
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+)
+
+// item is one message given to Send. Its seq is assigned when it is first
+// written and kept from then on, so a message whose write failed is sent again
+// under the same seq and the server can recognise the duplicate.
+type item struct {
+	ticket uint64 // position in Send order, 1-based
+	obj    []byte // the object as given; nil once frame is built
+	seq    uint64 // 0 until the first write attempt
+	frame  []byte // obj with "seq" spliced in
+}
+
+// queue is a FIFO of items that reuses its backing array.
+type queue struct {
+	items []*item
+	head  int
+}
+
+func (q *queue) len() int { return len(q.items) - q.head }
+
+func (q *queue) push(it *item) { q.items = append(q.items, it) }
+
+func (q *queue) front() *item {
+	if q.head == len(q.items) {
+		return nil
+	}
+	return q.items[q.head]
+}
+
+func (q *queue) pop() {
+	q.items[q.head] = nil
+	q.head++
+	switch {
+	case q.head == len(q.items):
+		q.items, q.head = q.items[:0], 0
+	case q.head > 1024 && q.head*2 > len(q.items):
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+}
+
+// sentFrame is a written message kept for redelivery.
+type sentFrame struct {
+	seq   uint64
+	frame []byte
+}
+
+// ring keeps the last written messages in seq order, at most len(buf) of
+// them and, beyond the newest one, at most maxBytes.
+type ring struct {
+	buf      []sentFrame
+	start    int
+	n        int
+	bytes    int64
+	maxBytes int64
+	evicted  uint64 // highest seq pushed out of the ring
+}
+
+func newRing(capacity int, maxBytes int64) ring {
+	return ring{buf: make([]sentFrame, capacity), maxBytes: maxBytes}
+}
+
+func (r *ring) add(seq uint64, frame []byte) {
+	size := int64(len(frame))
+	for r.n > 0 && (r.n == len(r.buf) || r.bytes+size > r.maxBytes) {
+		old := &r.buf[r.start]
+		r.evicted, r.bytes = old.seq, r.bytes-int64(len(old.frame))
+		*old = sentFrame{}
+		r.start = (r.start + 1) % len(r.buf)
+		r.n--
+	}
+	r.buf[(r.start+r.n)%len(r.buf)] = sentFrame{seq: seq, frame: frame}
+	r.n++
+	r.bytes += size
+}
+
+// after returns the kept frames whose seq is greater than last, oldest first.
+func (r *ring) after(last uint64) [][]byte {
+	var out [][]byte
+	for i := 0; i < r.n; i++ {
+		f := r.buf[(r.start+i)%len(r.buf)]
+		if f.seq > last {
+			out = append(out, f.frame)
+		}
+	}
+	return out
+}
+
+var errNotObject = errors.New("not a JSON object")
+
+// checkObject reports whether obj is one valid JSON object.
+func checkObject(obj []byte) error {
+	t := bytes.TrimSpace(obj)
+	if len(t) < 2 || t[0] != '{' || !json.Valid(t) {
+		return errNotObject
+	}
+	return nil
+}
+
+// withSeq returns a copy of the JSON object obj with "seq":seq added as its
+// last member. obj must have passed checkObject.
+func withSeq(obj []byte, seq uint64) []byte {
+	t := bytes.TrimSpace(obj)
+	body := bytes.TrimSpace(t[1 : len(t)-1])
+	out := make([]byte, 0, len(t)+28)
+	out = append(out, '{')
+	out = append(out, body...)
+	if len(body) > 0 {
+		out = append(out, ',')
+	}
+	out = append(out, `"seq":`...)
+	out = strconv.AppendUint(out, seq, 10)
+	return append(out, '}')
+}

@@ -1,0 +1,99 @@
+package link
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func TestWithSeq(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{}`, `{"seq":7}`},
+		{` { } `, `{"seq":7}`},
+		{`{"type":"a"}`, `{"type":"a","seq":7}`},
+		{" {\"type\":\"a\",\n \"x\":[1,{}] }\n", "{\"type\":\"a\",\n \"x\":[1,{}],\"seq\":7}"},
+	} {
+		if err := checkObject([]byte(tc.in)); err != nil {
+			t.Fatalf("checkObject(%q) = %v", tc.in, err)
+		}
+		got := withSeq([]byte(tc.in), 7)
+		if string(got) != tc.want || !json.Valid(got) {
+			t.Errorf("withSeq(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	for _, bad := range []string{``, `  `, `[]`, `"x"`, `{`, `{"a":1`, `{"a":1}x`, `null`} {
+		if checkObject([]byte(bad)) == nil {
+			t.Errorf("checkObject(%q) accepted", bad)
+		}
+	}
+}
+
+func TestRing(t *testing.T) {
+	r := newRing(3, 1<<20)
+	for s := uint64(1); s <= 5; s++ {
+		r.add(s, []byte{byte('0' + s)})
+	}
+	if got := r.after(0); len(got) != 3 || string(got[0]) != "3" || string(got[2]) != "5" {
+		t.Fatalf("after(0) = %q", got)
+	}
+	if got := r.after(4); len(got) != 1 || string(got[0]) != "5" {
+		t.Fatalf("after(4) = %q", got)
+	}
+	if r.evicted != 2 {
+		t.Fatalf("evicted = %d, want 2", r.evicted)
+	}
+
+	// The byte limit evicts too, but always keeps the newest frame.
+	r = newRing(100, 10)
+	r.add(1, []byte("aaaa"))
+	r.add(2, []byte("bbbb"))
+	r.add(3, []byte("cccc"))
+	if got := r.after(0); len(got) != 2 || string(got[0]) != "bbbb" || r.bytes != 8 || r.evicted != 1 {
+		t.Fatalf("after the byte limit: %q, %d bytes, evicted %d", got, r.bytes, r.evicted)
+	}
+	r.add(4, []byte("0123456789abc"))
+	if got := r.after(0); len(got) != 1 || string(got[0]) != "0123456789abc" || r.evicted != 3 {
+		t.Fatalf("oversized frame: %q, evicted %d", got, r.evicted)
+	}
+}
+
+func TestQueue(t *testing.T) {
+	var q queue
+	for i := 1; i <= 5000; i++ {
+		q.push(&item{ticket: uint64(i)})
+		if i%3 == 0 {
+			q.pop()
+		}
+	}
+	want := uint64(5000/3 + 1)
+	for q.len() > 0 {
+		if it := q.front(); it.ticket != want {
+			t.Fatalf("front %d, want %d", it.ticket, want)
+		}
+		q.pop()
+		want++
+	}
+	if want != 5001 || q.front() != nil {
+		t.Fatalf("ended at %d", want)
+	}
+}
+
+func TestBackoffCeilings(t *testing.T) {
+	b := backoff{min: 250 * time.Millisecond, max: 10 * time.Second, rnd: func(n int64) int64 { return n - 1 }}
+	want := []time.Duration{250, 500, 1000, 2000, 4000, 8000, 10000, 10000}
+	for i, w := range want {
+		d, c := b.next()
+		if c != w*time.Millisecond || d != c {
+			t.Fatalf("attempt %d: delay %v ceiling %v, want %v", i, d, c, w*time.Millisecond)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		if _, c := b.next(); c != 10*time.Second {
+			t.Fatalf("ceiling after many attempts: %v", c)
+		}
+	}
+	b.reset()
+	if _, c := b.next(); c != 250*time.Millisecond {
+		t.Fatalf("after reset: %v", c)
+	}
+}
