@@ -40,7 +40,7 @@ func run() int {
 	if err != nil {
 		self = os.Args[0]
 	}
-	s, err := parseSettings(instance.StripTag(os.Args[1:]), os.Getenv, self)
+	s, err := parseSettings(instance.StripTag(os.Args)[1:], os.Getenv, self)
 	switch {
 	case errors.Is(err, errHelp):
 		usage(os.Stdout)
@@ -82,7 +82,7 @@ func run() int {
 		return exitSettings
 	}
 	defer lg.Close()
-	log := lg.Logger()
+	log := lg.Logger().Level(s.LogLevel)
 	log.Info().Str("app_id", s.AppID).Str("config", s.ConfigPath).Str("engine", s.Engine).
 		Str("ws_url", s.WSURL).Str("version", version).Str("instance_dir", dir.Path()).
 		Str("log_path", lg.Path()).Msg("starting")

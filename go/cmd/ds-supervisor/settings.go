@@ -28,6 +28,7 @@ type settings struct {
 	Engine       string
 	LogRoot      string
 	InstanceRoot string
+	LogLevel     zerolog.Level
 	LiveLevel    zerolog.Level
 
 	HeartbeatInterval  time.Duration
@@ -59,6 +60,7 @@ var options = []option{
 	{[]string{"engine"}, "DS_ENGINE", "", "engine executable (default: ds-gst-engine beside this executable)"},
 	{[]string{"log-root"}, "DS_LOG_ROOT", defaultLogRoot, "folder for the per-instance log folders"},
 	{[]string{"instance-root"}, "DS_INSTANCE_ROOT", "/tmp/ds", "parent of the instance dir <root>/<APP_ID>"},
+	{[]string{"log-level"}, "DS_LOG_LEVEL", "info", "lowest level written to the log file (debug|info|warn|error)"},
 	{[]string{"live-log-level"}, "DS_LIVE_LOG_LEVEL", "warn", "lowest level streamed to FastAPI as log events (debug|info|warn|error|disabled)"},
 	{[]string{"heartbeat-interval"}, "DS_HEARTBEAT_INTERVAL", "5s", "WebSocket ping interval"},
 	{[]string{"heartbeat-timeout"}, "DS_HEARTBEAT_TIMEOUT", "5s", "pong deadline; a missed pong drops the connection"},
@@ -175,12 +177,17 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 			return s, fmt.Errorf("%s %q: must be an absolute path", p.name, p.v)
 		}
 	}
-	lvl := strings.ToLower(get("live-log-level"))
-	if lvl == "warning" {
-		lvl = "warn"
-	}
-	if s.LiveLevel, err = zerolog.ParseLevel(lvl); err != nil || lvl == "" {
-		return s, fmt.Errorf("live-log-level %q: want debug, info, warn, error or disabled", get("live-log-level"))
+	for _, lv := range []struct {
+		name string
+		dst  *zerolog.Level
+	}{{"log-level", &s.LogLevel}, {"live-log-level", &s.LiveLevel}} {
+		v := strings.ToLower(get(lv.name))
+		if v == "warning" {
+			v = "warn"
+		}
+		if *lv.dst, err = zerolog.ParseLevel(v); err != nil || v == "" {
+			return s, fmt.Errorf("%s %q: want debug, info, warn, error or disabled", lv.name, get(lv.name))
+		}
 	}
 	durations := []struct {
 		name string

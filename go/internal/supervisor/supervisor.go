@@ -7,7 +7,6 @@ package supervisor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -92,6 +91,7 @@ type loop struct {
 	stateDirty  bool
 	liveDropped int
 	stateTimer  *time.Timer
+	states      *stateWriter
 }
 
 // Run serves until terminate_app, a signal (ctx done), an engine crash or a refused
@@ -110,6 +110,8 @@ func Run(ctx context.Context, o Options, d Deps) int {
 	l.link = link.New(cfg)
 	l.stateTimer = time.NewTimer(time.Hour)
 	l.stateTimer.Stop()
+	l.states = newStateWriter(d.Dir, l.log)
+	defer l.states.close()
 	l.writeState()
 
 	// The link outlives ctx so that app_terminated can still go out after a signal.
@@ -134,7 +136,10 @@ func Run(ctx context.Context, o Options, d Deps) int {
 			stopLink()
 			return code
 		case frame := <-l.link.Inbox():
-			if req, ok := l.handleFrame(frame); ok {
+			t0 := time.Now()
+			req, ok := l.handleFrame(frame)
+			l.log.Debug().Int("bytes", len(frame)).Dur("took", time.Since(t0)).Msg("frame served")
+			if ok {
 				code := l.shutdown(req, "terminate_app")
 				stopLink()
 				return code
@@ -225,8 +230,8 @@ func (l *loop) appReady() []byte {
 func (l *loop) send(msg any) {
 	b := protocol.Encode(msg)
 	l.link.Send(b)
-	if l.log.GetLevel() <= zerolog.DebugLevel {
-		l.log.Debug().RawJSON("msg", b).Msg("queued to FastAPI")
+	if m, ok := msg.(protocol.Message); ok {
+		l.log.Debug().Str("type", m.MessageType()).Int("bytes", len(b)).Msg("queued to FastAPI")
 	}
 }
 
@@ -239,7 +244,12 @@ func (l *loop) handleFrame(frame []byte) (*protocol.TerminateApp, bool) {
 		l.send(rej.Reply)
 		return nil, false
 	}
-	l.log.Info().Str("type", req.MessageType()).Msg("request")
+	switch req.(type) {
+	case *protocol.QueryAnalysisStatus, *protocol.QueryMetrics, *protocol.QueryLogs:
+		l.log.Debug().Str("type", req.MessageType()).Str("request_id", req.ReqID()).Msg("query")
+	default:
+		l.log.Info().Str("type", req.MessageType()).Str("request_id", req.ReqID()).Msg("request")
+	}
 	switch r := req.(type) {
 	case *protocol.StartAnalysis:
 		l.start(r)
@@ -506,21 +516,24 @@ func (l *loop) flushState() {
 	l.writeState()
 }
 
-// writeState rewrites state.json atomically with the whole analysis state.
+// writeState hands a snapshot of the whole analysis state to the state writer.
 func (l *loop) writeState() {
-	snap := struct {
-		AppID     string `json:"app_id"`
-		PID       int    `json:"pid"`
-		EnginePID int    `json:"engine_pid"`
-		Updated   string `json:"updated"`
-		Connected bool   `json:"ws_connected"`
-		Analysis  any    `json:"analysis"`
-	}{l.o.AppID, os.Getpid(), l.d.Engine.PID(), protocol.Timestamp(time.Now()), l.link.Connected(), l.state.Snapshot()}
-	b, err := json.Marshal(snap)
-	if err == nil {
-		err = l.d.Dir.WriteState(b)
-	}
-	if err != nil {
-		l.log.Warn().Err(err).Msg("state.json not written")
-	}
+	l.states.put(stateFile{
+		AppID:     l.o.AppID,
+		PID:       os.Getpid(),
+		EnginePID: l.d.Engine.PID(),
+		Updated:   protocol.Timestamp(time.Now()),
+		Connected: l.link.Connected(),
+		Analysis:  l.state.Snapshot(),
+	})
+}
+
+// stateFile is the content of state.json.
+type stateFile struct {
+	AppID     string `json:"app_id"`
+	PID       int    `json:"pid"`
+	EnginePID int    `json:"engine_pid"`
+	Updated   string `json:"updated"`
+	Connected bool   `json:"ws_connected"`
+	Analysis  any    `json:"analysis"`
 }

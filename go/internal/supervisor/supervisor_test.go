@@ -66,8 +66,10 @@ func newServer(t testing.TB) *server {
 			if err != nil {
 				return
 			}
+			at := time.Now() // arrival, before the (slow, test-side) decoding
 			var m map[string]any
 			if json.Unmarshal(b, &m) == nil {
+				m["_arrived"] = at
 				s.recv <- m
 			}
 		}

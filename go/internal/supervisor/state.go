@@ -1,0 +1,62 @@
+package supervisor
+
+import (
+	"encoding/json"
+
+	"github.com/rs/zerolog"
+)
+
+// stateStore is where state.json goes (instance.Dir implements it).
+type stateStore interface {
+	WriteState(data []byte) error
+}
+
+// stateWriter rewrites state.json off the loop: with 10,000s of queued files, encoding
+// and fsyncing the snapshot takes long enough to delay replies. The loop hands over
+// snapshots; only the newest waiting one is written.
+type stateWriter struct {
+	store stateStore
+	log   zerolog.Logger
+	next  chan any
+	done  chan struct{}
+}
+
+func newStateWriter(store stateStore, log zerolog.Logger) *stateWriter {
+	w := &stateWriter{store: store, log: log, next: make(chan any, 1), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+// put queues snapshot v, replacing one not yet written. One goroutine calls put.
+func (w *stateWriter) put(v any) {
+	for {
+		select {
+		case w.next <- v:
+			return
+		default:
+			select {
+			case <-w.next:
+			default:
+			}
+		}
+	}
+}
+
+// close writes what is queued and stops the writer.
+func (w *stateWriter) close() {
+	close(w.next)
+	<-w.done
+}
+
+func (w *stateWriter) run() {
+	defer close(w.done)
+	for v := range w.next {
+		b, err := json.Marshal(v)
+		if err == nil {
+			err = w.store.WriteState(b)
+		}
+		if err != nil {
+			w.log.Warn().Err(err).Msg("state.json not written")
+		}
+	}
+}
