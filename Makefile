@@ -42,8 +42,12 @@ bench: build bench-native bench-go
 bench-native: native
 	$(MAKE) -C native bench BUILD=$(abspath $(NATIVE)) BIN=$(abspath $(BIN))
 
+# Pure-logic benchmarks (many iterations, percentiles), then the whole supervisor binary
+# against the real engine (one pass prints the README's table).
 bench-go: build
-	DS_GST_ENGINE=$(abspath $(BIN))/ds-gst-engine go test -run '^$$' -bench . -benchtime 1x ./go/... | tee $(BUILD)/bench-go.txt
+	go test -run '^$$' -bench . -benchtime 200x ./go/internal/analysis/ ./go/internal/protocol/ | tee $(BUILD)/bench-go.txt
+	DS_SUPERVISOR=$(abspath $(BIN))/ds-supervisor DS_GST_ENGINE=$(abspath $(BIN))/ds-gst-engine \
+	  go test -run '^$$' -bench Instance -benchtime 1x ./go/internal/supervisor/ | tee -a $(BUILD)/bench-go.txt
 
 # The demo: installs what is missing, builds, starts the reference server and 3 instances.
 run:
