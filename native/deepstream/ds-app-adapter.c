@@ -1,0 +1,1050 @@
+/* The deepstream-app adapter: DsEngineVTable on the URI slots of NvDsSrcParentBin.
+ *
+ * One pipeline for the life of the process. Each slot (sub_bins[i]: uridecodebin → … →
+ * ghost pad `src` → nvstreammux sink_i) is stopped and locked once the pipeline is
+ * PLAYING; play sets the uri and syncs it with the pipeline again, a file's end sets it
+ * back to NULL. The EOS of a file is
+ * dropped at the slot's ghost pad so the muxer never sees it. Frames are counted there
+ * (source side) and again after the tracker (sink side), where each frame's objects go
+ * to the per-file output. Every decision that needs no DeepStream lives in ds-track.c.
+ *
+ * Threads: probes run on streaming threads and only touch the DsTrackSlot books under
+ * `lock`, then hand work to the main loop. State changes happen on the main loop only,
+ * and never with `lock` held (a state change joins streaming threads that may wait for
+ * it). */
+#include "ds-app-hooks.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "gst-nvevent.h"
+#include "gstnvdsmeta.h"
+#include "nvds_version.h"
+
+#include "ds-shim.h"
+#include "ds-track.h"
+
+GST_DEBUG_CATEGORY_STATIC (ds_adapter_debug);
+#define GST_CAT_DEFAULT ds_adapter_debug
+
+#define ADAPTER_VERSION G_STRINGIFY (NVDS_VERSION_MAJOR) "." \
+    G_STRINGIFY (NVDS_VERSION_MINOR) "." G_STRINGIFY (NVDS_VERSION_MICRO)
+
+#define START_DEADLINE_NS (10 * GST_SECOND)       /* uri → PLAYING */
+#define EOS_DRAIN_TIMEOUT_NS (5 * GST_SECOND)     /* EOS → last frame after the tracker */
+#define ERROR_DRAIN_TIMEOUT_NS (500 * GST_MSECOND)
+#define RESET_TIMEOUT_NS (2 * GST_SECOND)         /* stream reset → after the tracker */
+#define WATCH_INTERVAL_MS 20
+#define TICK_INTERVAL_MS 100
+#define READY_KICK_S 5
+
+typedef struct _DsAdapter DsAdapter;
+
+typedef struct {
+  DsAdapter *ad;
+  guint index;
+  NvDsSrcBin *src;
+  GstPad *ghost;          /* the slot's output, in front of the muxer */
+  gulong ghost_probe;
+  GstPad *mux_pad;        /* nvstreammux sink_<index> */
+  guint watch_id;         /* start watchdog */
+  guint64 watch_generation;
+  gint64 watch_start_ns;
+  /* guarded by ad->lock */
+  DsTrackSlot book;
+  gchar *source_error;    /* first bus error of the current file */
+} DsAdapterSlot;
+
+struct _DsAdapter {
+  AppCtx *app;
+  GMutex lock;
+  DsShim *shim;
+  DsAdapterSlot *slots;
+  guint n_slots;
+  GstElement *pipeline;
+  GstBus *bus;
+  GstPad *sink_pad;       /* after the tracker (or the last analytics stage) */
+  gulong sink_probe;
+  guint tick_id;
+  guint sigterm_id;
+  guint ready_kick_id;
+  gint ready_scheduled;   /* atomic */
+  gint ready;             /* atomic: slots taken over, `ready` sent */
+  gint detached;          /* atomic */
+  gint stdin_keep_fd;
+  /* guarded by lock */
+  gchar *fatal;
+  gboolean fatal_sent;
+};
+
+/* One adapter per process, in static storage: after detach a streaming thread may still
+ * be finishing a probe, and work queued for the main loop may still point here, so the
+ * memory (books, lock, slots) stays valid until the process exits. */
+static DsAdapter adapter_storage;
+static DsAdapter *adapter;
+
+static gint64
+now_ns (void)
+{
+  return g_get_monotonic_time () * 1000;
+}
+
+/* ---------- main-loop calls from streaming threads ---------- */
+
+typedef struct {
+  DsAdapter *ad;
+  DsAdapterSlot *slot;    /* NULL for adapter-wide calls */
+  guint64 generation;
+  gint64 mono_ns;
+  gchar *error;
+} SlotCall;
+
+static void
+slot_call_free (gpointer data)
+{
+  SlotCall *c = data;
+
+  g_free (c->error);
+  g_free (c);
+}
+
+static void
+schedule (DsAdapter *ad, DsAdapterSlot *s, guint64 generation, gint64 mono_ns,
+    const gchar *error, GSourceFunc fn)
+{
+  SlotCall *c = g_new0 (SlotCall, 1);
+
+  c->ad = ad;
+  c->slot = s;
+  c->generation = generation;
+  c->mono_ns = mono_ns;
+  c->error = g_strdup (error);
+  g_idle_add_full (G_PRIORITY_DEFAULT, fn, c, slot_call_free);
+}
+
+/* TRUE when the call is still about the slot's current file in one of `phases`. */
+static gboolean
+call_is_current (SlotCall *c, guint phases)
+{
+  gboolean ok;
+
+  if (g_atomic_int_get (&c->ad->detached))
+    return FALSE;
+  g_mutex_lock (&c->ad->lock);
+  ok = c->slot->book.generation == c->generation
+      && (phases & (1u << c->slot->book.phase)) != 0;
+  g_mutex_unlock (&c->ad->lock);
+  return ok;
+}
+
+#define PH(p) (1u << (p))
+#define PH_ACTIVE (PH (DS_TRACK_STARTING) | PH (DS_TRACK_PLAYING))
+
+/* ---------- slot control (main loop) ---------- */
+
+static void
+watch_stop (DsAdapterSlot *s)
+{
+  if (s->watch_id != 0) {
+    g_source_remove (s->watch_id);
+    s->watch_id = 0;
+  }
+}
+
+/* Stops the source and keeps pipeline state changes away from it. Pre-empting a file
+ * flushes so a streaming thread blocked downstream lets go (as the stock
+ * reset_source_pipeline does); the flush ends at the muxer pad only once the source is
+ * down, so no buffer can slip in between. At a natural end the muxer keeps the frames. */
+static void
+source_stop (DsAdapterSlot *s, gboolean flush)
+{
+  NvDsSrcBin *src = s->src;
+
+  if (flush) {
+    GstElement *target = src->dewarper_bin.bin != NULL ? src->dewarper_bin.bin
+        : src->cap_filter1;
+    gst_element_send_event (target, gst_event_new_flush_start ());
+  }
+  gst_element_set_locked_state (src->bin, TRUE);
+  if (gst_element_set_state (src->bin, GST_STATE_NULL) == GST_STATE_CHANGE_FAILURE)
+    GST_WARNING ("slot %u: could not stop the source", s->index);
+  if (flush)
+    gst_pad_send_event (s->mux_pad, gst_event_new_flush_stop (TRUE));
+}
+
+/* A muxer pad that saw EOS refuses data until flushed. EOS is dropped at the ghost pad,
+ * so this only matters if one slipped through before attach. */
+static void
+mux_pad_clear_eos (DsAdapterSlot *s)
+{
+  if (!GST_PAD_IS_EOS (s->mux_pad))
+    return;
+  GST_WARNING ("slot %u: muxer pad had EOS, flushing it", s->index);
+  gst_pad_send_event (s->mux_pad, gst_event_new_flush_start ());
+  gst_pad_send_event (s->mux_pad, gst_event_new_flush_stop (FALSE));
+}
+
+/* Drops the slot's tracker state (IDs go on, never reused: tracking-id-reset-mode bit 0),
+ * ordered after the data already sent on the slot's muxer pad. */
+static void
+send_stream_reset (DsAdapterSlot *s)
+{
+  if (gst_pad_send_event (s->mux_pad, gst_nvevent_new_stream_reset (s->index))) {
+    GST_INFO ("slot %u: stream reset sent", s->index);
+    return;
+  }
+  g_warning ("slot %u: the muxer refused the stream reset", s->index);
+  g_mutex_lock (&s->ad->lock);
+  ds_track_slot_reset_not_sent (&s->book);
+  g_mutex_unlock (&s->ad->lock);
+}
+
+/* Draining → idle, and the event that goes with it. */
+static void
+finish_slot (DsAdapterSlot *s)
+{
+  DsTrackDone done;
+  gboolean ok;
+
+  g_mutex_lock (&s->ad->lock);
+  ok = ds_track_slot_finish (&s->book, &done);
+  g_mutex_unlock (&s->ad->lock);
+  if (!ok)
+    return;
+  if (done.end == DS_TRACK_END_EOS) {
+    GST_INFO ("slot %u: file %" G_GINT64_FORMAT " done, %" G_GUINT64_FORMAT " frames",
+        s->index, done.file_id, done.frames);
+    ds_shim_emit_file_done (s->ad->shim, (gint) s->index, done.file_id, done.frames,
+        done.camera_frames, done.last_mono_ns);
+  } else {
+    g_warning ("slot %u: file %" G_GINT64_FORMAT " failed: %s", s->index, done.file_id,
+        done.error);
+    ds_shim_emit_file_error (s->ad->shim, (gint) s->index, done.file_id, done.error);
+  }
+  ds_track_done_clear (&done);
+}
+
+/* The current file ends (error != NULL: it failed) at the source side. */
+static void
+end_source (DsAdapterSlot *s, const gchar *error, gboolean preempt)
+{
+  gboolean complete;
+
+  source_stop (s, preempt);
+  watch_stop (s);
+  g_mutex_lock (&s->ad->lock);
+  complete = ds_track_slot_source_end (&s->book, error, now_ns ());
+  g_mutex_unlock (&s->ad->lock);
+  if (complete)
+    finish_slot (s);
+}
+
+static gboolean
+on_source_eos (gpointer data)
+{
+  SlotCall *c = data;
+
+  if (call_is_current (c, PH_ACTIVE))
+    end_source (c->slot, NULL, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_source_error (gpointer data)
+{
+  SlotCall *c = data;
+
+  if (call_is_current (c, PH_ACTIVE))
+    end_source (c->slot, c->error, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_drained (gpointer data)
+{
+  SlotCall *c = data;
+
+  if (call_is_current (c, PH (DS_TRACK_DRAINING)))
+    finish_slot (c->slot);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_file_started (gpointer data)
+{
+  SlotCall *c = data;
+  DsAdapterSlot *s = c->slot;
+  gint64 file_id, duration = -1;
+
+  if (!call_is_current (c, PH_ACTIVE | PH (DS_TRACK_DRAINING)))
+    return G_SOURCE_REMOVE;
+  g_mutex_lock (&s->ad->lock);
+  file_id = s->book.file_id;
+  g_mutex_unlock (&s->ad->lock);
+  ds_shim_emit_file_started (s->ad->shim, (gint) s->index, file_id, c->mono_ns);
+
+  /* Asked once per file, after the first frame, when the demuxer knows it; the query
+   * goes upstream from the slot output to the demuxer. */
+  if (gst_pad_query_duration (s->ghost, GST_FORMAT_TIME, &duration)) {
+    g_mutex_lock (&s->ad->lock);
+    if (s->book.generation == c->generation)
+      ds_track_slot_set_duration (&s->book, duration);
+    g_mutex_unlock (&s->ad->lock);
+  }
+  return G_SOURCE_REMOVE;
+}
+
+/* Start watchdog: a restarted decodebin may settle in PAUSED (the stock
+ * watch_source_async_state_change does the same, but is static). */
+static gboolean
+on_watch (gpointer data)
+{
+  DsAdapterSlot *s = data;
+  GstState state = GST_STATE_NULL, pending = GST_STATE_NULL;
+  GstStateChangeReturn ret;
+  gboolean current, flowing;
+  DsTrackWatch decision;
+
+  g_mutex_lock (&s->ad->lock);
+  current = s->book.generation == s->watch_generation
+      && (s->book.phase == DS_TRACK_STARTING || s->book.phase == DS_TRACK_PLAYING);
+  flowing = s->book.phase == DS_TRACK_PLAYING;
+  g_mutex_unlock (&s->ad->lock);
+  if (!current) {
+    s->watch_id = 0;
+    return G_SOURCE_REMOVE;
+  }
+
+  ret = gst_element_get_state (s->src->bin, &state, &pending, 0);
+  decision = ds_track_watch_decide (ret == GST_STATE_CHANGE_FAILURE,
+      ret == GST_STATE_CHANGE_ASYNC,
+      flowing || (state == GST_STATE_PLAYING && ret != GST_STATE_CHANGE_ASYNC),
+      now_ns () - s->watch_start_ns, START_DEADLINE_NS);
+  switch (decision) {
+    case DS_TRACK_WATCH_WAIT:
+      return G_SOURCE_CONTINUE;
+    case DS_TRACK_WATCH_KICK:
+      gst_element_set_state (s->src->bin, GST_STATE_PLAYING);
+      return G_SOURCE_CONTINUE;
+    case DS_TRACK_WATCH_DONE:
+      s->watch_id = 0;
+      return G_SOURCE_REMOVE;
+    case DS_TRACK_WATCH_FAIL:
+    default:
+      s->watch_id = 0;
+      end_source (s, ret == GST_STATE_CHANGE_FAILURE ? "the source failed to start"
+          : "the source did not start in time", TRUE);
+      return G_SOURCE_REMOVE;
+  }
+}
+
+/* Draining files whose frames stopped coming. */
+static gboolean
+on_tick (gpointer data)
+{
+  DsAdapter *ad = data;
+  gint64 now = now_ns ();
+
+  for (guint i = 0; i < ad->n_slots; i++) {
+    DsAdapterSlot *s = &ad->slots[i];
+    gboolean expired;
+
+    g_mutex_lock (&ad->lock);
+    expired = ds_track_slot_drain_expired (&s->book, now,
+        s->book.end == DS_TRACK_END_ERROR ? ERROR_DRAIN_TIMEOUT_NS : EOS_DRAIN_TIMEOUT_NS);
+    g_mutex_unlock (&ad->lock);
+    if (expired)
+      finish_slot (s);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---------- probes (streaming threads) ---------- */
+
+static GstPadProbeReturn
+on_slot_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  DsAdapterSlot *s = user_data;
+  DsAdapter *ad = s->ad;
+  guint64 generation;
+
+  (void) pad;
+  if (g_atomic_int_get (&ad->detached))
+    return GST_PAD_PROBE_OK;
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+    gint64 pts = GST_BUFFER_PTS_IS_VALID (buf) ? (gint64) GST_BUFFER_PTS (buf) : -1;
+    gint64 mono = now_ns ();
+    DsTrackFrameResult r;
+
+    g_mutex_lock (&ad->lock);
+    r = ds_track_slot_source_frame (&s->book, pts, mono);
+    generation = s->book.generation;
+    g_mutex_unlock (&ad->lock);
+    if (r == DS_TRACK_FRAME_IGNORED)
+      return GST_PAD_PROBE_DROP; /* no file to count it for: keep it out of the mux */
+    if (r == DS_TRACK_FRAME_FIRST)
+      schedule (ad, s, generation, mono, NULL, on_file_started);
+    return GST_PAD_PROBE_OK;
+  }
+
+  if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM)
+      && GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_EOS) {
+    g_mutex_lock (&ad->lock);
+    generation = s->book.generation;
+    g_mutex_unlock (&ad->lock);
+    schedule (ad, s, generation, now_ns (), NULL, on_source_eos);
+    return GST_PAD_PROBE_DROP; /* the muxer must never see it */
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+object_from_meta (DsTrackObject *o, NvDsObjectMeta *m)
+{
+  const NvBbox_Coords *tb = &m->tracker_bbox_info.org_bbox_coords;
+
+  o->track_id = m->object_id == UNTRACKED_OBJECT_ID ? -1 : (gint64) m->object_id;
+  o->class_id = m->class_id;
+  o->label = m->obj_label;
+  o->confidence = m->confidence;
+  if (tb->width > 0 && tb->height > 0) {
+    o->left = tb->left;
+    o->top = tb->top;
+    o->width = tb->width;
+    o->height = tb->height;
+  } else {
+    o->left = m->rect_params.left;
+    o->top = m->rect_params.top;
+    o->width = m->rect_params.width;
+    o->height = m->rect_params.height;
+  }
+}
+
+static GstPadProbeReturn
+on_tracker_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  DsAdapter *ad = user_data;
+
+  (void) pad;
+  if (g_atomic_int_get (&ad->detached))
+    return GST_PAD_PROBE_OK;
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    NvDsBatchMeta *batch = gst_buffer_get_nvds_batch_meta (GST_PAD_PROBE_INFO_BUFFER (info));
+    GArray *objects;
+    gint64 now = now_ns ();
+
+    if (batch == NULL)
+      return GST_PAD_PROBE_OK;
+    objects = g_array_sized_new (FALSE, FALSE, sizeof (DsTrackObject), 16);
+    for (NvDsMetaList *l = batch->frame_meta_list; l != NULL; l = l->next) {
+      NvDsFrameMeta *frame = l->data;
+      DsAdapterSlot *s;
+      DsTrackSinkResult r;
+      guint64 generation;
+
+      if (frame->pad_index >= ad->n_slots)
+        continue;
+      s = &ad->slots[frame->pad_index];
+      g_array_set_size (objects, 0);
+      for (NvDsMetaList *o = frame->obj_meta_list; o != NULL; o = o->next) {
+        DsTrackObject obj;
+        object_from_meta (&obj, o->data);
+        g_array_append_val (objects, obj);
+      }
+      g_mutex_lock (&ad->lock);
+      r = ds_track_slot_sink_frame (&s->book, (gint64) frame->buf_pts,
+          (const DsTrackObject *) (gpointer) objects->data, objects->len, now,
+          RESET_TIMEOUT_NS);
+      generation = s->book.generation;
+      g_mutex_unlock (&ad->lock);
+      if (r == DS_TRACK_SINK_COMPLETE)
+        schedule (ad, s, generation, now, NULL, on_drained);
+    }
+    g_array_free (objects, TRUE);
+    return GST_PAD_PROBE_OK;
+  }
+
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+    if ((gint) GST_EVENT_TYPE (ev) == (gint) GST_NVEVENT_STREAM_RESET) {
+      guint source_id = G_MAXUINT;
+      gst_nvevent_parse_stream_reset (ev, &source_id);
+      if (source_id < ad->n_slots) {
+        g_mutex_lock (&ad->lock);
+        ds_track_slot_sink_reset (&ad->slots[source_id].book);
+        g_mutex_unlock (&ad->lock);
+      }
+    }
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* ---------- bus (any thread) ---------- */
+
+static DsAdapterSlot *
+slot_of (DsAdapter *ad, GstObject *src)
+{
+  for (guint i = 0; i < ad->n_slots; i++) {
+    GstObject *bin = GST_OBJECT (ad->slots[i].src->bin);
+    if (src == bin || gst_object_has_as_ancestor (src, bin))
+      return &ad->slots[i];
+  }
+  return NULL;
+}
+
+static gboolean
+on_fatal (gpointer data)
+{
+  SlotCall *c = data;
+  DsAdapter *ad = c->ad;
+  gchar *msg = NULL;
+
+  if (g_atomic_int_get (&ad->detached))
+    return G_SOURCE_REMOVE;
+  g_mutex_lock (&ad->lock);
+  if (!ad->fatal_sent && ad->fatal != NULL) {
+    ad->fatal_sent = TRUE;
+    msg = g_strdup (ad->fatal);
+  }
+  g_mutex_unlock (&ad->lock);
+  if (msg != NULL)
+    ds_shim_emit_fatal (ad->shim, msg);
+  g_free (msg);
+  return G_SOURCE_REMOVE;
+}
+
+/* The pipeline reached PLAYING with every slot prerolled on the placeholder: take the
+ * slots over now. Stopping them earlier (attach runs while the pipeline may still be
+ * going to PAUSED) would strand the decodebins' pending async state change in the parent
+ * bins and the pipeline would never reach PAUSED. */
+static gboolean
+on_pipeline_playing (gpointer data)
+{
+  SlotCall *c = data;
+  DsAdapter *ad = c->ad;
+
+  if (g_atomic_int_get (&ad->detached) || g_atomic_int_get (&ad->ready))
+    return G_SOURCE_REMOVE;
+  for (guint i = 0; i < ad->n_slots; i++) {
+    DsAdapterSlot *s = &ad->slots[i];
+    source_stop (s, TRUE);
+    mux_pad_clear_eos (s);
+    /* From now on a restarting decodebin must not drag the pipeline back to PAUSED;
+     * set only once stopped, so no async-start already passed up stays unanswered. */
+    g_object_set (s->src->bin, "async-handling", TRUE, NULL);
+  }
+  g_atomic_int_set (&ad->ready, 1);
+  if (ad->ready_kick_id != 0) {
+    g_source_remove (ad->ready_kick_id);
+    ad->ready_kick_id = 0;
+  }
+  g_message ("pipeline playing: %u slots ready", ad->n_slots);
+  ds_shim_set_ready (ad->shim);
+  return G_SOURCE_REMOVE;
+}
+
+/* The stock handler quits on any source ERROR and on EOS: slot errors become file_error
+ * here instead, pipeline EOS cannot happen by design; everything else passes on (an
+ * ERROR elsewhere is fatal: reported, then the stock handler quits). */
+static GstBusSyncReply
+on_bus_sync (GstBus *bus, GstMessage *msg, gpointer user_data)
+{
+  DsAdapter *ad = user_data;
+
+  (void) bus;
+  switch (GST_MESSAGE_TYPE (msg)) {
+    case GST_MESSAGE_ERROR: {
+      DsAdapterSlot *s = slot_of (ad, GST_MESSAGE_SRC (msg));
+      GError *err = NULL;
+      gchar *debug = NULL;
+      gboolean first = FALSE;
+      guint64 generation = 0;
+
+      gst_message_parse_error (msg, &err, &debug);
+      /* Before the takeover a slot error means the placeholder failed: fatal. */
+      if (s != NULL && g_atomic_int_get (&ad->ready)) {
+        g_mutex_lock (&ad->lock);
+        if ((s->book.phase == DS_TRACK_STARTING || s->book.phase == DS_TRACK_PLAYING)
+            && s->source_error == NULL) {
+          s->source_error = g_strdup (err->message);
+          generation = s->book.generation;
+          first = TRUE;
+        }
+        g_mutex_unlock (&ad->lock);
+        GST_INFO ("slot %u: %s (%s)", s->index, err->message, debug ? debug : "");
+        /* One per file; later ones (typefind posts two) and stale ones are dropped. */
+        if (first)
+          schedule (ad, s, generation, 0, err->message, on_source_error);
+        g_clear_error (&err);
+        g_free (debug);
+        gst_message_unref (msg); /* a sync handler owns what it drops */
+        return GST_BUS_DROP;
+      }
+      g_mutex_lock (&ad->lock);
+      if (ad->fatal == NULL)
+        ad->fatal = g_strdup_printf ("%s: %s", GST_OBJECT_NAME (GST_MESSAGE_SRC (msg)),
+            err->message);
+      g_mutex_unlock (&ad->lock);
+      schedule (ad, NULL, 0, 0, NULL, on_fatal);
+      g_clear_error (&err);
+      g_free (debug);
+      return GST_BUS_PASS;
+    }
+    case GST_MESSAGE_EOS:
+      g_warning ("unexpected pipeline EOS dropped");
+      gst_message_unref (msg);
+      return GST_BUS_DROP;
+    case GST_MESSAGE_STATE_CHANGED:
+      if (GST_MESSAGE_SRC (msg) == GST_OBJECT (ad->pipeline)) {
+        GstState old_state, new_state;
+        gst_message_parse_state_changed (msg, &old_state, &new_state, NULL);
+        if (new_state == GST_STATE_PLAYING
+            && g_atomic_int_compare_and_exchange (&ad->ready_scheduled, 0, 1))
+          schedule (ad, NULL, 0, 0, NULL, on_pipeline_playing);
+      }
+      return GST_BUS_PASS;
+    default:
+      return GST_BUS_PASS;
+  }
+}
+
+/* The pipeline should reach PLAYING on its own; nudge it if it does not. */
+static gboolean
+on_ready_kick (gpointer data)
+{
+  DsAdapter *ad = data;
+  GstState state = GST_STATE_NULL;
+
+  if (g_atomic_int_get (&ad->ready))
+    return G_SOURCE_REMOVE;
+  gst_element_get_state (ad->pipeline, &state, NULL, 0);
+  g_warning ("pipeline not playing yet (%s), setting PLAYING again",
+      gst_element_state_get_name (state));
+  gst_element_set_state (ad->pipeline, GST_STATE_PLAYING);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+request_quit (DsAdapter *ad)
+{
+  /* event_thread_func (deepstream_app_main.c) quits the main loop once every instance
+   * has quit; the stock teardown then runs. */
+  ad->app->quit = TRUE;
+}
+
+static gboolean
+on_sigterm (gpointer data)
+{
+  DsAdapter *ad = data;
+
+  g_message ("SIGTERM: shutting down");
+  ad->sigterm_id = 0;
+  request_quit (ad);
+  return G_SOURCE_REMOVE;
+}
+
+/* ---------- DsEngineVTable (main loop) ---------- */
+
+static gboolean
+adapter_play (gpointer engine, const DsPlayRequest *req, GError **error)
+{
+  DsAdapter *ad = engine;
+  DsAdapterSlot *s = &ad->slots[req->slot];
+  gboolean send_reset = FALSE, ok;
+  guint64 generation;
+  gchar *failure;
+
+  g_mutex_lock (&ad->lock);
+  ok = ds_track_slot_begin (&s->book, req->file_id, req->new_camera, req->output_path,
+      &send_reset, error);
+  generation = s->book.generation;
+  g_clear_pointer (&s->source_error, g_free);
+  g_mutex_unlock (&ad->lock);
+  if (!ok)
+    return FALSE;
+
+  GST_INFO ("slot %u: file %" G_GINT64_FORMAT " %s%s", s->index, req->file_id, req->uri,
+      send_reset ? " (new camera)" : "");
+  mux_pad_clear_eos (s);
+  if (send_reset)
+    send_stream_reset (s);
+  g_object_set (s->src->src_elem, "uri", req->uri, NULL);
+  gst_element_set_locked_state (s->src->bin, FALSE);
+  if (!gst_element_sync_state_with_parent (s->src->bin)) {
+    /* A missing file fails here at once; the bus error (if any) says why. The
+     * file_error goes out after the reply. */
+    g_mutex_lock (&ad->lock);
+    failure = g_strdup (s->source_error != NULL ? s->source_error
+        : "the source could not be started");
+    g_mutex_unlock (&ad->lock);
+    source_stop (s, FALSE);
+    g_mutex_lock (&ad->lock);
+    ds_track_slot_source_end (&s->book, failure, now_ns ());
+    generation = s->book.generation;
+    g_mutex_unlock (&ad->lock);
+    g_free (failure);
+    schedule (ad, s, generation, 0, NULL, on_drained);
+    return TRUE;
+  }
+  watch_stop (s);
+  s->watch_generation = generation;
+  s->watch_start_ns = now_ns ();
+  s->watch_id = g_timeout_add (WATCH_INTERVAL_MS, on_watch, s);
+  return TRUE;
+}
+
+static gboolean
+adapter_stop (gpointer engine, gint slot, DsStopResult *out, GError **error)
+{
+  DsAdapter *ad = engine;
+  DsAdapterSlot *s = &ad->slots[slot];
+  DsTrackPhase phase;
+  gboolean send_reset = FALSE;
+
+  (void) error;
+  g_mutex_lock (&ad->lock);
+  phase = s->book.phase;
+  g_mutex_unlock (&ad->lock);
+  if (phase == DS_TRACK_STARTING || phase == DS_TRACK_PLAYING)
+    source_stop (s, TRUE);
+  watch_stop (s);
+  g_mutex_lock (&ad->lock);
+  ds_track_slot_stop (&s->book, out, &send_reset);
+  g_mutex_unlock (&ad->lock);
+  if (send_reset)
+    send_stream_reset (s);
+  return TRUE;
+}
+
+static gboolean
+adapter_reset (gpointer engine, gint slot, GError **error)
+{
+  DsAdapter *ad = engine;
+  DsAdapterSlot *s = &ad->slots[slot];
+  gboolean send_reset = FALSE, ok;
+
+  g_mutex_lock (&ad->lock);
+  ok = ds_track_slot_reset (&s->book, &send_reset, error);
+  g_mutex_unlock (&ad->lock);
+  if (ok && send_reset)
+    send_stream_reset (s);
+  return ok;
+}
+
+static void
+adapter_progress (gpointer engine, gint slot, DsSlotProgress *out)
+{
+  DsAdapter *ad = engine;
+
+  g_mutex_lock (&ad->lock);
+  ds_track_slot_progress (&ad->slots[slot].book, out);
+  g_mutex_unlock (&ad->lock);
+}
+
+static void
+adapter_shutdown (gpointer engine)
+{
+  g_message ("shutdown requested");
+  request_quit (engine);
+}
+
+static const DsEngineVTable adapter_vtable = {
+  .name = "deepstream",
+  .version = ADAPTER_VERSION,
+  .play = adapter_play,
+  .stop = adapter_stop,
+  .reset = adapter_reset,
+  .progress = adapter_progress,
+  .shutdown = adapter_shutdown,
+};
+
+/* ---------- attach / detach ---------- */
+
+static void
+adapter_release_pipeline_refs (DsAdapter *ad)
+{
+  for (guint i = 0; i < ad->n_slots; i++) {
+    g_clear_object (&ad->slots[i].ghost);
+    g_clear_object (&ad->slots[i].mux_pad);
+  }
+  g_clear_object (&ad->sink_pad);
+  g_clear_object (&ad->bus);
+}
+
+/* Undoes a failed attach. */
+static void
+adapter_clear (DsAdapter *ad)
+{
+  adapter_release_pipeline_refs (ad);
+  for (guint i = 0; i < ad->n_slots; i++) {
+    ds_track_slot_clear (&ad->slots[i].book);
+    g_free (ad->slots[i].source_error);
+  }
+  g_free (ad->slots);
+  g_free (ad->fatal);
+  g_mutex_clear (&ad->lock);
+  memset (ad, 0, sizeof (*ad));
+}
+
+/* The config file as given on our command line (-c), made absolute. */
+static gchar *
+config_path_from_cmdline (void)
+{
+  gchar *raw = NULL, *arg, *path = NULL;
+  gsize len = 0;
+  GPtrArray *argv;
+
+  if (!g_file_get_contents ("/proc/self/cmdline", &raw, &len, NULL))
+    return NULL;
+  argv = g_ptr_array_new ();
+  for (gsize off = 0; off < len; off += strlen (raw + off) + 1)
+    g_ptr_array_add (argv, raw + off);
+  g_ptr_array_add (argv, NULL);
+  arg = ds_track_config_arg ((const gchar *const *) argv->pdata, (gint) argv->len - 1);
+  if (arg != NULL)
+    path = g_canonicalize_filename (arg, NULL);
+  g_free (arg);
+  g_ptr_array_unref (argv);
+  g_free (raw);
+  return path;
+}
+
+static GArray *
+config_gpu_ids (const NvDsConfig *config)
+{
+  GArray *ids = g_array_new (FALSE, FALSE, sizeof (guint));
+  GArray *out;
+
+  for (guint i = 0; i < config->num_source_sub_bins; i++)
+    g_array_append_val (ids, config->multi_source_config[i].gpu_id);
+  g_array_append_val (ids, config->streammux_config.gpu_id);
+  if (config->primary_gie_config.enable)
+    g_array_append_val (ids, config->primary_gie_config.gpu_id);
+  if (config->tracker_config.enable)
+    g_array_append_val (ids, config->tracker_config.gpu_id);
+  out = ds_track_gpu_ids ((const guint *) (gpointer) ids->data, ids->len);
+  g_array_unref (ids);
+  return out;
+}
+
+/* Keyboard commands (q quits) must not reach the stock handler, and a closed stdin makes
+ * it print a newline every 40 ms: give it a pipe that never has data. */
+static gint
+detach_stdin (void)
+{
+  gint fds[2];
+  GError *err = NULL;
+
+  if (!g_unix_open_pipe (fds, FD_CLOEXEC, &err)) {
+    g_warning ("stdin: %s", err->message);
+    g_error_free (err);
+    return -1;
+  }
+  if (dup2 (fds[0], STDIN_FILENO) < 0)
+    g_warning ("stdin: %s", g_strerror (errno));
+  close (fds[0]);
+  return fds[1];
+}
+
+static gboolean
+check_config (AppCtx *app, GString *why)
+{
+  NvDsConfig *config = &app->config;
+  NvDsSrcParentBin *parent = &app->pipeline.multi_src_bin;
+
+  if (config->pipeline_recreate_sec != 0)
+    g_string_append (why, "pipeline-recreate-sec must be 0; ");
+  if (config->file_loop != 0)
+    g_string_append (why, "file-loop must be 0; ");
+  if (config->use_nvmultiurisrcbin)
+    g_string_append (why, "use-nvmultiurisrcbin is not supported; ");
+  if (config->num_source_sub_bins == 0 || parent->num_bins != config->num_source_sub_bins
+      || parent->streammux == NULL)
+    g_string_append (why, "no muxed sources; ");
+  for (guint i = 0; i < config->num_source_sub_bins && i < MAX_SOURCE_BINS; i++) {
+    NvDsSrcBin *sub = &parent->sub_bins[i];
+    if (sub->bin == NULL || sub->src_elem == NULL || sub->cap_filter1 == NULL
+        || sub->config == NULL || sub->config->type != NV_DS_SOURCE_URI
+        || sub->config->loop)
+      g_string_append_printf (why, "source %u is not a plain URI source (type=2 or 3); ", i);
+  }
+  return why->len == 0;
+}
+
+gboolean
+ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
+{
+  const gchar *socket_path = g_getenv ("DS_CONTROL_SOCKET");
+  DsAdapter *ad;
+  AppCtx *app;
+  GString *why;
+  GArray *gpu_ids;
+  gchar *config_path;
+  GError *err = NULL;
+  GstElement *sink_bin;
+
+  if (socket_path == NULL || socket_path[0] == '\0' || adapter_storage.slots != NULL)
+    return TRUE;
+  GST_DEBUG_CATEGORY_INIT (ds_adapter_debug, "dsadapter", 0, "deepstream-app adapter");
+
+  if (n_instances != 1) {
+    g_printerr ("control mode: exactly one config file (-c) is supported\n");
+    return FALSE;
+  }
+  app = app_ctx[0];
+  why = g_string_new (NULL);
+  if (!check_config (app, why)) {
+    g_printerr ("control mode: %s\n", why->str);
+    g_string_free (why, TRUE);
+    return FALSE;
+  }
+  g_string_free (why, TRUE);
+  config_path = config_path_from_cmdline ();
+  if (config_path == NULL) {
+    g_printerr ("control mode: no -c config file on the command line\n");
+    return FALSE;
+  }
+
+  ad = &adapter_storage;
+  memset (ad, 0, sizeof (*ad));
+  g_mutex_init (&ad->lock);
+  ad->app = app;
+  ad->stdin_keep_fd = -1;
+  ad->pipeline = app->pipeline.pipeline;
+  ad->bus = gst_pipeline_get_bus (GST_PIPELINE (ad->pipeline));
+  ad->n_slots = app->config.num_source_sub_bins;
+  ad->slots = g_new0 (DsAdapterSlot, ad->n_slots);
+  for (guint i = 0; i < ad->n_slots; i++) {
+    DsAdapterSlot *s = &ad->slots[i];
+    gchar pad_name[32];
+    s->ad = ad;
+    s->index = i;
+    s->src = &app->pipeline.multi_src_bin.sub_bins[i];
+    ds_track_slot_init (&s->book);
+    g_snprintf (pad_name, sizeof (pad_name), "sink_%u", i);
+    s->mux_pad = gst_element_get_static_pad (app->pipeline.multi_src_bin.streammux, pad_name);
+    s->ghost = gst_element_get_static_pad (s->src->bin, "src");
+    if (s->mux_pad == NULL || s->ghost == NULL) {
+      g_printerr ("control mode: slot %u is not linked to the muxer\n", i);
+      g_free (config_path);
+      adapter_clear (ad);
+      return FALSE;
+    }
+  }
+
+  gpu_ids = config_gpu_ids (&app->config);
+  ad->shim = ds_shim_new (&adapter_vtable, ad, ad->n_slots, config_path,
+      (const gint *) (gpointer) gpu_ids->data, gpu_ids->len);
+  g_array_unref (gpu_ids);
+  g_free (config_path);
+  if (!ds_shim_start (ad->shim, socket_path, &err)) {
+    g_printerr ("control mode: %s: %s\n", socket_path, err->message);
+    g_error_free (err);
+    ds_shim_free (ad->shim);
+    adapter_clear (ad);
+    return FALSE;
+  }
+
+  /* The slots play the placeholder until the pipeline is PLAYING (on_pipeline_playing
+   * takes them over); meanwhile the probe keeps its frames and EOS out of the muxer. */
+  for (guint i = 0; i < ad->n_slots; i++) {
+    DsAdapterSlot *s = &ad->slots[i];
+    s->ghost_probe = gst_pad_add_probe (s->ghost,
+        GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_slot_output, s,
+        NULL);
+  }
+
+  if (app->config.tracker_config.enable)
+    sink_bin = app->pipeline.common_elements.tracker_bin.bin;
+  else if (app->config.primary_gie_config.enable)
+    sink_bin = app->pipeline.common_elements.primary_gie_bin.bin;
+  else
+    sink_bin = app->pipeline.multi_src_bin.bin;
+  if (!app->config.tracker_config.enable)
+    g_warning ("no [tracker]: per-file output has no track ids");
+  ad->sink_pad = sink_bin != NULL ? gst_element_get_static_pad (sink_bin, "src") : NULL;
+  if (ad->sink_pad != NULL)
+    ad->sink_probe = gst_pad_add_probe (ad->sink_pad,
+        GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_tracker_output,
+        ad, NULL);
+  else
+    g_warning ("no analytics output pad found: per-file output disabled");
+
+  gst_bus_set_sync_handler (ad->bus, on_bus_sync, ad, NULL);
+  ad->tick_id = g_timeout_add (TICK_INTERVAL_MS, on_tick, ad);
+  ad->sigterm_id = g_unix_signal_add (SIGTERM, on_sigterm, ad);
+  ad->ready_kick_id = g_timeout_add_seconds (READY_KICK_S, on_ready_kick, ad);
+  ad->stdin_keep_fd = detach_stdin ();
+  adapter = ad;
+  g_message ("control mode: %u slots, socket %s", ad->n_slots, socket_path);
+  return TRUE;
+}
+
+void
+ds_app_hooks_detach (void)
+{
+  DsAdapter *ad = adapter;
+  gboolean fatal;
+  gchar *fatal_msg = NULL;
+
+  if (ad == NULL)
+    return;
+  adapter = NULL;
+  g_atomic_int_set (&ad->detached, 1);
+
+  gst_bus_set_sync_handler (ad->bus, NULL, NULL, NULL);
+  if (ad->sink_probe != 0)
+    gst_pad_remove_probe (ad->sink_pad, ad->sink_probe);
+  if (ad->tick_id != 0)
+    g_source_remove (ad->tick_id);
+  if (ad->sigterm_id != 0)
+    g_source_remove (ad->sigterm_id);
+  if (ad->ready_kick_id != 0)
+    g_source_remove (ad->ready_kick_id);
+
+  for (guint i = 0; i < ad->n_slots; i++) {
+    DsAdapterSlot *s = &ad->slots[i];
+    DsTrackPhase phase;
+    gst_pad_remove_probe (s->ghost, s->ghost_probe);
+    watch_stop (s);
+    g_mutex_lock (&ad->lock);
+    phase = s->book.phase;
+    g_mutex_unlock (&ad->lock);
+    if (phase == DS_TRACK_STARTING || phase == DS_TRACK_PLAYING)
+      source_stop (s, TRUE);
+    /* Taken-over slots stay NULL and locked: unlocked, the stock teardown's state change
+     * would first raise them to PAUSED with whatever uri they had last. */
+  }
+
+  g_mutex_lock (&ad->lock);
+  for (guint i = 0; i < ad->n_slots; i++)
+    ds_track_slot_clear (&ad->slots[i].book); /* closes partial outputs */
+  fatal = ad->fatal != NULL;
+  if (fatal && !ad->fatal_sent) {
+    ad->fatal_sent = TRUE;
+    fatal_msg = g_strdup (ad->fatal);
+  }
+  g_mutex_unlock (&ad->lock);
+  if (fatal_msg != NULL)
+    ds_shim_emit_fatal (ad->shim, fatal_msg);
+  g_free (fatal_msg);
+  ds_shim_free (ad->shim);
+  ad->shim = NULL;
+  if (ad->stdin_keep_fd >= 0)
+    close (ad->stdin_keep_fd);
+  ad->stdin_keep_fd = -1;
+  adapter_release_pipeline_refs (ad);
+
+  if (fatal) {
+    /* The pipeline failed as a whole: its teardown may hang, and the protocol says
+     * exit 1 right after `fatal`. The driver reclaims the GPU. */
+    g_printerr ("fatal pipeline error, exiting\n");
+    fflush (NULL);
+    _exit (1);
+  }
+}

@@ -1,0 +1,407 @@
+/* DsTrack: the DeepStream-free decisions of the deepstream-app adapter (ds-track.h). */
+#include "ds-track.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+G_DEFINE_QUARK (ds-track-error-quark, ds_track_error)
+#define DS_TRACK_ERROR (ds_track_error_quark ())
+
+enum { DS_TRACK_ERROR_BUSY, DS_TRACK_ERROR_OUTPUT };
+
+void
+ds_track_slot_init (DsTrackSlot *slot)
+{
+  memset (slot, 0, sizeof (*slot));
+  slot->phase = DS_TRACK_IDLE;
+  slot->first_pts_ns = slot->last_pts_ns = -1;
+  slot->duration_ns = -1;
+  slot->first_mono_ns = slot->last_mono_ns = -1;
+  slot->drain_since_ns = -1;
+  slot->discard_since_ns = -1;
+  /* Whatever went through the slot before we took it over (the placeholder) may have
+   * left tracker state behind: the first camera starts with a reset. */
+  slot->camera_dirty = TRUE;
+}
+
+static void
+close_output (DsTrackSlot *slot)
+{
+  if (slot->out != NULL) {
+    if (fclose (slot->out) != 0 && slot->out_errno == 0)
+      slot->out_errno = errno != 0 ? errno : EIO;
+    slot->out = NULL;
+  }
+}
+
+void
+ds_track_slot_clear (DsTrackSlot *slot)
+{
+  close_output (slot);
+  g_clear_pointer (&slot->out_path, g_free);
+  g_clear_pointer (&slot->end_error, g_free);
+}
+
+/* A new camera state: asks for a stream reset when frames went in since the last one. */
+static void
+reset_camera (DsTrackSlot *slot, gboolean *send_reset)
+{
+  *send_reset = slot->camera_dirty;
+  if (slot->camera_dirty) {
+    slot->pending_resets++;
+    slot->camera_dirty = FALSE;
+  }
+  slot->camera_frames = 0;
+}
+
+gboolean
+ds_track_slot_begin (DsTrackSlot *slot, gint64 file_id, gboolean new_camera,
+    const gchar *output_path, gboolean *send_reset, GError **error)
+{
+  FILE *out = NULL;
+
+  *send_reset = FALSE;
+  if (slot->phase != DS_TRACK_IDLE) {
+    g_set_error (error, DS_TRACK_ERROR, DS_TRACK_ERROR_BUSY, "slot busy (file %"
+        G_GINT64_FORMAT ")", slot->file_id);
+    return FALSE;
+  }
+  if (output_path != NULL && output_path[0] != '\0') {
+    out = fopen (output_path, "w");
+    if (out == NULL) {
+      int e = errno;
+      g_set_error (error, DS_TRACK_ERROR, DS_TRACK_ERROR_OUTPUT, "output %s: %s",
+          output_path, g_strerror (e));
+      return FALSE;
+    }
+  }
+
+  close_output (slot);
+  g_clear_pointer (&slot->out_path, g_free);
+  g_clear_pointer (&slot->end_error, g_free);
+  slot->out = out;
+  slot->out_path = out != NULL ? g_strdup (output_path) : NULL;
+  slot->out_errno = 0;
+
+  if (new_camera)
+    reset_camera (slot, send_reset);
+
+  slot->phase = DS_TRACK_STARTING;
+  slot->has_file = TRUE;
+  slot->file_id = file_id;
+  slot->generation++;
+  slot->pushed = 0;
+  slot->seen = 0;
+  slot->camera_base = slot->camera_frames;
+  slot->first_pts_ns = slot->last_pts_ns = -1;
+  slot->duration_ns = -1;
+  slot->first_mono_ns = slot->last_mono_ns = -1;
+  slot->drain_since_ns = -1;
+  slot->end = DS_TRACK_END_NONE;
+  return TRUE;
+}
+
+DsTrackFrameResult
+ds_track_slot_source_frame (DsTrackSlot *slot, gint64 pts_ns, gint64 mono_ns)
+{
+  DsTrackFrameResult res = DS_TRACK_FRAME_COUNTED;
+
+  if (slot->phase != DS_TRACK_STARTING && slot->phase != DS_TRACK_PLAYING)
+    return DS_TRACK_FRAME_IGNORED;
+  if (slot->phase == DS_TRACK_STARTING) {
+    slot->phase = DS_TRACK_PLAYING;
+    slot->first_mono_ns = mono_ns;
+    res = DS_TRACK_FRAME_FIRST;
+  }
+  slot->pushed++;
+  slot->camera_frames++;
+  slot->camera_dirty = TRUE;
+  if (pts_ns >= 0) {
+    if (slot->first_pts_ns < 0)
+      slot->first_pts_ns = pts_ns;
+    slot->last_pts_ns = pts_ns;
+  }
+  slot->last_mono_ns = mono_ns;
+  return res;
+}
+
+gboolean
+ds_track_slot_source_end (DsTrackSlot *slot, const gchar *error, gint64 now_ns)
+{
+  if (slot->phase != DS_TRACK_STARTING && slot->phase != DS_TRACK_PLAYING)
+    return FALSE;
+  /* An end without a single frame (e.g. a file without video) is not a result. */
+  if (error == NULL && slot->pushed == 0)
+    error = "no video frames decoded";
+  slot->phase = DS_TRACK_DRAINING;
+  slot->generation++;
+  slot->end = error != NULL ? DS_TRACK_END_ERROR : DS_TRACK_END_EOS;
+  g_free (slot->end_error);
+  slot->end_error = g_strdup (error);
+  slot->drain_since_ns = now_ns;
+  return slot->seen >= slot->pushed;
+}
+
+static void
+write_frame (DsTrackSlot *slot, gint64 pts_ns, const DsTrackObject *objects,
+    guint n_objects)
+{
+  GString *line;
+
+  if (slot->out == NULL || slot->out_errno != 0 || n_objects == 0)
+    return;
+  line = g_string_sized_new (160);
+  for (guint i = 0; i < n_objects; i++) {
+    g_string_truncate (line, 0);
+    ds_track_format_object (line, &objects[i], slot->seen,
+        slot->camera_base + slot->seen, pts_ns);
+    g_string_append_c (line, '\n');
+    if (fwrite (line->str, 1, line->len, slot->out) != line->len) {
+      slot->out_errno = errno != 0 ? errno : EIO;
+      break;
+    }
+  }
+  g_string_free (line, TRUE);
+}
+
+DsTrackSinkResult
+ds_track_slot_sink_frame (DsTrackSlot *slot, gint64 pts_ns,
+    const DsTrackObject *objects, guint n_objects, gint64 now_ns,
+    gint64 reset_timeout_ns)
+{
+  if (slot->pending_resets > 0) {
+    /* Frames ahead of a pending reset belong to a stopped file. If the reset never
+     * shows up (a muxer that does not forward it), stop waiting for it. */
+    if (slot->discard_since_ns < 0)
+      slot->discard_since_ns = now_ns;
+    if (reset_timeout_ns < 0 || now_ns - slot->discard_since_ns <= reset_timeout_ns)
+      return DS_TRACK_SINK_DISCARDED;
+    g_warning ("stream reset not seen after the tracker within %" G_GINT64_FORMAT
+        " ms; attributing frames again", reset_timeout_ns / 1000000);
+    slot->pending_resets = 0;
+    slot->discard_since_ns = -1;
+  }
+  if (slot->phase == DS_TRACK_IDLE || slot->seen >= slot->pushed)
+    return DS_TRACK_SINK_DISCARDED;
+
+  write_frame (slot, pts_ns, objects, n_objects);
+  slot->seen++;
+  if (slot->phase == DS_TRACK_DRAINING) {
+    slot->drain_since_ns = now_ns;
+    if (slot->seen >= slot->pushed)
+      return DS_TRACK_SINK_COMPLETE;
+  }
+  return DS_TRACK_SINK_RECORDED;
+}
+
+void
+ds_track_slot_sink_reset (DsTrackSlot *slot)
+{
+  if (slot->pending_resets > 0)
+    slot->pending_resets--;
+  slot->discard_since_ns = -1;
+}
+
+void
+ds_track_slot_reset_not_sent (DsTrackSlot *slot)
+{
+  ds_track_slot_sink_reset (slot);
+}
+
+gboolean
+ds_track_slot_is_complete (const DsTrackSlot *slot)
+{
+  return slot->phase == DS_TRACK_DRAINING && slot->seen >= slot->pushed;
+}
+
+gboolean
+ds_track_slot_drain_expired (const DsTrackSlot *slot, gint64 now_ns, gint64 timeout_ns)
+{
+  return slot->phase == DS_TRACK_DRAINING && now_ns - slot->drain_since_ns > timeout_ns;
+}
+
+gboolean
+ds_track_slot_finish (DsTrackSlot *slot, DsTrackDone *done)
+{
+  memset (done, 0, sizeof (*done));
+  if (slot->phase != DS_TRACK_DRAINING)
+    return FALSE;
+  if (slot->out != NULL && fflush (slot->out) != 0 && slot->out_errno == 0)
+    slot->out_errno = errno != 0 ? errno : EIO;
+  close_output (slot);
+
+  done->file_id = slot->file_id;
+  done->end = slot->end;
+  done->frames = slot->pushed;
+  done->camera_frames = slot->camera_frames;
+  done->last_mono_ns = slot->last_mono_ns;
+  if (slot->end == DS_TRACK_END_ERROR) {
+    done->error = g_strdup (slot->end_error != NULL ? slot->end_error : "playback failed");
+  } else if (slot->out_errno != 0) {
+    done->end = DS_TRACK_END_ERROR;
+    done->error = g_strdup_printf ("output %s: %s", slot->out_path,
+        g_strerror (slot->out_errno));
+  } else if (slot->seen < slot->pushed) {
+    g_warning ("file %" G_GINT64_FORMAT ": %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+        " frames left the tracker; output incomplete", slot->file_id, slot->seen,
+        slot->pushed);
+  }
+  slot->phase = DS_TRACK_IDLE;
+  slot->generation++;
+  return TRUE;
+}
+
+void
+ds_track_done_clear (DsTrackDone *done)
+{
+  g_clear_pointer (&done->error, g_free);
+}
+
+void
+ds_track_slot_stop (DsTrackSlot *slot, DsStopResult *out, gboolean *send_reset)
+{
+  memset (out, 0, sizeof (*out));
+  if (slot->phase != DS_TRACK_IDLE) {
+    out->was_playing = TRUE;
+    out->file_id = slot->file_id;
+    out->frames = slot->pushed;
+    close_output (slot);
+    slot->phase = DS_TRACK_IDLE;
+    slot->generation++;
+  }
+  reset_camera (slot, send_reset);
+}
+
+gboolean
+ds_track_slot_reset (DsTrackSlot *slot, gboolean *send_reset, GError **error)
+{
+  *send_reset = FALSE;
+  if (slot->phase != DS_TRACK_IDLE) {
+    g_set_error (error, DS_TRACK_ERROR, DS_TRACK_ERROR_BUSY, "slot busy (file %"
+        G_GINT64_FORMAT ")", slot->file_id);
+    return FALSE;
+  }
+  reset_camera (slot, send_reset);
+  return TRUE;
+}
+
+void
+ds_track_slot_set_duration (DsTrackSlot *slot, gint64 duration_ns)
+{
+  if (slot->phase != DS_TRACK_IDLE && duration_ns > 0)
+    slot->duration_ns = duration_ns;
+}
+
+void
+ds_track_slot_progress (const DsTrackSlot *slot, DsSlotProgress *out)
+{
+  gboolean busy = slot->phase != DS_TRACK_IDLE;
+
+  memset (out, 0, sizeof (*out));
+  out->state = busy ? DS_SLOT_PLAYING : DS_SLOT_IDLE;
+  out->has_file = busy;
+  out->file_id = busy ? slot->file_id : 0;
+  out->position_ns = busy && slot->first_pts_ns >= 0
+      ? slot->last_pts_ns - slot->first_pts_ns : -1;
+  out->duration_ns = busy ? slot->duration_ns : -1;
+  out->frames = slot->has_file ? slot->pushed : 0;
+  out->camera_frames = slot->camera_frames;
+}
+
+static void
+append_double (GString *out, const gchar *format, gdouble v)
+{
+  gchar buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+  /* Locale-independent: the app may run under a locale with a decimal comma. */
+  g_string_append (out, g_ascii_formatd (buf, sizeof (buf), format, v));
+}
+
+void
+ds_track_format_object (GString *out, const DsTrackObject *obj, guint64 file_frame,
+    guint64 camera_frame, gint64 pts_ns)
+{
+  gdouble score = obj->confidence;
+
+  g_string_append_printf (out, "%" G_GUINT64_FORMAT " %" G_GINT64_FORMAT " ", file_frame,
+      obj->track_id >= 0 ? obj->track_id : -1);
+  if (obj->label != NULL && obj->label[0] != '\0') {
+    for (const gchar *p = obj->label; *p != '\0'; p++)
+      g_string_append_c (out, (*p > ' ' && *p < 0x7f) ? *p : '_');
+  } else {
+    g_string_append_printf (out, "class_%d", obj->class_id);
+  }
+  g_string_append (out, " -1 -1 -10 ");
+  append_double (out, "%.2f", obj->left);
+  g_string_append_c (out, ' ');
+  append_double (out, "%.2f", obj->top);
+  g_string_append_c (out, ' ');
+  append_double (out, "%.2f", obj->left + obj->width);
+  g_string_append_c (out, ' ');
+  append_double (out, "%.2f", obj->top + obj->height);
+  g_string_append (out, " -1 -1 -1 -1000 -1000 -1000 -10 ");
+  if (isnan (score) || score < 0)
+    score = -1;
+  append_double (out, "%.4f", score);
+  g_string_append_printf (out, " %" G_GUINT64_FORMAT " %" G_GINT64_FORMAT " %d",
+      camera_frame, pts_ns >= 0 ? pts_ns : -1, obj->class_id);
+}
+
+static gint
+cmp_int (gconstpointer a, gconstpointer b)
+{
+  gint x = *(const gint *) a, y = *(const gint *) b;
+  return (x > y) - (x < y);
+}
+
+GArray *
+ds_track_gpu_ids (const guint *ids, guint n_ids)
+{
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (gint));
+
+  for (guint i = 0; i < n_ids; i++) {
+    gint id = (gint) MIN (ids[i], (guint) G_MAXINT);
+    gboolean known = FALSE;
+    for (guint j = 0; j < out->len && !known; j++)
+      known = g_array_index (out, gint, j) == id;
+    if (!known)
+      g_array_append_val (out, id);
+  }
+  if (out->len == 0) {
+    gint zero = 0;
+    g_array_append_val (out, zero);
+  }
+  g_array_sort (out, cmp_int);
+  return out;
+}
+
+gchar *
+ds_track_config_arg (const gchar *const *argv, gint argc)
+{
+  for (gint i = 1; i < argc && argv[i] != NULL; i++) {
+    const gchar *a = argv[i];
+    if (g_strcmp0 (a, "--") == 0)
+      break;
+    if (g_strcmp0 (a, "-c") == 0 || g_strcmp0 (a, "--cfg-file") == 0)
+      return i + 1 < argc && argv[i + 1] != NULL ? g_strdup (argv[i + 1]) : NULL;
+    if (g_str_has_prefix (a, "--cfg-file="))
+      return g_strdup (a + strlen ("--cfg-file="));
+    if (a[0] == '-' && a[1] == 'c' && a[2] != '\0')
+      return g_strdup (a + 2);
+  }
+  return NULL;
+}
+
+DsTrackWatch
+ds_track_watch_decide (gboolean failed, gboolean async_pending, gboolean playing,
+    gint64 elapsed_ns, gint64 deadline_ns)
+{
+  if (failed)
+    return DS_TRACK_WATCH_FAIL;
+  if (playing)
+    return DS_TRACK_WATCH_DONE;
+  if (elapsed_ns >= deadline_ns)
+    return DS_TRACK_WATCH_FAIL;
+  return async_pending ? DS_TRACK_WATCH_WAIT : DS_TRACK_WATCH_KICK;
+}

@@ -1,0 +1,186 @@
+/* DsTrack: the DeepStream-free decisions of the deepstream-app adapter.
+ *
+ * One DsTrackSlot per stream slot. The adapter feeds it from three places and acts on
+ * what it returns; the book itself does no I/O on GStreamer and no locking (the adapter
+ * serialises every call with one mutex):
+ *
+ *  - the source side: each buffer and the EOS at the slot's output (the ghost pad in front
+ *    of the muxer) counts the frames pushed into the pipeline for the current file;
+ *  - the sink side: each frame leaving the tracker (by pad index) is attributed to the
+ *    slot's current file and written to its per-file output;
+ *  - the main loop: play / stop / reset requests, errors, drain deadlines.
+ *
+ * Frame → file mapping: a slot never has two files in flight. A file that ends (EOS or
+ * error) is "draining" until every frame pushed for it has left the tracker (or a
+ * deadline passes); only then is it done and the slot idle. A stop does not wait: it
+ * queues a stream reset, and frames of the slot that leave the tracker before that reset
+ * event does are the stopped file's leftovers and are discarded.
+ *
+ * Camera boundaries: a stream reset (tracker state of the slot dropped, IDs continue) is
+ * asked for on play with new_camera, on stop and on reset — only when frames went into
+ * the pipeline since the last reset, and never between files of one camera. */
+#ifndef DS_TRACK_H
+#define DS_TRACK_H
+
+#include <stdio.h>
+
+#include <glib.h>
+
+#include "ds-shim.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  DS_TRACK_IDLE = 0,  /* source stopped and locked */
+  DS_TRACK_STARTING,  /* play accepted, no frame at the slot output yet */
+  DS_TRACK_PLAYING,   /* frames flowing */
+  DS_TRACK_DRAINING,  /* the file ended; waiting for its frames to leave the tracker */
+} DsTrackPhase;
+
+typedef enum {
+  DS_TRACK_END_NONE = 0,
+  DS_TRACK_END_EOS,
+  DS_TRACK_END_ERROR,
+} DsTrackEnd;
+
+/* One object of a frame after the tracker. */
+typedef struct {
+  gint64 track_id;     /* -1 = untracked */
+  gint class_id;
+  const gchar *label;  /* may be NULL or empty */
+  gdouble confidence;  /* detector confidence, < 0 = unknown */
+  gdouble left, top, width, height; /* pixels */
+} DsTrackObject;
+
+typedef enum {
+  DS_TRACK_FRAME_IGNORED = 0, /* no file to count it for (idle, draining, stale) */
+  DS_TRACK_FRAME_FIRST,       /* the file's first frame: emit file_started */
+  DS_TRACK_FRAME_COUNTED,
+} DsTrackFrameResult;
+
+typedef enum {
+  DS_TRACK_SINK_DISCARDED = 0, /* not attributed to any file */
+  DS_TRACK_SINK_RECORDED,
+  DS_TRACK_SINK_COMPLETE,      /* recorded, and the draining file is now complete */
+} DsTrackSinkResult;
+
+typedef struct {
+  DsTrackPhase phase;
+  gboolean has_file;
+  gint64 file_id;
+  guint64 generation;      /* changes whenever a file begins or ends */
+
+  /* source side */
+  guint64 pushed;          /* frames of the current (or last) file pushed */
+  guint64 camera_frames;   /* frames pushed since the last camera reset */
+  guint64 camera_base;     /* camera_frames when the current file began */
+  gint64 first_pts_ns;     /* -1 = none yet */
+  gint64 last_pts_ns;
+  gint64 duration_ns;      /* -1 = unknown */
+  gint64 first_mono_ns;    /* CLOCK_MONOTONIC of the first / last pushed frame */
+  gint64 last_mono_ns;
+  gboolean camera_dirty;   /* frames went in since the last stream reset */
+
+  /* sink side */
+  guint64 seen;            /* frames of the current file that left the tracker */
+  guint pending_resets;    /* stream resets sent that have not left the tracker yet */
+  gint64 discard_since_ns; /* first frame discarded for a pending reset, -1 = none */
+  gint64 drain_since_ns;   /* last sink progress while draining */
+
+  DsTrackEnd end;
+  gchar *end_error;
+
+  FILE *out;
+  gchar *out_path;
+  gint out_errno;          /* first write error, 0 = none */
+} DsTrackSlot;
+
+/* What a finished file reports. */
+typedef struct {
+  gint64 file_id;
+  DsTrackEnd end;
+  guint64 frames;
+  guint64 camera_frames;
+  gint64 last_mono_ns;
+  gchar *error;            /* owned; NULL for a clean EOS */
+} DsTrackDone;
+
+void ds_track_slot_init (DsTrackSlot *slot);
+void ds_track_slot_clear (DsTrackSlot *slot);
+
+/* Idle → starting `file_id`. Refused when the slot is not idle or output_path cannot be
+ * created. *send_reset: the caller must send a stream reset into the slot's muxer pad
+ * before any frame of this file (new camera after frames of another one). */
+gboolean ds_track_slot_begin (DsTrackSlot *slot, gint64 file_id, gboolean new_camera,
+    const gchar *output_path, gboolean *send_reset, GError **error);
+
+/* A buffer at the slot output. pts_ns -1 = none. */
+DsTrackFrameResult ds_track_slot_source_frame (DsTrackSlot *slot, gint64 pts_ns,
+    gint64 mono_ns);
+
+/* The current file reached EOS (error = NULL) or failed at the source side; an EOS
+ * before any frame counts as an error. The slot drains; returns TRUE when the file is
+ * already complete (call ds_track_slot_finish). FALSE also when there is no file to end. */
+gboolean ds_track_slot_source_end (DsTrackSlot *slot, const gchar *error, gint64 now_ns);
+
+/* A frame of this slot leaving the tracker, with its objects. */
+DsTrackSinkResult ds_track_slot_sink_frame (DsTrackSlot *slot, gint64 pts_ns,
+    const DsTrackObject *objects, guint n_objects, gint64 now_ns,
+    gint64 reset_timeout_ns);
+
+/* A stream reset of this slot left the tracker. */
+void ds_track_slot_sink_reset (DsTrackSlot *slot);
+
+/* A draining file whose frames stopped coming for timeout_ns is complete anyway
+ * (frames were lost downstream). TRUE when the caller should finish it now. */
+gboolean ds_track_slot_drain_expired (const DsTrackSlot *slot, gint64 now_ns,
+    gint64 timeout_ns);
+
+gboolean ds_track_slot_is_complete (const DsTrackSlot *slot);
+
+/* Draining → idle: closes the output and fills done (clear it with
+ * ds_track_done_clear). A clean EOS whose output could not be written becomes an error. */
+gboolean ds_track_slot_finish (DsTrackSlot *slot, DsTrackDone *done);
+void ds_track_done_clear (DsTrackDone *done);
+
+/* Any phase → idle now. The camera state is reset: *send_reset as for begin. */
+void ds_track_slot_stop (DsTrackSlot *slot, DsStopResult *out, gboolean *send_reset);
+
+/* Resets the camera state of an idle slot; refused when busy. */
+gboolean ds_track_slot_reset (DsTrackSlot *slot, gboolean *send_reset, GError **error);
+
+/* A reset that was asked for could not be sent: no leftover frames will be marked. */
+void ds_track_slot_reset_not_sent (DsTrackSlot *slot);
+
+void ds_track_slot_set_duration (DsTrackSlot *slot, gint64 duration_ns);
+void ds_track_slot_progress (const DsTrackSlot *slot, DsSlotProgress *out);
+
+/* One KITTI tracking label line (no newline) for an object of file frame `file_frame`:
+ *   frame track_id type truncated occluded alpha left top right bottom
+ *   height width length x y z rotation_y score camera_frame pts_ns class_id
+ * Unknown 3-D fields use KITTI's "don't know" values; type is the label with blanks
+ * and non-ASCII bytes replaced by '_' ("class_<id>" when there is none). */
+void ds_track_format_object (GString *out, const DsTrackObject *obj, guint64 file_frame,
+    guint64 camera_frame, gint64 pts_ns);
+
+/* Distinct GPU ids in ascending order ([0] when there are none). */
+GArray *ds_track_gpu_ids (const guint *ids, guint n_ids);
+
+/* The deepstream-app config file named on a command line (-c X, -cX, --cfg-file X,
+ * --cfg-file=X; the first one wins), or NULL. */
+gchar *ds_track_config_arg (const gchar *const *argv, gint argc);
+
+/* Start watchdog of a slot that was asked to play. */
+typedef enum {
+  DS_TRACK_WATCH_WAIT = 0,  /* still changing state: look again later */
+  DS_TRACK_WATCH_DONE,      /* playing: stop watching */
+  DS_TRACK_WATCH_KICK,      /* settled below PLAYING: set PLAYING, keep watching */
+  DS_TRACK_WATCH_FAIL,      /* failed or past the deadline: report a file error */
+} DsTrackWatch;
+
+DsTrackWatch ds_track_watch_decide (gboolean failed, gboolean async_pending,
+    gboolean playing, gint64 elapsed_ns, gint64 deadline_ns);
+
+G_END_DECLS
+
+#endif /* DS_TRACK_H */
