@@ -67,7 +67,8 @@ gboolean ds_shim_start (DsShim *shim, const gchar *socket_path, GError **error);
 /* The pipeline is built: sends `ready` to the client (now and on every new connection). */
 void     ds_shim_set_ready (DsShim *shim);
 
-/* Events; safe only on the shim's main context. */
+/* Events; safe only on the shim's main context. An event emitted from inside a vtable
+ * callback is sent after that request's reply. Without a client, events are dropped. */
 void ds_shim_emit_file_started (DsShim *shim, gint slot, gint64 file_id, gint64 mono_ns);
 void ds_shim_emit_file_done    (DsShim *shim, gint slot, gint64 file_id, guint64 frames,
                                 guint64 camera_frames, gint64 mono_ns);

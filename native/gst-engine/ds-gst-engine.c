@@ -1,0 +1,827 @@
+/* ds-gst-engine: the plain-GStreamer engine behind the control shim.
+ *
+ * One pipeline; slot i is `uridecodebin (locked state) → fakesink (sync=false)`.
+ * A buffer probe on the fakesink pad counts frames and writes the per-file output; it
+ * also swallows EOS so the sink stays usable for the next file. Switching a slot
+ * touches only its uridecodebin: NULL, new uri, PLAYING — the rest of the pipeline and
+ * the other slots keep running.
+ *
+ * Streaming threads never change state: they queue an event (started / EOS / error)
+ * tagged with the slot's generation to the main loop, which drops it when the file it
+ * belongs to is already gone. Bus messages are turned into such events by a sync
+ * handler, so no message piles up on the bus and each file reports at most one error.
+ *
+ * A watchdog fails a file that produces no frame for DS_GST_STALL_TIMEOUT_MS (5 s):
+ * decodebin drops a demuxer's error posted while it is still being autoplugged, which
+ * otherwise leaves the slot waiting forever. */
+#include <errno.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <gst/gst.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "ds-config.h"
+#include "ds-shim.h"
+#include "ds-slot-book.h"
+
+GST_DEBUG_CATEGORY_STATIC (ds_gst_engine_debug);
+#define GST_CAT_DEFAULT ds_gst_engine_debug
+
+#define DS_NO_SLOT G_MAXUINT
+#define DS_DEFAULT_STALL_MS 5000
+#define DS_WATCHDOG_PERIOD_MS 250
+
+typedef struct _DsEngine DsEngine;
+
+typedef struct {
+  DsEngine *engine;
+  guint index;
+  GstElement *dec;
+  GstElement *sink;
+  GstPad *sinkpad;
+
+  GMutex lock; /* guards everything below: streaming threads and main loop share it */
+  DsSlotBook book;
+  GstSegment segment;
+  gboolean video_linked;
+  gint64 play_mono_ns; /* when the current file was asked for */
+} DsSlot;
+
+struct _DsEngine {
+  DsConfig *config;
+  GMainContext *context;
+  GMainLoop *loop;
+  GstElement *pipeline;
+  DsSlot *slots;
+  DsShim *shim;
+  gint exit_code;
+  gint64 stall_ns;     /* a playing slot without a new frame for this long has failed */
+  gint decoder_threads;
+  guint watchdog_id;
+};
+
+typedef enum {
+  DS_EV_STARTED,
+  DS_EV_EOS,
+  DS_EV_ERROR,
+  DS_EV_FATAL,
+} DsEventKind;
+
+typedef struct {
+  DsEngine *engine;
+  guint slot;
+  guint64 generation;
+  DsEventKind kind;
+  gint64 mono_ns;
+  gchar *text;
+} DsEvent;
+
+static GQuark
+ds_engine_error_quark (void)
+{
+  return g_quark_from_static_string ("ds-gst-engine-error");
+}
+#define DS_ENGINE_ERROR ds_engine_error_quark ()
+
+static gint64
+mono_now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+}
+
+/* ---------- streaming thread → main loop ---------- */
+
+static gboolean on_event (gpointer data);
+
+static void
+event_free (gpointer data)
+{
+  DsEvent *ev = data;
+
+  g_free (ev->text);
+  g_free (ev);
+}
+
+/* Always deferred (never run inline), even when called on the main thread: a state
+ * change made by a request may post an error synchronously, and the request's reply
+ * must go out first. */
+static void
+queue_event (DsEngine *engine, guint slot, guint64 generation, DsEventKind kind,
+    gint64 mono_ns, const gchar *text)
+{
+  DsEvent *ev = g_new0 (DsEvent, 1);
+  GSource *src = g_idle_source_new ();
+
+  GST_LOG ("slot %d: queue event %d gen %" G_GUINT64_FORMAT, (gint) slot, kind, generation);
+  ev->engine = engine;
+  ev->slot = slot;
+  ev->generation = generation;
+  ev->kind = kind;
+  ev->mono_ns = mono_ns;
+  ev->text = g_strdup (text);
+  g_source_set_priority (src, G_PRIORITY_DEFAULT);
+  g_source_set_callback (src, on_event, ev, event_free);
+  g_source_attach (src, engine->context);
+  g_source_unref (src);
+}
+
+static GstPadProbeReturn
+on_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  DsSlot *slot = user_data;
+  (void) pad;
+
+  if (info->type & (GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST)) {
+    gint64 mono = mono_now_ns ();
+    GstBuffer *single = (info->type & GST_PAD_PROBE_TYPE_BUFFER) ?
+        GST_PAD_PROBE_INFO_BUFFER (info) : NULL;
+    GstBufferList *list = single == NULL ? GST_PAD_PROBE_INFO_BUFFER_LIST (info) : NULL;
+    guint n = single != NULL ? 1 : gst_buffer_list_length (list);
+    gboolean first = FALSE;
+    guint64 gen;
+
+    g_mutex_lock (&slot->lock);
+    for (guint i = 0; i < n; i++) {
+      GstBuffer *buf = single != NULL ? single : gst_buffer_list_get (list, i);
+      GstClockTime pts = GST_BUFFER_PTS (buf);
+      gint64 pos = -1;
+
+      if (GST_CLOCK_TIME_IS_VALID (pts)) {
+        guint64 st = gst_segment_to_stream_time (&slot->segment, GST_FORMAT_TIME, pts);
+        if (GST_CLOCK_TIME_IS_VALID (st))
+          pos = (gint64) st;
+      }
+      first |= ds_slot_book_frame (&slot->book,
+          GST_CLOCK_TIME_IS_VALID (pts) ? (gint64) pts : -1, pos, mono);
+    }
+    gen = slot->book.generation;
+    g_mutex_unlock (&slot->lock);
+    if (first)
+      queue_event (slot->engine, slot->index, gen, DS_EV_STARTED, mono, NULL);
+    return GST_PAD_PROBE_OK;
+  }
+
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+
+    GST_LOG ("slot %u: event %s", slot->index, GST_EVENT_TYPE_NAME (event));
+
+    if (GST_EVENT_TYPE (event) == GST_EVENT_SEGMENT) {
+      const GstSegment *seg;
+
+      gst_event_parse_segment (event, &seg);
+      g_mutex_lock (&slot->lock);
+      if (seg->format == GST_FORMAT_TIME)
+        gst_segment_copy_into (seg, &slot->segment);
+      g_mutex_unlock (&slot->lock);
+    } else if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
+      gboolean playing;
+      guint64 gen;
+
+      g_mutex_lock (&slot->lock);
+      playing = slot->book.state == DS_SLOT_PLAYING;
+      gen = slot->book.generation;
+      g_mutex_unlock (&slot->lock);
+      if (playing)
+        queue_event (slot->engine, slot->index, gen, DS_EV_EOS, mono_now_ns (), NULL);
+      /* The sink must never see EOS: it would refuse the next file's data. */
+      return GST_PAD_PROBE_DROP;
+    }
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+on_pad_added (GstElement *dec, GstPad *pad, gpointer user_data)
+{
+  DsSlot *slot = user_data;
+  GstCaps *caps = gst_pad_get_current_caps (pad);
+  const gchar *name;
+  gboolean is_video;
+  (void) dec;
+
+  if (caps == NULL)
+    caps = gst_pad_query_caps (pad, NULL);
+  name = gst_caps_get_size (caps) > 0 ?
+      gst_structure_get_name (gst_caps_get_structure (caps, 0)) : "";
+  is_video = g_str_has_prefix (name, "video/");
+  GST_DEBUG_OBJECT (dec, "slot %u: new pad %s:%s with %s", slot->index,
+      GST_DEBUG_PAD_NAME (pad), name);
+  gst_caps_unref (caps);
+  if (!is_video)
+    return; /* left unlinked: the demuxer carries on as long as the video pad is linked */
+
+  g_mutex_lock (&slot->lock);
+  if (!slot->video_linked) {
+    GstPadLinkReturn ret = gst_pad_link (pad, slot->sinkpad);
+    if (ret == GST_PAD_LINK_OK)
+      slot->video_linked = TRUE;
+    else
+      GST_WARNING ("slot %u: cannot link video pad: %s", slot->index,
+          gst_pad_link_get_name (ret));
+  }
+  g_mutex_unlock (&slot->lock);
+}
+
+static void
+on_no_more_pads (GstElement *dec, gpointer user_data)
+{
+  DsSlot *slot = user_data;
+  gboolean no_video;
+  guint64 gen;
+  (void) dec;
+
+  g_mutex_lock (&slot->lock);
+  no_video = !slot->video_linked && slot->book.state == DS_SLOT_PLAYING;
+  gen = slot->book.generation;
+  g_mutex_unlock (&slot->lock);
+  if (no_video)
+    queue_event (slot->engine, slot->index, gen, DS_EV_ERROR, 0, "no video stream");
+}
+
+/* Software decoders get DS_GST_DECODER_THREADS threads (default 1, 0 = libav's auto):
+ * the slots are the parallelism, and a per-file thread pool costs start-up time and,
+ * with frame threading, frames of latency before the first picture — the switch gap. */
+static void
+on_deep_element_added (GstBin *bin, GstBin *sub_bin, GstElement *element, gpointer data)
+{
+  DsEngine *engine = data;
+  GstElementFactory *f = gst_element_get_factory (element);
+  (void) bin;
+  (void) sub_bin;
+
+  if (f != NULL && g_str_has_prefix (GST_OBJECT_NAME (f), "avdec_") &&
+      g_object_class_find_property (G_OBJECT_GET_CLASS (element), "max-threads") != NULL)
+    g_object_set (element, "max-threads", engine->decoder_threads, NULL);
+}
+
+static DsSlot *
+slot_of_object (DsEngine *engine, GstObject *obj)
+{
+  for (guint i = 0; i < engine->config->n_slots; i++) {
+    DsSlot *slot = &engine->slots[i];
+    if (gst_object_has_as_ancestor (obj, GST_OBJECT (slot->dec)) ||
+        obj == GST_OBJECT (slot->sink))
+      return slot;
+  }
+  return NULL;
+}
+
+/* "<message>: <last line of the debug text>" — the debug tail names the cause
+ * (e.g. the missing path) without the source-code location. */
+static gchar *
+describe_error (GError *err, const gchar *debug)
+{
+  const gchar *tail;
+
+  gsize len = strlen (err->message);
+
+  if (len > 0 && err->message[len - 1] == '.')
+    len--;
+  if (debug == NULL || *debug == '\0')
+    return g_strndup (err->message, len);
+  tail = strrchr (debug, '\n');
+  tail = tail != NULL ? tail + 1 : debug;
+  if (strstr (tail, "(): ") != NULL)
+    return g_strndup (err->message, len); /* only a location, nothing to add */
+  return g_strdup_printf ("%.*s: %s", (int) len, err->message, tail);
+}
+
+static GstBusSyncReply
+on_bus_sync (GstBus *bus, GstMessage *msg, gpointer user_data)
+{
+  DsEngine *engine = user_data;
+  (void) bus;
+
+  switch (GST_MESSAGE_TYPE (msg)) {
+    case GST_MESSAGE_ERROR: {
+      GError *err = NULL;
+      gchar *debug = NULL, *text;
+      DsSlot *slot;
+
+      gst_message_parse_error (msg, &err, &debug);
+      text = describe_error (err, debug);
+      slot = slot_of_object (engine, GST_MESSAGE_SRC (msg));
+      GST_INFO_OBJECT (GST_MESSAGE_SRC (msg), "error (slot %d): %s",
+          slot != NULL ? (gint) slot->index : -1, text);
+      if (slot != NULL) {
+        gboolean playing;
+        guint64 gen;
+
+        g_mutex_lock (&slot->lock);
+        playing = slot->book.state == DS_SLOT_PLAYING;
+        gen = slot->book.generation;
+        g_mutex_unlock (&slot->lock);
+        if (playing)
+          queue_event (engine, slot->index, gen, DS_EV_ERROR, 0, text);
+      } else {
+        queue_event (engine, DS_NO_SLOT, 0, DS_EV_FATAL, 0, text);
+      }
+      g_free (text);
+      g_free (debug);
+      g_error_free (err);
+      break;
+    }
+    case GST_MESSAGE_WARNING: {
+      GError *err = NULL;
+      gchar *debug = NULL;
+
+      gst_message_parse_warning (msg, &err, &debug);
+      GST_INFO_OBJECT (GST_MESSAGE_SRC (msg), "warning: %s (%s)", err->message,
+          GST_STR_NULL (debug));
+      g_free (debug);
+      g_error_free (err);
+      break;
+    }
+    default:
+      break;
+  }
+  /* Nobody polls this bus: every message ends here (and DROP means we own it). */
+  gst_message_unref (msg);
+  return GST_BUS_DROP;
+}
+
+/* ---------- main loop side ---------- */
+
+/* Takes the slot's decoder down; joins its streaming threads. */
+static void
+slot_halt (DsSlot *slot)
+{
+  if (gst_element_set_state (slot->dec, GST_STATE_NULL) == GST_STATE_CHANGE_FAILURE)
+    GST_WARNING ("slot %u: decoder refused NULL", slot->index);
+}
+
+/* The book is already closed: report and take the decoder down. */
+static void
+slot_fail (DsEngine *engine, DsSlot *slot, gint64 file_id, const gchar *text)
+{
+  GST_INFO ("slot %u: file %" G_GINT64_FORMAT " failed: %s", slot->index, file_id, text);
+  ds_shim_emit_file_error (engine->shim, (gint) slot->index, file_id, text);
+  slot_halt (slot);
+}
+
+static gboolean
+on_watchdog (gpointer data)
+{
+  DsEngine *engine = data;
+  gint64 now = mono_now_ns ();
+
+  for (guint i = 0; i < engine->config->n_slots; i++) {
+    DsSlot *slot = &engine->slots[i];
+    gint64 last, file_id;
+    gchar *text = NULL;
+
+    g_mutex_lock (&slot->lock);
+    last = slot->book.last_mono_ns >= 0 ? slot->book.last_mono_ns : slot->play_mono_ns;
+    if (slot->book.state == DS_SLOT_PLAYING && now - last > engine->stall_ns) {
+      text = g_strdup_printf (slot->book.frames == 0 ?
+          "no video frame within %" G_GINT64_FORMAT " ms" :
+          "stalled: no video frame for %" G_GINT64_FORMAT " ms",
+          engine->stall_ns / G_GINT64_CONSTANT (1000000));
+      file_id = slot->book.file_id;
+      ds_slot_book_end (&slot->book, FALSE, NULL);
+    }
+    g_mutex_unlock (&slot->lock);
+    if (text != NULL) {
+      slot_fail (engine, slot, file_id, text);
+      g_free (text);
+    }
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_event (gpointer data)
+{
+  DsEvent *ev = data;
+  DsEngine *engine = ev->engine;
+  DsSlot *slot;
+  gint64 file_id;
+  guint64 frames, camera_frames;
+  gboolean current;
+  GError *err = NULL;
+  gboolean ok;
+
+  if (ev->kind == DS_EV_FATAL) {
+    GST_ERROR ("pipeline failed: %s", ev->text);
+    ds_shim_emit_fatal (engine->shim, ev->text);
+    engine->exit_code = 1;
+    g_main_loop_quit (engine->loop);
+    return G_SOURCE_REMOVE;
+  }
+
+  slot = &engine->slots[ev->slot];
+  GST_LOG ("slot %u: event %d gen %" G_GUINT64_FORMAT, ev->slot, ev->kind, ev->generation);
+  g_mutex_lock (&slot->lock);
+  current = slot->book.state == DS_SLOT_PLAYING && slot->book.generation == ev->generation;
+  file_id = slot->book.file_id;
+  if (!current) {
+    g_mutex_unlock (&slot->lock);
+    GST_DEBUG ("slot %u: stale event %d dropped", ev->slot, ev->kind);
+    return G_SOURCE_REMOVE;
+  }
+
+  switch (ev->kind) {
+    case DS_EV_STARTED:
+      g_mutex_unlock (&slot->lock);
+      ds_shim_emit_file_started (engine->shim, (gint) ev->slot, file_id, ev->mono_ns);
+      return G_SOURCE_REMOVE;
+
+    case DS_EV_EOS: {
+      gint64 last_mono = slot->book.last_mono_ns;
+
+      frames = slot->book.frames;
+      ok = ds_slot_book_end (&slot->book, FALSE, &err);
+      camera_frames = slot->book.camera_frames;
+      g_mutex_unlock (&slot->lock);
+      if (frames == 0)
+        ds_shim_emit_file_error (engine->shim, (gint) ev->slot, file_id,
+            "no video frames decoded");
+      else if (!ok)
+        ds_shim_emit_file_error (engine->shim, (gint) ev->slot, file_id, err->message);
+      else
+        ds_shim_emit_file_done (engine->shim, (gint) ev->slot, file_id, frames,
+            camera_frames, last_mono);
+      g_clear_error (&err);
+      /* After the event: the client's next request overlaps with the teardown. */
+      slot_halt (slot);
+      GST_DEBUG ("slot %u: file %" G_GINT64_FORMAT " done, decoder down", ev->slot, file_id);
+      return G_SOURCE_REMOVE;
+    }
+
+    case DS_EV_ERROR:
+      ds_slot_book_end (&slot->book, FALSE, NULL);
+      g_mutex_unlock (&slot->lock);
+      slot_fail (engine, slot, file_id, ev->text);
+      return G_SOURCE_REMOVE;
+
+    case DS_EV_FATAL:
+      break;
+  }
+  g_mutex_unlock (&slot->lock);
+  return G_SOURCE_REMOVE;
+}
+
+/* ---------- engine vtable ---------- */
+
+/* A local path that is not a regular file (a directory, a FIFO, a device) is refused
+ * before GStreamer sees it: opening a FIFO would block the main loop. Returns the
+ * reason, or NULL to go ahead (other schemes, missing files: GStreamer reports). */
+static gchar *
+check_local_file (const gchar *uri)
+{
+  gchar *path = g_str_has_prefix (uri, "file:") ? g_filename_from_uri (uri, NULL, NULL) : NULL;
+  gchar *reason = NULL;
+  GStatBuf st;
+
+  if (path != NULL && g_stat (path, &st) == 0 && !S_ISREG (st.st_mode))
+    reason = g_strdup_printf ("not a regular file: %s", path);
+  g_free (path);
+  return reason;
+}
+
+static gboolean
+engine_play (gpointer data, const DsPlayRequest *req, GError **error)
+{
+  DsEngine *engine = data;
+  DsSlot *slot = &engine->slots[req->slot];
+  gchar *not_playable;
+  GstStateChangeReturn ret;
+  guint64 gen;
+  gboolean ok;
+
+  g_mutex_lock (&slot->lock);
+  if (slot->book.state == DS_SLOT_PLAYING) {
+    g_set_error (error, DS_ENGINE_ERROR, 1, "slot %d busy (file %" G_GINT64_FORMAT ")",
+        req->slot, slot->book.file_id);
+    g_mutex_unlock (&slot->lock);
+    return FALSE;
+  }
+  ok = ds_slot_book_begin (&slot->book, req->file_id, req->new_camera, req->output_path,
+      error);
+  gst_segment_init (&slot->segment, GST_FORMAT_TIME);
+  slot->video_linked = FALSE;
+  slot->play_mono_ns = mono_now_ns ();
+  gen = slot->book.generation;
+  g_mutex_unlock (&slot->lock);
+  if (!ok)
+    return FALSE;
+
+  GST_DEBUG ("slot %d: play %" G_GINT64_FORMAT " %s", req->slot, req->file_id, req->uri);
+  not_playable = check_local_file (req->uri);
+  if (not_playable != NULL) {
+    queue_event (engine, slot->index, gen, DS_EV_ERROR, 0, not_playable);
+    g_free (not_playable);
+    return TRUE;
+  }
+  g_object_set (slot->dec, "uri", req->uri, NULL);
+  ret = gst_element_set_state (slot->dec, GST_STATE_PLAYING);
+  GST_DEBUG ("slot %d: decoder going to PLAYING: %s", req->slot,
+      gst_element_state_change_return_get_name (ret));
+  if (ret == GST_STATE_CHANGE_FAILURE) {
+    /* The ERROR message that explains it was queued first and wins. */
+    queue_event (engine, slot->index, gen, DS_EV_ERROR, 0, "cannot start playback");
+  }
+  return TRUE;
+}
+
+static gboolean
+engine_stop (gpointer data, gint index, DsStopResult *out, GError **error)
+{
+  DsEngine *engine = data;
+  DsSlot *slot = &engine->slots[index];
+  gboolean playing;
+  (void) error;
+
+  g_mutex_lock (&slot->lock);
+  playing = slot->book.state == DS_SLOT_PLAYING;
+  g_mutex_unlock (&slot->lock);
+  if (playing)
+    slot_halt (slot);
+  g_mutex_lock (&slot->lock);
+  out->was_playing = playing;
+  out->file_id = slot->book.file_id;
+  out->frames = slot->book.frames;
+  ds_slot_book_end (&slot->book, TRUE, NULL);
+  g_mutex_unlock (&slot->lock);
+  return TRUE;
+}
+
+static gboolean
+engine_reset (gpointer data, gint index, GError **error)
+{
+  DsEngine *engine = data;
+  DsSlot *slot = &engine->slots[index];
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&slot->lock);
+  if (slot->book.state == DS_SLOT_PLAYING) {
+    g_set_error (error, DS_ENGINE_ERROR, 1, "slot %d busy (file %" G_GINT64_FORMAT ")",
+        index, slot->book.file_id);
+    ok = FALSE;
+  } else {
+    ds_slot_book_reset_camera (&slot->book);
+  }
+  g_mutex_unlock (&slot->lock);
+  return ok;
+}
+
+static void
+engine_progress (gpointer data, gint index, DsSlotProgress *out)
+{
+  DsEngine *engine = data;
+  DsSlot *slot = &engine->slots[index];
+  gboolean need_duration;
+  guint64 gen;
+  gint64 duration;
+
+  g_mutex_lock (&slot->lock);
+  need_duration = slot->book.state == DS_SLOT_PLAYING && slot->book.duration_ns < 0;
+  gen = slot->book.generation;
+  g_mutex_unlock (&slot->lock);
+  /* Asked upstream once per file, outside the lock; the demuxer answers at once. */
+  if (need_duration && gst_pad_peer_query_duration (slot->sinkpad, GST_FORMAT_TIME, &duration)
+      && duration >= 0) {
+    g_mutex_lock (&slot->lock);
+    if (slot->book.generation == gen)
+      slot->book.duration_ns = duration;
+    g_mutex_unlock (&slot->lock);
+  }
+  g_mutex_lock (&slot->lock);
+  ds_slot_book_progress (&slot->book, out);
+  g_mutex_unlock (&slot->lock);
+}
+
+static void
+engine_shutdown (gpointer data)
+{
+  DsEngine *engine = data;
+
+  GST_INFO ("shutdown requested");
+  g_main_loop_quit (engine->loop);
+}
+
+static const DsEngineVTable engine_vtable = {
+  .name = "gst",
+  .version = DS_VERSION,
+  .play = engine_play,
+  .stop = engine_stop,
+  .reset = engine_reset,
+  .progress = engine_progress,
+  .shutdown = engine_shutdown,
+};
+
+/* ---------- setup ---------- */
+
+static gboolean
+engine_build (DsEngine *engine, GError **error)
+{
+  GstBus *bus;
+
+  engine->pipeline = gst_pipeline_new ("ds-gst-engine");
+  engine->slots = g_new0 (DsSlot, engine->config->n_slots);
+  for (guint i = 0; i < engine->config->n_slots; i++) {
+    DsSlot *slot = &engine->slots[i];
+    gchar *name;
+
+    slot->engine = engine;
+    slot->index = i;
+    g_mutex_init (&slot->lock);
+    ds_slot_book_init (&slot->book);
+    gst_segment_init (&slot->segment, GST_FORMAT_TIME);
+    name = g_strdup_printf ("slot%u-dec", i);
+    slot->dec = gst_element_factory_make ("uridecodebin", name);
+    g_free (name);
+    name = g_strdup_printf ("slot%u-sink", i);
+    slot->sink = gst_element_factory_make ("fakesink", name);
+    g_free (name);
+    if (slot->dec == NULL || slot->sink == NULL) {
+      g_set_error (error, DS_ENGINE_ERROR, 2, "missing GStreamer element %s",
+          slot->dec == NULL ? "uridecodebin" : "fakesink");
+      return FALSE;
+    }
+    /* async=false: an idle slot's sink must not hold the pipeline out of PLAYING. */
+    g_object_set (slot->sink, "sync", FALSE, "async", FALSE, "enable-last-sample", FALSE,
+        NULL);
+    /* The pipeline never changes a decoder's state; the slot does. */
+    gst_element_set_locked_state (slot->dec, TRUE);
+    gst_bin_add_many (GST_BIN (engine->pipeline), slot->dec, slot->sink, NULL);
+    slot->sinkpad = gst_element_get_static_pad (slot->sink, "sink");
+    gst_pad_add_probe (slot->sinkpad,
+        GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
+        GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_sink_probe, slot, NULL);
+    g_signal_connect (slot->dec, "pad-added", G_CALLBACK (on_pad_added), slot);
+    g_signal_connect (slot->dec, "no-more-pads", G_CALLBACK (on_no_more_pads), slot);
+  }
+  g_signal_connect (engine->pipeline, "deep-element-added", G_CALLBACK (on_deep_element_added),
+      engine);
+  bus = gst_element_get_bus (engine->pipeline);
+  gst_bus_set_sync_handler (bus, on_bus_sync, engine, NULL);
+  gst_object_unref (bus);
+
+  if (gst_element_set_state (engine->pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE) {
+    g_set_error (error, DS_ENGINE_ERROR, 1, "pipeline refused to start");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+engine_teardown (DsEngine *engine)
+{
+  if (engine->slots != NULL) {
+    for (guint i = 0; i < engine->config->n_slots; i++) {
+      DsSlot *slot = &engine->slots[i];
+      if (slot->dec != NULL)
+        gst_element_set_state (slot->dec, GST_STATE_NULL);
+    }
+  }
+  if (engine->pipeline != NULL) {
+    GstBus *bus = gst_element_get_bus (engine->pipeline);
+
+    gst_element_set_state (engine->pipeline, GST_STATE_NULL);
+    /* Whatever is posted from here on is dropped, not queued. */
+    gst_bus_set_flushing (bus, TRUE);
+    gst_bus_set_sync_handler (bus, NULL, NULL, NULL);
+    gst_object_unref (bus);
+  }
+  if (engine->slots != NULL) {
+    for (guint i = 0; i < engine->config->n_slots; i++) {
+      DsSlot *slot = &engine->slots[i];
+      ds_slot_book_clear (&slot->book);
+      if (slot->sinkpad != NULL)
+        gst_object_unref (slot->sinkpad);
+      g_mutex_clear (&slot->lock);
+    }
+  }
+  g_clear_pointer (&engine->pipeline, gst_object_unref);
+  g_free (engine->slots);
+  engine->slots = NULL;
+}
+
+static gboolean
+on_signal (gpointer data)
+{
+  DsEngine *engine = data;
+
+  GST_INFO ("signal: stopping");
+  g_main_loop_quit (engine->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  gchar *cfg_file = NULL, *config = NULL, **input_uris = NULL;
+  gboolean tiled = FALSE, version = FALSE, version_all = FALSE;
+  GOptionEntry entries[] = {
+    { "cfg-file", 'c', 0, G_OPTION_ARG_FILENAME, &cfg_file, "deepstream-app config file", "FILE" },
+    { "config", 0, 0, G_OPTION_ARG_FILENAME, &config, "same as --cfg-file", "FILE" },
+    { "input-uri", 'i', 0, G_OPTION_ARG_STRING_ARRAY, &input_uris, "ignored (deepstream-app)", "URI" },
+    { "tiledtext", 't', 0, G_OPTION_ARG_NONE, &tiled, "ignored (deepstream-app)", NULL },
+    { "version", 'v', 0, G_OPTION_ARG_NONE, &version, "print the version", NULL },
+    { "version-all", 0, 0, G_OPTION_ARG_NONE, &version_all, "print the versions", NULL },
+    { NULL, 0, 0, 0, NULL, NULL, NULL },
+  };
+  GOptionContext *ctx;
+  GError *err = NULL;
+  DsEngine engine = { 0 };
+  const gchar *socket_path;
+  guint sig_term, sig_int;
+  int rc = 2;
+
+  /* Streaming threads come and go with every file; with glibc's default of up to 8
+   * arenas per core their heaps fragment and RSS creeps up in an always-on process.
+   * Two arenas keep it flat (MALLOC_ARENA_MAX still overrides). */
+  if (g_getenv ("MALLOC_ARENA_MAX") == NULL)
+    mallopt (M_ARENA_MAX, 2);
+  /* stdout is unused (docs/engine-protocol.md): every log line goes to stderr. */
+  g_log_writer_default_set_use_stderr (TRUE);
+  ctx = g_option_context_new ("- plain GStreamer analysis engine");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_add_group (ctx, gst_init_get_option_group ());
+  if (!g_option_context_parse (ctx, &argc, &argv, &err)) {
+    g_printerr ("ds-gst-engine: %s\n", err->message);
+    goto out;
+  }
+  if (version || version_all) {
+    g_print ("ds-gst-engine %s (%s)\n", DS_VERSION, gst_version_string ());
+    rc = 0;
+    goto out;
+  }
+  if (cfg_file == NULL)
+    cfg_file = g_steal_pointer (&config);
+  if (cfg_file == NULL) {
+    g_printerr ("ds-gst-engine: missing -c <config>\n");
+    goto out;
+  }
+  socket_path = g_getenv ("DS_CONTROL_SOCKET");
+  if (socket_path == NULL || *socket_path == '\0') {
+    g_printerr ("ds-gst-engine: DS_CONTROL_SOCKET is not set\n");
+    goto out;
+  }
+  engine.config = ds_config_load (cfg_file, &err);
+  if (engine.config == NULL) {
+    g_printerr ("ds-gst-engine: config %s: %s\n", cfg_file, err->message);
+    goto out;
+  }
+  GST_DEBUG_CATEGORY_INIT (ds_gst_engine_debug, "dsgstengine", 0, "ds-gst-engine");
+
+  engine.context = g_main_context_default ();
+  {
+    const gchar *ms = g_getenv ("DS_GST_STALL_TIMEOUT_MS");
+    gint64 v = ms != NULL ? g_ascii_strtoll (ms, NULL, 10) : 0;
+
+    engine.stall_ns = (v > 0 ? v : DS_DEFAULT_STALL_MS) * G_GINT64_CONSTANT (1000000);
+    ms = g_getenv ("DS_GST_DECODER_THREADS");
+    v = ms != NULL ? g_ascii_strtoll (ms, NULL, 10) : 1;
+    engine.decoder_threads = (gint) CLAMP (v, 0, 64);
+  }
+  engine.loop = g_main_loop_new (engine.context, FALSE);
+  engine.shim = ds_shim_new (&engine_vtable, &engine, engine.config->n_slots,
+      engine.config->path, (const gint *) (gpointer) engine.config->gpu_ids->data,
+      engine.config->gpu_ids->len);
+  if (!ds_shim_start (engine.shim, socket_path, &err)) {
+    g_printerr ("ds-gst-engine: control socket %s: %s\n", socket_path, err->message);
+    goto out;
+  }
+  sig_term = g_unix_signal_add (SIGTERM, on_signal, &engine);
+  sig_int = g_unix_signal_add (SIGINT, on_signal, &engine);
+
+  rc = 1;
+  if (!engine_build (&engine, &err)) {
+    g_printerr ("ds-gst-engine: %s\n", err->message);
+  } else {
+    GST_INFO ("%u slots ready, control socket %s", engine.config->n_slots, socket_path);
+    ds_shim_set_ready (engine.shim);
+    engine.watchdog_id = g_timeout_add (DS_WATCHDOG_PERIOD_MS, on_watchdog, &engine);
+    g_main_loop_run (engine.loop);
+    g_source_remove (engine.watchdog_id);
+    rc = engine.exit_code;
+  }
+  g_source_remove (sig_term);
+  g_source_remove (sig_int);
+
+out:
+  engine_teardown (&engine);
+  ds_shim_free (engine.shim);
+  if (engine.loop != NULL)
+    g_main_loop_unref (engine.loop);
+  ds_config_free (engine.config);
+  g_clear_error (&err);
+  g_option_context_free (ctx);
+  g_free (cfg_file);
+  g_free (config);
+  g_strfreev (input_uris);
+  gst_deinit ();
+  return rc;
+}
