@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -131,23 +132,25 @@ func TestGstEngineIntegration(t *testing.T) {
 		t.Fatalf("missing file: %+v", ev)
 	}
 
-	// A stream that stalls half-way through (a FIFO fed with part of an MPEG-TS file)
-	// stays playing until stopped.
-	fifo := filepath.Join(dir, "live.ts")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	feed, err := os.OpenFile(fifo, os.O_RDWR, 0) // O_RDWR: the open does not wait for a reader
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer feed.Close()
+	// A stream that stalls half-way through (an HTTP server that sends part of an
+	// MPEG-TS file and then holds the connection) stays playing until stopped.
 	ts, err := os.ReadFile(stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	go feed.Write(ts[:len(ts)/2]) // blocks when the pipe is full until the engine reads
-	if err := e.Play(ctx, PlayRequest{Slot: 1, FileID: 4, URI: "file://" + fifo, NewCamera: true}); err != nil {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "video/mp2t")
+		_, _ = rw.Write(ts[:len(ts)/2])
+		rw.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	if err := e.Play(ctx, PlayRequest{Slot: 1, FileID: 4, URI: srv.URL + "/live.ts", NewCamera: true}); err != nil {
 		t.Fatal(err)
 	}
 	w.until("file_started of the stream", func(ev Event) bool { return ev.FileID == 4 })
