@@ -1,0 +1,148 @@
+"""Fixtures of the end-to-end suite: one temp tree per session, generated clips, the
+reference server, and a launcher that kills every instance it started."""
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import subprocess
+
+import pytest
+
+import harness as h
+
+
+@pytest.fixture(scope="session")
+def root(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("e2e"))
+
+
+@pytest.fixture(scope="session")
+def clips(root):
+    return h.make_clips(os.path.join(root, "clips"))
+
+
+@pytest.fixture(scope="session")
+def binaries():
+    for path in (h.SUPERVISOR, h.ENGINE):
+        if not os.access(path, os.X_OK):
+            pytest.fail(f"{path} is missing: run `make build` first")
+    return h.SUPERVISOR, h.ENGINE
+
+
+@pytest.fixture(scope="session")
+def config(root):
+    """Returns a function slots → path of a config with that many slots."""
+    made = {}
+
+    def get(slots: int = 3) -> str:
+        if slots not in made:
+            os.makedirs(os.path.join(root, "configs"), exist_ok=True)
+            made[slots] = h.write_config(os.path.join(root, "configs", f"gst-{slots}.txt"), slots)
+        return made[slots]
+    return get
+
+
+@pytest.fixture(scope="session")
+def server(root, binaries):
+    srv = h.Server(os.path.join(root, "server")).start()
+    yield srv
+    srv.stop()
+
+
+_ids = itertools.count(1)
+
+
+class Launcher:
+    """Launches instances through a server (spec §2.2) and kills what is left at the end."""
+
+    def __init__(self, server: h.Server, root: str, config) -> None:
+        self.server = server
+        self.client = server.client
+        self.root = root
+        self.config = config
+        self.launched = []  # (client, app_id)
+        self.extra_pids = []
+
+    def new_id(self, name: str) -> str:
+        return f"{name}-{next(_ids):03d}"
+
+    def launch(self, name: str, slots: int = 3, env=None, wait: bool = True,
+               server: h.Server = None, config_path: str = None) -> str:
+        srv = server or self.server
+        app_id = self.new_id(name)
+        self.launched.append((srv.client, app_id))
+        srv.client.launch(app_id, config_path or self.config(slots),
+                          env=h.instance_env(self.root, **(env or {})))
+        if wait:
+            srv.client.wait_connected(app_id, timeout=30)
+        return app_id
+
+    def spawn_direct(self, name: str, slots: int = 3, env=None, server: h.Server = None,
+                     wait: bool = True, ws_url: str = None):
+        """Register an instance with the server and start the supervisor directly (no bash
+        wrapper), so the test owns its exit status. Returns (app_id, Popen)."""
+        srv = server or self.server
+        app_id = self.new_id(name)
+        self.launched.append((srv.client, app_id))
+        srv.client.launch(app_id, self.config(slots), launch=False)
+        full_env = {**os.environ, **h.instance_env(self.root, **(env or {})), "APP_ID": app_id,
+                    "DS_WS_URL": ws_url or srv.ws_url, "DS_ENGINE": h.ENGINE}
+        log = open(os.path.join(self.root, f"{app_id}.out"), "ab")
+        proc = subprocess.Popen([h.SUPERVISOR, "-c", self.config(slots)], env=full_env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True)
+        log.close()
+        self.extra_pids.append(proc.pid)
+        if wait:
+            srv.client.wait_connected(app_id, timeout=30)
+        return app_id, proc
+
+    def out_dir(self, app_id: str, camera_id: int) -> str:
+        return os.path.join(self.root, "out", app_id, str(camera_id))
+
+    def cleanup(self) -> None:
+        for client, app_id in self.launched:
+            try:
+                rec = client.instance(app_id)
+            except Exception:
+                continue
+            for pid in (rec.get("process_id"), rec.get("pid")):
+                if pid and h.alive(pid):
+                    h.kill_tree(pid)
+        for pid in self.extra_pids:
+            if h.alive(pid):
+                h.kill_tree(pid)
+
+
+@pytest.fixture
+def launcher(server, root, config):
+    lau = Launcher(server, root, config)
+    yield lau
+    lau.cleanup()
+
+
+@pytest.fixture
+def fresh_server(root, binaries, request):
+    """A server of the test's own (for drills that kill or stall it)."""
+    srv = h.Server(os.path.join(root, f"server-{request.node.name}"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def live_uri():
+    """A live camera: a real-time H.264/MPEG-TS stream on a local UDP port
+    (`udp://127.0.0.1:P`), running until the test ends."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    writer = subprocess.Popen(
+        ["gst-launch-1.0", "-q", "videotestsrc", "is-live=true", "pattern=ball", "!",
+         "video/x-raw,format=I420,width=320,height=180,framerate=30/1", "!", "x264enc",
+         "speed-preset=ultrafast", "tune=zerolatency", "key-int-max=30", "!", "h264parse", "!",
+         "mpegtsmux", "!", "udpsink", "host=127.0.0.1", f"port={port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    yield f"udp://127.0.0.1:{port}"
+    h.kill_tree(writer.pid)
+    writer.wait(timeout=10)

@@ -1,0 +1,167 @@
+"""The reference server on its own, driven by a scripted WebSocket client that plays an
+instance: handshake verification, request/reply matching, seq de-duplication and the
+journal surviving a server restart. Needs no instance binaries."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+
+import pytest
+import websockets
+
+import harness as h
+
+
+@pytest.fixture
+def plain_server(root, request):
+    srv = h.Server(os.path.join(root, f"plain-{request.node.name}")).start()
+    yield srv
+    srv.stop()
+
+
+def ready_msg(app_id, config, pid=4242, streams=3, seq=1):
+    return {"type": "app_ready", "request_id": "r-ready", "instance_id": app_id,
+            "config_path": config, "process_id": pid, "streams_count": streams, "status": "ok",
+            "version": "fake", "gpu_allocated": [0], "start_time": "2026-01-01T00:00:00+00:00",
+            "seq": seq}
+
+
+async def handshake(url, ready):
+    ws = await websockets.connect(url, max_size=None)
+    await ws.send(json.dumps(ready))
+    ack = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    return ws, ack
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_execute_ack_confirmed_and_rejections(plain_server, root, config):
+    c = plain_server.client
+    cfg = config(3)
+    c.launch("fa", cfg, launch=False)
+    rec = c.instance("fa")
+    assert rec["status"] == "registered" and rec["streams_count"] == 3
+
+    async def scenario():
+        ws, ack = await handshake(plain_server.ws_url, ready_msg("fa", cfg))
+        await ws.close()
+        out = [ack]
+        for ready in (ready_msg("fa", "/wrong/path.txt"), ready_msg("fa", cfg, streams=5),
+                      ready_msg("nobody", cfg), {"type": "file_done", "request_id": "q"}):
+            ws, ack = await handshake(plain_server.ws_url, ready)
+            out.append(ack)
+            await asyncio.wait_for(ws.wait_closed(), 10)
+        return out
+
+    ok, cfg_bad, streams_bad, unknown, not_ready = run(scenario())
+    assert ok["type"] == "execute_ack" and ok["status"] == "confirmed"
+    assert ok["request_id"] == "r-ready" and ok["instance_id"] == "fa"
+    assert ok["config_verified"] is True and ok["streams_count_verified"] is True
+    assert ok["last_seq"] == 0 and ok["timestamp"]
+    assert cfg_bad["status"] == "error" and cfg_bad["error_code"] == "CONFIG_MISMATCH"
+    assert cfg_bad["config_verified"] is False
+    assert cfg_bad["expected_config"] == cfg and cfg_bad["received_config"] == "/wrong/path.txt"
+    assert cfg_bad["error_message"] and cfg_bad["timestamp"]
+    assert streams_bad["error_code"] == "STREAMS_COUNT_MISMATCH"
+    assert streams_bad["streams_count_verified"] is False
+    assert unknown["error_code"] == "UNKNOWN_INSTANCE"
+    assert not_ready["error_code"] == "BAD_APP_READY" and not_ready["request_id"] == "q"
+    assert c.instance("fa")["status"] == "rejected"
+
+
+def test_dedup_by_seq_and_journal_survives_restart(plain_server, config):
+    c = plain_server.client
+    cfg = config(3)
+    c.launch("fb", cfg, launch=False)
+    event = {"type": "file_done", "request_id": "x", "stream_id": 0, "camera_id": 1,
+             "file_id": 2, "processed_file": "a.mp4"}
+
+    async def send_events(seqs, pid=4242):
+        ws, ack = await handshake(plain_server.ws_url, ready_msg("fb", cfg, pid=pid, seq=seqs[0]))
+        for s in seqs[1:]:
+            await ws.send(json.dumps({**event, "seq": s}))
+        # a query answered by this fake app proves every event before it was read
+        return ws, ack
+
+    async def first():
+        ws, ack = await send_events([1, 2, 3, 3, 2, 4])
+        await ws.close()
+        return ack
+
+    assert run(first())["last_seq"] == 0
+    h.wait_until(lambda: c.messages("fb")["duplicates"] == 2, 10, "duplicates counted")
+    seqs = [m["seq"] for m in c.msgs("fb")]
+    assert seqs == [1, 2, 3, 4]
+
+    plain_server.kill()
+    plain_server.start()
+
+    async def second():
+        # Same process after the restart: the ack tells it what was recorded.
+        ws, ack = await send_events([5, 4, 6])
+        await ws.close()
+        # A new process of the same instance starts again at seq 1.
+        ws2, ack2 = await send_events([1, 2], pid=4343)
+        await ws2.close()
+        return ack, ack2
+
+    ack, ack2 = run(second())
+    # last_seq: recorded before this handshake (its own app_ready not counted)
+    assert ack["last_seq"] == 4 and ack2["last_seq"] == 0
+    h.wait_until(lambda: len(c.msgs("fb")) == 8, 10, "8 recorded messages")
+    recorded = c.messages("fb")["messages"]
+    assert [(e["process_id"], e["msg"]["seq"]) for e in recorded] == \
+        [(4242, 1), (4242, 2), (4242, 3), (4242, 4), (4242, 5), (4242, 6), (4343, 1), (4343, 2)]
+    assert c.messages("fb")["duplicates"] == 3
+    assert [e["index"] for e in c.messages("fb", since=6)["messages"]] == [6, 7]
+
+
+def test_request_reply_matching(plain_server, config):
+    """Replies are matched by request_id; an event carrying the same request_id is not a
+    reply; a reply that never comes gives HTTP 504."""
+    c = plain_server.client
+    cfg = config(3)
+    c.launch("fc", cfg, launch=False)
+    stop = threading.Event()
+    got = []
+
+    async def fake_app():
+        ws, _ = await handshake(plain_server.ws_url, ready_msg("fc", cfg))
+        seq = 1
+        while not stop.is_set():
+            try:
+                req = json.loads(await asyncio.wait_for(ws.recv(), 0.2))
+            except asyncio.TimeoutError:
+                continue
+            got.append(req)
+            rid = req.get("request_id")
+            if req["type"] == "start_analysis":
+                seq += 1
+                await ws.send(json.dumps({"type": "processing_started", "seq": seq,
+                                          "request_id": rid, "stream_id": 0, "camera_id": 1,
+                                          "file_id": 1, "current_file": "a"}))
+                seq += 1
+                await ws.send(json.dumps({"type": "analysis_started", "seq": seq,
+                                          "request_id": rid, "stream_id": 0, "camera_id": 1,
+                                          "status": "ok", "message": "m"}))
+            elif req["type"] == "query_metrics":
+                pass  # never answered
+        await ws.close()
+
+    t = threading.Thread(target=lambda: run(fake_app()))
+    t.start()
+    try:
+        c.wait_connected("fc")
+        reply = c.start("fc", **h.start_body(0, 1, "fileset", "/tmp/x"))
+        assert reply["type"] == "analysis_started" and reply["status"] == "ok"
+        assert reply["request_id"] == got[0]["request_id"]
+        assert got[0]["type"] == "start_analysis" and got[0]["camera_type"] == "fileset"
+        with pytest.raises(RuntimeError, match="HTTP 504"):
+            c.request("fc", {"type": "query_metrics"}, timeout=0.5)
+    finally:
+        stop.set()
+        t.join(10)

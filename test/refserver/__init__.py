@@ -1,0 +1,1 @@
+"""Reference FastAPI server for ds-supervisor instances (see test/README.md)."""

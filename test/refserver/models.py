@@ -1,0 +1,427 @@
+"""Pydantic models of every WebSocket message of the specification (§2.3) and its extensions.
+
+Field names, types and optionality follow the specification's examples. Every model allows
+extra fields (`Extra.allow`) so that a newer instance may add fields without breaking this
+server; the extensions documented in docs/protocol.md (`seq`, `last_seq`, `error`,
+`file_error`, `metrics`, `log`, `query_logs`/`logs`, `engine_crashed`) are modelled too.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from typing import Dict, List, Literal, Optional, Type, Union
+
+from pydantic import BaseModel, Extra, Field
+
+
+def new_request_id() -> str:
+    """A fresh request id (UUID4 text), as the specification's `<UUID>`."""
+    return str(uuid.uuid4())
+
+
+def now_iso() -> str:
+    """The current time as ISO 8601 with the local UTC offset."""
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+class Message(BaseModel):
+    """Base of every frame: a JSON object with a string `type`."""
+
+    type: str
+
+    class Config:
+        extra = Extra.allow
+
+    def to_wire(self) -> str:
+        """The JSON text frame of this message (unset optional fields left out)."""
+        return self.json(exclude_none=True)
+
+
+class AppMessage(Message):
+    """Base of app → server messages: `seq` is the de-duplication extension."""
+
+    seq: Optional[int] = None
+
+
+# ---------------------------------------------------------------- §2.3.1 execute app
+
+class AppReady(AppMessage):
+    type: Literal["app_ready"] = "app_ready"
+    request_id: Optional[str] = None
+    instance_id: str
+    config_path: str
+    process_id: int
+    streams_count: int
+    status: str = "ok"
+    version: Optional[str] = None
+    gpu_allocated: List[int] = Field(default_factory=list)
+    start_time: Optional[str] = None
+
+
+class ExecuteAck(Message):
+    """Server → app answer to `app_ready`: `status` is `confirmed` or `error`."""
+
+    type: Literal["execute_ack"] = "execute_ack"
+    request_id: Optional[str] = None
+    instance_id: Optional[str] = None
+    config_verified: bool
+    streams_count_verified: Optional[bool] = None
+    status: Literal["confirmed", "error"]
+    timestamp: str = Field(default_factory=now_iso)
+    # error only
+    expected_config: Optional[str] = None
+    received_config: Optional[str] = None
+    error_code: Optional[str] = None
+    error_message: Optional[str] = None
+    # extension: highest seq recorded from this process, so it can resend the gap
+    last_seq: Optional[int] = None
+
+
+# ---------------------------------------------------------------- §2.3.2 start analysis
+
+CameraType = Literal["videostream", "fileset", "file"]
+
+
+class FileItem(BaseModel):
+    """One entry of `init_file` or `push_file.files` (`file_type` file or videostream)."""
+
+    file_type: Literal["file", "videostream"] = "file"
+    file_id: int
+    file_path: str
+    file_name: str
+    output_path: Optional[str] = None
+
+    class Config:
+        extra = Extra.allow
+
+
+class EosItem(BaseModel):
+    """The special last item of a camera's file sequence."""
+
+    file_type: Literal["eos"] = "eos"
+
+
+class StartAnalysis(Message):
+    type: Literal["start_analysis"] = "start_analysis"
+    request_id: str = Field(default_factory=new_request_id)
+    stream_id: int
+    camera_id: int
+    camera_type: CameraType
+    camera_path: str
+    camera_name: str
+    output_dir: str
+    init_file: Optional[FileItem] = None
+
+
+class AnalysisStarted(AppMessage):
+    type: Literal["analysis_started"] = "analysis_started"
+    request_id: Optional[str] = None
+    stream_id: Optional[int] = None
+    camera_id: Optional[int] = None
+    status: Literal["ok", "error"]
+    message: Optional[str] = None
+    error_reason: Optional[str] = None
+
+
+# ---------------------------------------------------------------- §2.3.3 push file
+
+class PushFile(Message):
+    type: Literal["push_file"] = "push_file"
+    request_id: str = Field(default_factory=new_request_id)
+    stream_id: int
+    camera_id: int
+    files_count: Optional[int] = None
+    files: List[Union[EosItem, FileItem]]
+
+
+class PushAck(AppMessage):
+    type: Literal["push_ack"] = "push_ack"
+    request_id: Optional[str] = None
+    stream_id: Optional[int] = None
+    camera_id: Optional[int] = None
+    status: Literal["ok", "error"]
+    error_reason: Optional[str] = None
+
+
+class ProcessingStarted(AppMessage):
+    type: Literal["processing_started"] = "processing_started"
+    request_id: Optional[str] = None
+    stream_id: int
+    camera_id: int
+    file_id: int
+    current_file: str
+
+
+class FileDone(AppMessage):
+    type: Literal["file_done"] = "file_done"
+    request_id: Optional[str] = None
+    stream_id: int
+    camera_id: int
+    file_id: int
+    processed_file: str
+
+
+class FileError(AppMessage):
+    """Extension: a file that was missing, empty or undecodable; the camera goes on."""
+
+    type: Literal["file_error"] = "file_error"
+    request_id: Optional[str] = None
+    stream_id: int
+    camera_id: int
+    file_id: int
+    current_file: Optional[str] = None
+    error_reason: str
+
+
+class AnalysisComplete(AppMessage):
+    type: Literal["analysis_complete"] = "analysis_complete"
+    request_id: Optional[str] = None
+    stream_id: int
+    camera_id: int
+    status: str = "done"
+    processed_count: int
+    failed_count: Optional[int] = None  # extension
+    message: Optional[str] = None
+
+
+# ---------------------------------------------------------------- §2.3.4 interrupt analysis
+
+class InterruptAnalysis(Message):
+    type: Literal["interrupt_analysis"] = "interrupt_analysis"
+    request_id: str = Field(default_factory=new_request_id)
+    stream_id: int
+    camera_id: int
+    reason: Optional[str] = None
+
+
+class AnalysisInterrupted(AppMessage):
+    type: Literal["analysis_interrupted"] = "analysis_interrupted"
+    request_id: Optional[str] = None
+    stream_id: Optional[int] = None
+    camera_id: Optional[int] = None
+    status: Literal["ok", "error"]
+    message: Optional[str] = None
+    error_reason: Optional[str] = None
+
+
+# ---------------------------------------------------------------- §2.3.5 terminate app
+
+class TerminateApp(Message):
+    type: Literal["terminate_app"] = "terminate_app"
+    request_id: str = Field(default_factory=new_request_id)
+    mode: Optional[str] = None
+
+
+class AppTerminated(AppMessage):
+    type: Literal["app_terminated"] = "app_terminated"
+    request_id: Optional[str] = None
+    status: str = "ok"
+    message: Optional[str] = None
+
+
+# ---------------------------------------------------------------- §2.3.6 metrics
+
+class QueryMetrics(Message):
+    type: Literal["query_metrics"] = "query_metrics"
+    request_id: str = Field(default_factory=new_request_id)
+
+
+class GpuMetrics(BaseModel):
+    gpu_id: int
+    name: Optional[str] = None
+    gpu_percent: Optional[float] = None
+    vram_used_mb: Optional[float] = None
+    vram_total_mb: Optional[float] = None
+    process_vram_mb: Optional[float] = None
+
+    class Config:
+        extra = Extra.allow
+
+
+class Metrics(AppMessage):
+    """The reply to `query_metrics` (the spec gives the four values; the type is ours)."""
+
+    type: Literal["metrics"] = "metrics"
+    request_id: Optional[str] = None
+    status: str = "ok"
+    timestamp: Optional[str] = None
+    cpu_percent: Optional[float] = None
+    ram_mb: Optional[float] = None
+    gpu_percent: Optional[float] = None
+    vram_mb: Optional[float] = None
+    gpus: Optional[List[GpuMetrics]] = None
+    gpu_error: Optional[str] = None
+    error_reason: Optional[str] = None
+
+
+# ---------------------------------------------------------------- §2.3.7 analysis status
+
+class QueryAnalysisStatus(Message):
+    type: Literal["query_analysis_status"] = "query_analysis_status"
+    request_id: str = Field(default_factory=new_request_id)
+    stream_id: Optional[int] = None
+    camera_id: Optional[int] = None
+
+
+class ProcessingFile(BaseModel):
+    file_id: int
+    file_name: str
+    progress_pct: Optional[float] = None
+
+    class Config:
+        extra = Extra.allow
+
+
+class QueuedFile(BaseModel):
+    file_id: int
+    file_name: str
+
+    class Config:
+        extra = Extra.allow
+
+
+class CameraFiles(BaseModel):
+    processing: List[ProcessingFile]
+    completed_count: int
+    queued_count: int
+    queued: List[QueuedFile]
+
+    class Config:
+        extra = Extra.allow
+
+
+class CameraStatus(BaseModel):
+    camera_id: int
+    status: Literal["running", "queued"]
+    files: CameraFiles
+
+    class Config:
+        extra = Extra.allow
+
+
+class StreamStatus(BaseModel):
+    stream_id: int
+    status: Literal["running", "idle", "error"]
+    cameras: List[CameraStatus]
+
+    class Config:
+        extra = Extra.allow
+
+
+class AnalysisStatus(AppMessage):
+    """All three shapes of the reply: `streams` (whole), `stream` (one slot), or
+    `stream_id` + `camera` (one camera); `status: error` + `error_reason` on a bad query."""
+
+    type: Literal["analysis_status"] = "analysis_status"
+    request_id: Optional[str] = None
+    timestamp: Optional[str] = None
+    streams: Optional[List[StreamStatus]] = None
+    stream: Optional[StreamStatus] = None
+    stream_id: Optional[int] = None
+    camera: Optional[CameraStatus] = None
+    status: Optional[str] = None
+    error_reason: Optional[str] = None
+
+
+# ---------------------------------------------------------------- extensions
+
+class QueryLogs(Message):
+    type: Literal["query_logs"] = "query_logs"
+    request_id: str = Field(default_factory=new_request_id)
+    lines: Optional[int] = None
+    level: Optional[str] = None
+
+
+class LogLine(BaseModel):
+    timestamp: Optional[str] = None
+    level: str
+    source: Optional[str] = None
+    message: str
+
+    class Config:
+        extra = Extra.allow
+
+
+class Logs(AppMessage):
+    type: Literal["logs"] = "logs"
+    request_id: Optional[str] = None
+    status: str = "ok"
+    log_path: Optional[str] = None
+    lines: Optional[List[LogLine]] = None
+    error_reason: Optional[str] = None
+
+
+class LogEvent(AppMessage):
+    type: Literal["log"] = "log"
+    timestamp: Optional[str] = None
+    level: str
+    source: Optional[str] = None
+    message: str
+    dropped: int = 0
+
+
+class ErrorReply(AppMessage):
+    type: Literal["error"] = "error"
+    request_id: Optional[str] = None
+    status: str = "error"
+    error_code: str
+    error_reason: str
+    received_type: Optional[str] = None
+
+
+class CameraInFlight(BaseModel):
+    stream_id: int
+    camera_id: int
+    file_id: Optional[int] = None
+
+    class Config:
+        extra = Extra.allow
+
+
+class EngineCrashed(AppMessage):
+    type: Literal["engine_crashed"] = "engine_crashed"
+    instance_id: Optional[str] = None
+    timestamp: Optional[str] = None
+    exit_code: Optional[int] = None
+    signal: Optional[str] = None
+    last_log_lines: List[str] = Field(default_factory=list)
+    cameras_in_flight: List[CameraInFlight] = Field(default_factory=list)
+
+
+#: app → server message models by `type`.
+APP_MESSAGES: Dict[str, Type[AppMessage]] = {
+    m.__fields__["type"].default: m
+    for m in (AppReady, AnalysisStarted, PushAck, ProcessingStarted, FileDone, FileError,
+              AnalysisComplete, AnalysisInterrupted, AppTerminated, Metrics, AnalysisStatus,
+              Logs, LogEvent, ErrorReply, EngineCrashed)
+}
+
+#: server → app request models by `type`.
+SERVER_REQUESTS: Dict[str, Type[Message]] = {
+    m.__fields__["type"].default: m
+    for m in (StartAnalysis, PushFile, InterruptAnalysis, TerminateApp, QueryMetrics,
+              QueryAnalysisStatus, QueryLogs)
+}
+
+#: Reply type expected for each request type (`error` may answer any of them).
+REPLY_TYPE: Dict[str, str] = {
+    "start_analysis": "analysis_started",
+    "push_file": "push_ack",
+    "interrupt_analysis": "analysis_interrupted",
+    "terminate_app": "app_terminated",
+    "query_metrics": "metrics",
+    "query_analysis_status": "analysis_status",
+    "query_logs": "logs",
+}
+
+#: Message types that answer a request (as opposed to events, which also carry the
+#: request_id of the request that caused them).
+REPLY_TYPES = frozenset(REPLY_TYPE.values()) | {"error"}
+
+
+def parse_app_message(obj: dict) -> AppMessage:
+    """Validate an app → server object against its model (ValueError when invalid)."""
+    model = APP_MESSAGES.get(obj.get("type"))
+    if model is None:
+        raise ValueError(f"unknown app message type {obj.get('type')!r}")
+    return model.parse_obj(obj)
