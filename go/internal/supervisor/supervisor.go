@@ -190,21 +190,23 @@ func Run(ctx context.Context, o Options, d Deps) int {
 	}
 }
 
-// sendLive forwards a live log line when connected; lines the link cannot take are
-// counted into the next line's "dropped".
+// sendLive forwards a live log line while connected, queued behind pending replies
+// (the logs package's token bucket already bounds the rate, so a storm cannot crowd
+// out protocol messages). Lines produced while disconnected are not kept; their count
+// goes into the next line's "dropped".
 func (l *loop) sendLive(line logs.Line) {
-	sent := l.link.SendLive(protocol.Encode(protocol.LogEvent{
+	if !l.link.Connected() {
+		l.liveDropped += 1 + line.Dropped
+		return
+	}
+	l.link.Send(protocol.Encode(protocol.LogEvent{
 		Timestamp: protocol.Timestamp(line.Time),
 		Level:     line.Level,
 		Source:    line.Source,
 		Message:   line.Message,
 		Dropped:   line.Dropped + l.liveDropped,
 	}))
-	if sent {
-		l.liveDropped = 0
-	} else {
-		l.liveDropped += 1 + line.Dropped
-	}
+	l.liveDropped = 0
 }
 
 // appReady builds the handshake message; the link calls it on every connection, from
