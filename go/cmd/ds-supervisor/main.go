@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -36,6 +37,12 @@ func main() {
 
 func run() int {
 	start := time.Now()
+	if os.Getenv("GOGC") == "" {
+		// The heap is mostly the file queues plus short-lived large replies (a full
+		// analysis_status is ~0.6 MB with 10,000 queued files): collecting at +50 %
+		// instead of +100 % keeps RSS near 30 MB under that load for little CPU.
+		debug.SetGCPercent(50)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		self = os.Args[0]
@@ -89,6 +96,9 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// After the first signal the default action is back: a second one ends a shutdown
+	// that hangs.
+	context.AfterFunc(ctx, stop)
 
 	startCtx, cancel := context.WithTimeout(ctx, s.EngineStartTimeout)
 	eng, err := engine.Start(startCtx, engine.Config{

@@ -139,6 +139,37 @@ func TestRejectedHandshake(t *testing.T) {
 	}
 }
 
+func TestMalformedRefusalEndsHandshake(t *testing.T) {
+	srv := newTestServer(t, ackRejectMalformed)
+	l := start(t, fast(srv.url(), nil))
+	select {
+	case err := <-l.done:
+		l.done <- err
+		var rej *Rejected
+		if !errors.As(err, &rej) || rej.Code != "5" || rej.Message != `["no"]` {
+			t.Fatalf("Run returned %v, want *Rejected with the raw members", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a malformed refusal did not end the handshake")
+	}
+}
+
+func TestLateAckReachesInbox(t *testing.T) {
+	srv := newTestServer(t, ackConfirm)
+	srv.afterAck = [][]byte{[]byte(`{"type":"execute_ack","status":"yes"}`), []byte(`{"type":"query_metrics","request_id":"m"}`)}
+	l := start(t, fast(srv.url(), nil))
+	for _, want := range srv.afterAck {
+		select {
+		case got := <-l.Inbox():
+			if string(got) != string(want) {
+				t.Fatalf("inbox got %s, want %s", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s in the inbox", want)
+		}
+	}
+}
+
 func TestNoAckTimesOutAndRetries(t *testing.T) {
 	srv := newTestServer(t, ackSilent)
 	rec := &logRec{}

@@ -24,10 +24,11 @@ import (
 type ackMode int
 
 const (
-	ackConfirm       ackMode = iota // confirmed, with last_seq
-	ackConfirmNoLast                // confirmed, without last_seq
-	ackReject                       // status error
-	ackSilent                       // never answers (but keeps reading)
+	ackConfirm         ackMode = iota // confirmed, with last_seq
+	ackConfirmNoLast                  // confirmed, without last_seq
+	ackReject                         // status error
+	ackSilent                         // never answers (but keeps reading)
+	ackRejectMalformed                // status error with members of the wrong JSON types
 )
 
 type rxFrame struct {
@@ -128,6 +129,8 @@ func (s *testServer) answer(c *websocket.Conn, last uint64) {
 	case ackReject:
 		ack = `{"type":"execute_ack","request_id":"x","status":"error","config_verified":false,` +
 			`"error_code":"CONFIG_MISMATCH","error_message":"Config path does not match the running instance"}`
+	case ackRejectMalformed:
+		ack = `{"type":"execute_ack","status":"error","error_code":5,"error_message":["no"]}`
 	case ackConfirmNoLast:
 		ack = `{"type":"execute_ack","request_id":"x","status":"confirmed"}`
 	default:

@@ -2,7 +2,6 @@ package link
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -267,10 +266,15 @@ func (l *Link) read(s *session) {
 			s.fail(fmt.Errorf("read: %w", err))
 			return
 		}
-		var f ackFields
-		isAck := json.Unmarshal(data, &f) == nil && f.Type == "execute_ack"
+		if s.confirmed.Load() {
+			// After the handshake every frame is the supervisor's, a late
+			// execute_ack included (it answers it); no parsing on this path.
+			l.deliver(data)
+			continue
+		}
+		f, isAck := parseAck(data)
 		switch {
-		case isAck && !s.confirmed.Load():
+		case isAck:
 			// Decide here, before the next Read, so that frames following a
 			// confirmed ack go to the Inbox.
 			if f.Status == "confirmed" {
@@ -283,10 +287,6 @@ func (l *Link) read(s *session) {
 			case s.acks <- ackMsg{f: f, raw: data}:
 			default:
 			}
-		case isAck:
-			l.log.Debug().Msg("link: extra execute_ack ignored")
-		case s.confirmed.Load():
-			l.deliver(data)
 		default:
 			l.log.Warn().Int("bytes", len(data)).Msg("link: frame before execute_ack dropped")
 		}

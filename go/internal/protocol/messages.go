@@ -471,6 +471,8 @@ type EngineCrashed struct {
 	Signal          *string          `json:"signal"`
 	LastLogLines    []string         `json:"last_log_lines"`
 	CamerasInFlight []CameraInFlight `json:"cameras_in_flight"`
+	// Reason is set when the instance stopped an engine that failed to answer.
+	Reason string `json:"reason,omitempty"`
 }
 
 // ErrorMessage is the generic error reply (extension) for a frame that is not JSON,

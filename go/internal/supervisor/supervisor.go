@@ -90,8 +90,11 @@ type loop struct {
 	stopSeq     []uint64
 	stateDirty  bool
 	liveDropped int
-	stateTimer  *time.Timer
-	states      *stateWriter
+	// engineLost is set when the engine failed to answer a command: its state is
+	// unknown, so the instance reports a crash and exits for FastAPI to restart it.
+	engineLost error
+	stateTimer *time.Timer
+	states     *stateWriter
 }
 
 // Run serves until terminate_app, a signal (ctx done), an engine crash or a refused
@@ -144,6 +147,11 @@ func Run(ctx context.Context, o Options, d Deps) int {
 				stopLink()
 				return code
 			}
+			if l.engineLost != nil {
+				code := l.lost()
+				stopLink()
+				return code
+			}
 		case ev, ok := <-events:
 			if !ok {
 				// The connection ended: normally the process has exited too. An engine
@@ -160,7 +168,15 @@ func Run(ctx context.Context, o Options, d Deps) int {
 				return code
 			}
 			l.handleEvent(ev)
+			if l.engineLost != nil {
+				code := l.lost()
+				stopLink()
+				return code
+			}
 		case <-d.Engine.Done():
+			// Events the engine sent before it died are still queued: apply them
+			// first, so the report names the right files.
+			l.drain(events)
 			code := l.crashed()
 			stopLink()
 			return code
@@ -289,26 +305,40 @@ func (l *loop) start(r *protocol.StartAnalysis) {
 	l.apply(l.state.Start(r))
 }
 
-// apply sends a state result's reply and events, then runs its engine commands; a
-// command the engine refuses is fed back into the state as a failed file.
+// apply sends a state result's reply and events, then runs its engine commands. A
+// file the engine refuses is fed back into the state as a failed file; the results
+// that produces are applied in turn (iteratively: a long queue of bad files must not
+// grow the stack). Once the engine is lost nothing more is sent to it.
 func (l *loop) apply(res analysis.Result) {
-	if res.Reply != nil {
-		l.send(res.Reply)
-	}
-	for _, ev := range res.Events {
-		l.send(ev)
-	}
-	for _, c := range res.Commands {
-		l.run(c)
-	}
-	if res.Changed {
-		l.markDirty()
+	for work := []analysis.Result{res}; len(work) > 0; work = work[1:] {
+		r := work[0]
+		if r.Reply != nil {
+			l.send(r.Reply)
+		}
+		for _, ev := range r.Events {
+			l.send(ev)
+		}
+		for _, c := range r.Commands {
+			if l.engineLost != nil {
+				break
+			}
+			if next, ok := l.run(c); ok {
+				work = append(work, next)
+			}
+		}
+		if r.Changed {
+			l.markDirty()
+		}
 	}
 }
 
-func (l *loop) run(c analysis.Command) {
+// run sends one command to the engine. A refusal of a play becomes a failed file (the
+// returned result). Any other failure — no reply in time, connection gone — leaves the
+// engine's state unknown: it is recorded in engineLost and the loop reports a crash.
+func (l *loop) run(c analysis.Command) (analysis.Result, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), engineCallTimeout)
 	defer cancel()
+	var err error
 	switch c.Op {
 	case analysis.OpPlay:
 		if c.OutputPath != "" {
@@ -316,27 +346,30 @@ func (l *loop) run(c analysis.Command) {
 				l.log.Warn().Err(err).Str("output_path", c.OutputPath).Msg("cannot create the output folder")
 			}
 		}
-		err := l.d.Engine.Play(ctx, engine.PlayRequest{
+		err = l.d.Engine.Play(ctx, engine.PlayRequest{
 			Slot: c.Slot, FileID: c.FileID, URI: c.URI, NewCamera: c.NewCamera, OutputPath: c.OutputPath,
 		})
-		if err != nil {
+		var refused *engine.RequestError
+		if errors.As(err, &refused) {
 			l.log.Warn().Err(err).Int("slot", c.Slot).Int64("file_id", c.FileID).Msg("engine refused play")
-			l.apply(l.state.FileFailed(c.Slot, c.FileID, "engine refused the file: "+err.Error()))
+			return l.state.FileFailed(c.Slot, c.FileID, "engine refused the file: "+refused.Message), true
 		}
 	case analysis.OpStop:
-		r, err := l.d.Engine.Stop(ctx, c.Slot)
-		if err != nil {
-			l.log.Error().Err(err).Int("slot", c.Slot).Msg("engine stop failed")
-			return
-		}
-		if c.Slot >= 0 && c.Slot < len(l.stopSeq) {
+		var r engine.StopResult
+		if r, err = l.d.Engine.Stop(ctx, c.Slot); err == nil && c.Slot >= 0 && c.Slot < len(l.stopSeq) {
 			l.stopSeq[c.Slot] = r.Seq
 		}
 	case analysis.OpReset:
-		if err := l.d.Engine.Reset(ctx, c.Slot); err != nil {
-			l.log.Error().Err(err).Int("slot", c.Slot).Msg("engine reset failed")
-		}
+		err = l.d.Engine.Reset(ctx, c.Slot)
 	}
+	var refused *engine.RequestError
+	if errors.As(err, &refused) {
+		// stop/reset of a valid slot is never refused; log it and carry on.
+		l.log.Error().Err(err).Str("op", c.Op.String()).Int("slot", c.Slot).Msg("engine refused a command")
+	} else if err != nil {
+		l.engineLost = fmt.Errorf("%s on slot %d: %w", c.Op, c.Slot, err)
+	}
+	return analysis.Result{}, false
 }
 
 func (l *loop) handleEvent(ev engine.Event) {
@@ -466,6 +499,29 @@ func (l *loop) stopEngine() {
 	}
 }
 
+// lost stops an engine that failed to answer a command and reports it as a crash.
+func (l *loop) lost() int {
+	l.log.Error().Err(l.engineLost).Msg("engine failed to answer; stopping it")
+	l.stopEngine()
+	return l.crashed()
+}
+
+// drain applies the events still queued from a dead engine, for at most a second.
+func (l *loop) drain(events <-chan engine.Event) {
+	timeout := time.After(time.Second)
+	for events != nil {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			l.handleEvent(ev)
+		case <-timeout:
+			return
+		}
+	}
+}
+
 // crashed reports an engine that exited on its own and returns ExitCrashed, so that
 // FastAPI restarts the whole instance.
 func (l *loop) crashed() int {
@@ -491,6 +547,9 @@ func (l *loop) crashed() int {
 		report.CamerasInFlight = append(report.CamerasInFlight, protocol.CameraInFlight{
 			StreamID: c.StreamID, CameraID: c.CameraID, FileID: c.FileID,
 		})
+	}
+	if l.engineLost != nil {
+		report.Reason = l.engineLost.Error()
 	}
 	ev.Int("cameras_in_flight", len(report.CamerasInFlight)).Msg("engine exited unexpectedly")
 	l.send(report)

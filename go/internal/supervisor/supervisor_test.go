@@ -326,3 +326,104 @@ func TestRunEngineCrash(t *testing.T) {
 		t.Fatal("Run did not return after the engine died")
 	}
 }
+
+// stuckEngine is an engine whose play never gets an answer: the call times out, as
+// with a wedged main loop.
+type stuckEngine struct {
+	events chan engine.Event
+	done   chan struct{}
+	mu     sync.Mutex
+	plays  int
+	killed bool
+}
+
+func (e *stuckEngine) PID() int                    { return os.Getpid() }
+func (e *stuckEngine) Events() <-chan engine.Event { return e.events }
+func (e *stuckEngine) Done() <-chan struct{}       { return e.done }
+func (e *stuckEngine) ExitStatus() engine.ExitStatus {
+	return engine.ExitStatus{Code: -1, Signal: "SIGKILL"}
+}
+func (e *stuckEngine) Play(ctx context.Context, r engine.PlayRequest) error {
+	e.mu.Lock()
+	e.plays++
+	e.mu.Unlock()
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (e *stuckEngine) Stop(ctx context.Context, slot int) (engine.StopResult, error) {
+	return engine.StopResult{}, nil
+}
+func (e *stuckEngine) Reset(ctx context.Context, slot int) error { return nil }
+func (e *stuckEngine) Progress(ctx context.Context) ([]engine.SlotProgress, error) {
+	return nil, nil
+}
+func (e *stuckEngine) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.killed {
+		e.killed = true
+		close(e.done)
+		close(e.events)
+	}
+	return nil
+}
+
+// An engine that stops answering is stopped and reported as crashed: its files are
+// not turned into file_error one after another, and the cameras stay in flight.
+func TestRunEngineStopsAnswering(t *testing.T) {
+	dir := t.TempDir()
+	idir, err := instance.Open(filepath.Join(dir, "ds"), "stuck")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idir.Close()
+	lg, err := logs.Open(logs.Options{Root: filepath.Join(dir, "logs"), AppID: "stuck", PID: os.Getpid(), Start: time.Now(), LiveLevel: zerolog.ErrorLevel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lg.Close()
+	eng := &stuckEngine{events: make(chan engine.Event), done: make(chan struct{})}
+	srv := newServer(t)
+	sampler := metrics.NewSampler(nil)
+	defer sampler.Close()
+	code := make(chan int, 1)
+	go func() {
+		code <- Run(context.Background(), Options{
+			AppID: "stuck", ConfigPath: "/c.txt", Version: "test", Start: time.Now(), StopTimeout: time.Second,
+			Link: link.Config{URL: srv.url(), AckTimeout: 5 * time.Second, PingInterval: time.Second, PingTimeout: 2 * time.Second,
+				BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Log: lg.Logger()},
+		}, Deps{Engine: eng, Hello: engine.Hello{Streams: 1, GPUIDs: []int{0}}, Logs: lg, Log: lg.Logger(), Metrics: sampler, Dir: idir})
+	}()
+	srv.expect("app_ready", nil)
+	out := filepath.Join(dir, "out")
+	srv.send(fmt.Sprintf(`{"type":"start_analysis","request_id":"r1","stream_id":0,"camera_id":7,"camera_type":"fileset",
+		"camera_path":"/v","camera_name":"c","output_dir":%q,
+		"init_file":{"file_type":"file","file_id":1,"file_path":"/v/1.mp4","file_name":"1.mp4","output_path":%q}}`, out, out+"/1.txt"))
+	srv.send(`{"type":"push_file","request_id":"r2","stream_id":0,"camera_id":7,"files":[
+		{"file_type":"file","file_id":2,"file_path":"/v/2.mp4","file_name":"2.mp4","output_path":"/tmp/x/2.txt"},{"file_type":"eos"}]}`)
+	var seen []map[string]any
+	crash := srv.expect("engine_crashed", &seen)
+	for _, m := range seen {
+		if m["type"] == "file_error" || m["type"] == "analysis_complete" {
+			t.Fatalf("engine failure turned into %v", m)
+		}
+	}
+	if r, _ := crash["reason"].(string); !strings.Contains(r, "play on slot 0") {
+		t.Fatalf("reason %q", crash["reason"])
+	}
+	inFlight, _ := crash["cameras_in_flight"].([]any)
+	if len(inFlight) != 1 || inFlight[0].(map[string]any)["camera_id"] != float64(7) {
+		t.Fatalf("cameras_in_flight %v", crash["cameras_in_flight"])
+	}
+	select {
+	case c := <-code:
+		if c != ExitCrashed {
+			t.Fatalf("exit %d", c)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if eng.plays != 1 {
+		t.Fatalf("%d plays, want 1", eng.plays)
+	}
+}
