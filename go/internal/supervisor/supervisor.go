@@ -405,11 +405,18 @@ func (l *loop) handleEvent(ev engine.Event) {
 // progress asks the engine for per-slot positions once per status query; without an
 // answer the status shows 0 % for running files.
 func (l *loop) progress() analysis.Progress {
-	ctx, cancel := context.WithTimeout(context.Background(), progressTimeout)
-	defer cancel()
-	slots, err := l.d.Engine.Progress(ctx)
-	if err != nil {
-		l.log.Warn().Err(err).Msg("engine progress unavailable")
+	playing := false
+	for slot := 0; slot < l.state.Streams() && !playing; slot++ {
+		_, playing = l.state.CurrentFile(slot)
+	}
+	var slots []engine.SlotProgress
+	if playing { // nothing to ask when no file is in the engine
+		ctx, cancel := context.WithTimeout(context.Background(), progressTimeout)
+		var err error
+		if slots, err = l.d.Engine.Progress(ctx); err != nil {
+			l.log.Warn().Err(err).Msg("engine progress unavailable")
+		}
+		cancel()
 	}
 	return func(slot int) (int64, int64, bool) {
 		if slot < 0 || slot >= len(slots) {
