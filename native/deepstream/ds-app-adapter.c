@@ -856,6 +856,7 @@ check_config (AppCtx *app, GString *why)
 {
   NvDsConfig *config = &app->config;
   NvDsSrcParentBin *parent = &app->pipeline.multi_src_bin;
+  const gchar *tracker;
 
   if (config->pipeline_recreate_sec != 0)
     g_string_append (why, "pipeline-recreate-sec must be 0; ");
@@ -873,6 +874,10 @@ check_config (AppCtx *app, GString *why)
         || sub->config->loop)
       g_string_append_printf (why, "source %u is not a plain URI source (type=2 or 3); ", i);
   }
+  tracker = ds_track_check_tracker (config->tracker_config.enable,
+      config->tracker_config.tracking_id_reset_mode);
+  if (tracker != NULL)
+    g_string_append_printf (why, "%s; ", tracker);
   return why->len == 0;
 }
 
@@ -925,7 +930,7 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
     s->ad = ad;
     s->index = i;
     s->src = &app->pipeline.multi_src_bin.sub_bins[i];
-    ds_track_slot_init (&s->book);
+    ds_track_slot_init (&s->book, i);
     g_snprintf (pad_name, sizeof (pad_name), "sink_%u", i);
     s->mux_pad = gst_element_get_static_pad (app->pipeline.multi_src_bin.streammux, pad_name);
     s->ghost = gst_element_get_static_pad (s->src->bin, "src");

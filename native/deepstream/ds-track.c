@@ -8,12 +8,13 @@
 G_DEFINE_QUARK (ds-track-error-quark, ds_track_error)
 #define DS_TRACK_ERROR (ds_track_error_quark ())
 
-enum { DS_TRACK_ERROR_BUSY, DS_TRACK_ERROR_OUTPUT };
+enum { DS_TRACK_ERROR_BUSY };
 
 void
-ds_track_slot_init (DsTrackSlot *slot)
+ds_track_slot_init (DsTrackSlot *slot, guint index)
 {
   memset (slot, 0, sizeof (*slot));
+  slot->index = index;
   slot->phase = DS_TRACK_IDLE;
   slot->first_pts_ns = slot->last_pts_ns = -1;
   slot->duration_ns = -1;
@@ -63,18 +64,14 @@ ds_track_slot_begin (DsTrackSlot *slot, gint64 file_id, gboolean new_camera,
 
   *send_reset = FALSE;
   if (slot->phase != DS_TRACK_IDLE) {
-    g_set_error (error, DS_TRACK_ERROR, DS_TRACK_ERROR_BUSY, "slot busy (file %"
-        G_GINT64_FORMAT ")", slot->file_id);
+    g_set_error (error, DS_TRACK_ERROR, DS_TRACK_ERROR_BUSY, "slot %u busy (file %"
+        G_GINT64_FORMAT ")", slot->index, slot->file_id);
     return FALSE;
   }
   if (output_path != NULL && output_path[0] != '\0') {
-    out = fopen (output_path, "w");
-    if (out == NULL) {
-      int e = errno;
-      g_set_error (error, DS_TRACK_ERROR, DS_TRACK_ERROR_OUTPUT, "output %s: %s",
-          output_path, g_strerror (e));
+    out = ds_shim_open_output (output_path, error);
+    if (out == NULL)
       return FALSE;
-    }
   }
 
   close_output (slot);
@@ -175,12 +172,22 @@ ds_track_slot_sink_frame (DsTrackSlot *slot, gint64 pts_ns,
      * shows up (a muxer that does not forward it), stop waiting for it. */
     if (slot->discard_since_ns < 0)
       slot->discard_since_ns = now_ns;
-    if (reset_timeout_ns < 0 || now_ns - slot->discard_since_ns <= reset_timeout_ns)
+    if (reset_timeout_ns < 0 || now_ns - slot->discard_since_ns <= reset_timeout_ns) {
+      /* Behind the resets that were ahead of them, the leftovers of an ended file. */
+      if (slot->leftover_gate == 0 && slot->leftover > 0)
+        slot->leftover--;
       return DS_TRACK_SINK_DISCARDED;
+    }
     g_warning ("stream reset not seen after the tracker within %" G_GINT64_FORMAT
         " ms; attributing frames again", reset_timeout_ns / 1000000);
     slot->pending_resets = 0;
+    slot->leftover_gate = 0;
     slot->discard_since_ns = -1;
+  }
+  if (slot->leftover > 0) {
+    /* A late frame of a file that was finished without it (drain deadline). */
+    slot->leftover--;
+    return DS_TRACK_SINK_DISCARDED;
   }
   if (slot->phase == DS_TRACK_IDLE || slot->seen >= slot->pushed)
     return DS_TRACK_SINK_DISCARDED;
@@ -201,12 +208,22 @@ ds_track_slot_sink_reset (DsTrackSlot *slot)
   if (slot->pending_resets > 0)
     slot->pending_resets--;
   slot->discard_since_ns = -1;
+  /* A reset sent after a file ended short follows its late frames: none can come now. */
+  if (slot->leftover_gate > 0)
+    slot->leftover_gate--;
+  else
+    slot->leftover = 0;
 }
 
 void
 ds_track_slot_reset_not_sent (DsTrackSlot *slot)
 {
-  ds_track_slot_sink_reset (slot);
+  /* The reset asked for last: the ones ahead of any leftovers are still on their way. */
+  if (slot->pending_resets > 0)
+    slot->pending_resets--;
+  if (slot->pending_resets == 0)
+    slot->discard_since_ns = -1;
+  slot->leftover_gate = MIN (slot->leftover_gate, slot->pending_resets);
 }
 
 gboolean
@@ -247,6 +264,12 @@ ds_track_slot_finish (DsTrackSlot *slot, DsTrackDone *done)
         " frames left the tracker; output incomplete", slot->file_id, slot->seen,
         slot->pushed);
   }
+  if (slot->seen < slot->pushed) {
+    /* Its missing frames may still come: they must not count for the next file. They
+     * are behind every reset still in flight and ahead of any sent from now on. */
+    slot->leftover += slot->pushed - slot->seen;
+    slot->leftover_gate = slot->pending_resets;
+  }
   slot->phase = DS_TRACK_IDLE;
   slot->generation++;
   return TRUE;
@@ -278,8 +301,8 @@ ds_track_slot_reset (DsTrackSlot *slot, gboolean *send_reset, GError **error)
 {
   *send_reset = FALSE;
   if (slot->phase != DS_TRACK_IDLE) {
-    g_set_error (error, DS_TRACK_ERROR, DS_TRACK_ERROR_BUSY, "slot busy (file %"
-        G_GINT64_FORMAT ")", slot->file_id);
+    g_set_error (error, DS_TRACK_ERROR, DS_TRACK_ERROR_BUSY, "slot %u busy (file %"
+        G_GINT64_FORMAT ")", slot->index, slot->file_id);
     return FALSE;
   }
   reset_camera (slot, send_reset);
@@ -404,4 +427,13 @@ ds_track_watch_decide (gboolean failed, gboolean async_pending, gboolean playing
   if (elapsed_ns >= deadline_ns)
     return DS_TRACK_WATCH_FAIL;
   return async_pending ? DS_TRACK_WATCH_WAIT : DS_TRACK_WATCH_KICK;
+}
+
+const gchar *
+ds_track_check_tracker (gboolean enabled, guint tracking_id_reset_mode)
+{
+  if (enabled && (tracking_id_reset_mode & 1) == 0)
+    return "[tracker] tracking-id-reset-mode must have bit 0 set (e.g. 1): without it "
+        "the tracker ignores the stream reset of a new camera";
+  return NULL;
 }

@@ -65,6 +65,7 @@ typedef enum {
 } DsTrackSinkResult;
 
 typedef struct {
+  guint index;             /* the slot number, for messages */
   DsTrackPhase phase;
   gboolean has_file;
   gint64 file_id;
@@ -86,6 +87,8 @@ typedef struct {
   guint pending_resets;    /* stream resets sent that have not left the tracker yet */
   gint64 discard_since_ns; /* first frame discarded for a pending reset, -1 = none */
   gint64 drain_since_ns;   /* last sink progress while draining */
+  guint64 leftover;        /* frames of ended files that may still leave the tracker */
+  guint leftover_gate;     /* pending resets that are ahead of those frames */
 
   DsTrackEnd end;
   gchar *end_error;
@@ -105,7 +108,7 @@ typedef struct {
   gchar *error;            /* owned; NULL for a clean EOS */
 } DsTrackDone;
 
-void ds_track_slot_init (DsTrackSlot *slot);
+void ds_track_slot_init (DsTrackSlot *slot, guint index);
 void ds_track_slot_clear (DsTrackSlot *slot);
 
 /* Idle → starting `file_id`. Refused when the slot is not idle or output_path cannot be
@@ -132,7 +135,9 @@ DsTrackSinkResult ds_track_slot_sink_frame (DsTrackSlot *slot, gint64 pts_ns,
 void ds_track_slot_sink_reset (DsTrackSlot *slot);
 
 /* A draining file whose frames stopped coming for timeout_ns is complete anyway
- * (frames were lost downstream). TRUE when the caller should finish it now. */
+ * (frames were lost downstream, or are late). TRUE when the caller should finish it now.
+ * Its frames that come later are discarded, not counted for the next file, until a
+ * stream reset sent after it leaves the tracker. */
 gboolean ds_track_slot_drain_expired (const DsTrackSlot *slot, gint64 now_ns,
     gint64 timeout_ns);
 
@@ -162,6 +167,10 @@ void ds_track_slot_progress (const DsTrackSlot *slot, DsSlotProgress *out);
  * and non-ASCII bytes replaced by '_' ("class_<id>" when there is none). */
 void ds_track_format_object (GString *out, const DsTrackObject *obj, guint64 file_frame,
     guint64 camera_frame, gint64 pts_ns);
+
+/* Why a config cannot run in control mode with this tracker setting, or NULL: the stream
+ * reset of a new camera only drops tracks when tracking-id-reset-mode has bit 0 set. */
+const gchar *ds_track_check_tracker (gboolean enabled, guint tracking_id_reset_mode);
 
 /* Distinct GPU ids in ascending order ([0] when there are none). */
 GArray *ds_track_gpu_ids (const guint *ids, guint n_ids);

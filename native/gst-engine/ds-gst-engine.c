@@ -34,6 +34,8 @@ GST_DEBUG_CATEGORY_STATIC (ds_gst_engine_debug);
 
 #define DS_NO_SLOT G_MAXUINT
 #define DS_DEFAULT_STALL_MS 5000
+/* An hour: beyond it the watchdog is off in all but name (and ms → ns must not overflow). */
+#define DS_MAX_STALL_MS 3600000
 #define DS_WATCHDOG_PERIOD_MS 250
 
 typedef struct _DsEngine DsEngine;
@@ -718,6 +720,27 @@ on_signal (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* An integer setting from the environment: unset or empty means the default; anything
+ * else must be a decimal integer in min..max. */
+static gboolean
+env_int (const gchar *name, gint64 def, gint64 min, gint64 max, gint64 *out, GError **error)
+{
+  const gchar *text = g_getenv (name);
+  GError *err = NULL;
+
+  *out = def;
+  if (text == NULL || *text == '\0')
+    return TRUE;
+  if (!g_ascii_string_to_signed (text, 10, min, max, out, &err)) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "%s: expected an integer in %" G_GINT64_FORMAT "..%" G_GINT64_FORMAT ", got \"%s\"",
+        name, min, max, text);
+    g_error_free (err);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -778,13 +801,16 @@ main (int argc, char **argv)
 
   engine.context = g_main_context_default ();
   {
-    const gchar *ms = g_getenv ("DS_GST_STALL_TIMEOUT_MS");
-    gint64 v = ms != NULL ? g_ascii_strtoll (ms, NULL, 10) : 0;
+    gint64 stall_ms, threads;
 
-    engine.stall_ns = (v > 0 ? v : DS_DEFAULT_STALL_MS) * G_GINT64_CONSTANT (1000000);
-    ms = g_getenv ("DS_GST_DECODER_THREADS");
-    v = ms != NULL ? g_ascii_strtoll (ms, NULL, 10) : 1;
-    engine.decoder_threads = (gint) CLAMP (v, 0, 64);
+    if (!env_int ("DS_GST_STALL_TIMEOUT_MS", DS_DEFAULT_STALL_MS, 1, DS_MAX_STALL_MS,
+            &stall_ms, &err) ||
+        !env_int ("DS_GST_DECODER_THREADS", 1, 0, 64, &threads, &err)) {
+      g_printerr ("ds-gst-engine: %s\n", err->message);
+      goto out;
+    }
+    engine.stall_ns = stall_ms * G_GINT64_CONSTANT (1000000);
+    engine.decoder_threads = (gint) threads;
   }
   engine.loop = g_main_loop_new (engine.context, FALSE);
   engine.shim = ds_shim_new (&engine_vtable, &engine, engine.config->n_slots,

@@ -1,7 +1,6 @@
 /* DsSlotBook: see ds-slot-book.h. */
 #include "ds-slot-book.h"
 
-#include <errno.h>
 #include <string.h>
 
 void
@@ -32,13 +31,9 @@ ds_slot_book_begin (DsSlotBook *book, gint64 file_id, gboolean new_camera,
 
   g_return_val_if_fail (book->state == DS_SLOT_IDLE, FALSE);
   if (output_path != NULL) {
-    out = fopen (output_path, "we");
-    if (out == NULL) {
-      int e = errno;
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
-          "cannot open output %s: %s", output_path, g_strerror (e));
+    out = ds_shim_open_output (output_path, error);
+    if (out == NULL)
       return FALSE;
-    }
   }
   if (new_camera)
     book->camera_frames = 0;

@@ -6,6 +6,7 @@
 #include "ds-shim.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +21,8 @@
 #define DS_SHIM_READS_PER_DISPATCH 16
 /* How long a shutdown waits for its reply to drain before going ahead anyway. */
 #define DS_SHIM_SHUTDOWN_FLUSH_MS 1000
+/* Deepest [ / { nesting accepted: json-glib recurses once per level, without a limit. */
+#define DS_SHIM_MAX_DEPTH 64
 
 typedef struct _DsClient DsClient;
 
@@ -446,13 +449,10 @@ req_string (DsRequest *r, const gchar *name, gboolean optional, const gchar **ou
   return TRUE;
 }
 
+/* The range check of a slot read with req_int: it comes after every field's type check. */
 static gboolean
-req_slot (DsShim *shim, DsRequest *r, gint *slot)
+slot_in_range (DsShim *shim, DsRequest *r, gint64 v, gint *slot)
 {
-  gint64 v;
-
-  if (!req_int (r, "slot", &v))
-    return FALSE;
   if (v < 0 || v >= (gint64) shim->n_slots) {
     r->error = g_strdup_printf ("slot %" G_GINT64_FORMAT " out of range (0..%d)", v,
         (gint) shim->n_slots - 1);
@@ -460,6 +460,14 @@ req_slot (DsShim *shim, DsRequest *r, gint *slot)
   }
   *slot = (gint) v;
   return TRUE;
+}
+
+static gboolean
+req_slot (DsShim *shim, DsRequest *r, gint *slot)
+{
+  gint64 v;
+
+  return req_int (r, "slot", &v) && slot_in_range (shim, r, v, slot);
 }
 
 static void
@@ -493,13 +501,15 @@ static void
 op_play (DsShim *shim, DsRequest *r)
 {
   DsPlayRequest play = { 0 };
-  gint64 file_id;
+  gint64 slot, file_id;
   GError *err = NULL;
 
-  if (!req_slot (shim, r, &play.slot) || !req_int (r, "file_id", &file_id) ||
+  /* Every missing or mistyped field first, then the slot's range (docs/engine-protocol.md). */
+  if (!req_int (r, "slot", &slot) || !req_int (r, "file_id", &file_id) ||
       !req_string (r, "uri", FALSE, &play.uri) ||
       !req_opt_bool (r, "new_camera", &play.new_camera) ||
-      !req_string (r, "output_path", TRUE, &play.output_path)) {
+      !req_string (r, "output_path", TRUE, &play.output_path) ||
+      !slot_in_range (shim, r, slot, &play.slot)) {
     reply_error (shim, r->id, r->error);
     return;
   }
@@ -652,6 +662,137 @@ static const struct {
   { "shutdown", op_shutdown },
 };
 
+/* Does the integer in s[0..n) (base 2, 8, 10 or 16; it ends at the first character that is
+ * not a digit of the base) lie beyond int64? */
+static gboolean
+int_token_overflows (const gchar *s, gsize n, guint base, gboolean negative)
+{
+  const guint64 limit = negative ? (guint64) G_MAXINT64 + 1 : (guint64) G_MAXINT64;
+  guint64 v = 0;
+
+  for (gsize k = 0; k < n; k++) {
+    gint d = g_ascii_xdigit_value (s[k]);
+
+    if (d < 0 || (guint) d >= base)
+      break; /* the parser rejects what follows */
+    if (v > (limit - (guint64) d) / base)
+      return TRUE;
+    v = v * base + (guint64) d;
+  }
+  return FALSE;
+}
+
+static gboolean
+is_ident_char (gchar ch)
+{
+  return g_ascii_isalnum (ch) || ch == '_' || ch == '-';
+}
+
+/* Skips a \u escape's hex digits as json-glib's scanner does: up to 4 characters, the
+ * first non-hex one included. Returns the index after them; *value gets the code unit. */
+static gsize
+skip_unichar (const gchar *line, gsize len, gsize i, guint *value)
+{
+  *value = 0;
+  for (gint k = 0; k < 4 && i < len; k++) {
+    gint d = g_ascii_xdigit_value (line[i++]);
+
+    if (d < 0)
+      break;
+    *value |= (guint) d << ((3 - k) * 4);
+  }
+  return i;
+}
+
+/* One pass over a line before json-glib parses it, for what json-glib gets wrong:
+ * nesting deeper than DS_SHIM_MAX_DEPTH (its recursive parser would overflow the stack)
+ * and integers beyond int64 (it hands back a wrapped value). Returns the error, or NULL;
+ * anything else malformed is left to the parser.
+ *
+ * Strings and comments are skipped exactly as json-glib 1.6's scanner reads them (it also
+ * takes 'single-quoted' strings, /comments/ between slashes, $hex, 0x hex, 0b binary and
+ * 0-prefixed octal integers): a bracket it would parse must never be taken for text. */
+static const gchar *
+precheck_line (const gchar *line, gsize len)
+{
+  guint depth = 0;
+  gsize i = 0;
+
+  while (i < len) {
+    gchar ch = line[i];
+
+    if (ch == '"') {
+      for (i++; i < len && line[i] != '"'; ) {
+        guint unit;
+
+        if (line[i++] != '\\' || i >= len)
+          continue;
+        if (line[i++] != 'u' || i >= len || !g_ascii_isxdigit (line[i]))
+          continue;
+        i = skip_unichar (line, len, i, &unit);
+        /* A surrogate: the scanner takes the next two characters as `\u` unseen. */
+        if (unit >= 0xd800 && unit <= 0xdfff && i < len && line[i++] == '\\' && i < len &&
+            line[i++] == 'u')
+          i = skip_unichar (line, len, i, &unit);
+      }
+      i++;
+    } else if (ch == '\'' || ch == '/') {
+      const gchar *end = memchr (line + i + 1, ch, len - i - 1);
+
+      i = end != NULL ? (gsize) (end - line) + 1 : len;
+    } else if (g_ascii_isalpha (ch) || ch == '_') {
+      while (i < len && is_ident_char (line[i]))
+        i++;
+    } else if (ch == '[' || ch == '{') {
+      if (++depth > DS_SHIM_MAX_DEPTH)
+        return "malformed JSON: nesting too deep";
+      i++;
+    } else if (ch == ']' || ch == '}') {
+      if (depth > 0)
+        depth--;
+      i++;
+    } else if (g_ascii_isdigit (ch) || ch == '$' || ch == '.') {
+      gsize digits = i, k = i;
+      guint base = 10;
+      gboolean fraction = ch == '.';
+      gboolean negative = FALSE;
+
+      if (ch == '$') {
+        base = 16;
+        digits = i + 1;
+      } else if (ch == '0' && i + 1 < len && (line[i + 1] == 'x' || line[i + 1] == 'X')) {
+        base = 16;
+        digits = i + 2;
+      } else if (ch == '0' && i + 1 < len && (line[i + 1] == 'b' || line[i + 1] == 'B')) {
+        base = 2;
+        digits = i + 2;
+      } else if (ch == '0') {
+        base = 8;
+      }
+      for (i = digits; i < len; i++) {
+        gchar c = line[i];
+
+        if (c == '.' || (base != 16 && (c == 'e' || c == 'E')))
+          fraction = TRUE;
+        else if ((c == '+' || c == '-') && base != 16 && i > digits &&
+            (line[i - 1] == 'e' || line[i - 1] == 'E'))
+          continue;
+        else if (!g_ascii_isalnum (c))
+          break;
+      }
+      /* The parser reads `-` as a token of its own, blanks may follow it. */
+      while (k > 0 && (line[k - 1] == ' ' || line[k - 1] == '\t' || line[k - 1] == '\r'))
+        k--;
+      negative = k > 0 && line[k - 1] == '-';
+      if (!fraction && int_token_overflows (line + digits, i - digits, base, negative))
+        return "malformed JSON: integer out of range";
+    } else {
+      i++;
+    }
+  }
+  return NULL;
+}
+
 static void
 shim_handle_line (DsShim *shim, const gchar *line, gsize len)
 {
@@ -661,6 +802,7 @@ shim_handle_line (DsShim *shim, const gchar *line, gsize len)
   DsRequest r = { 0 };
   const gchar *op;
   const gchar *bad_utf8;
+  const gchar *pre_error;
 
   if (memchr (line, '\0', len) != NULL) {
     reply_error (shim, NULL, "malformed JSON: NUL byte in line");
@@ -671,6 +813,10 @@ shim_handle_line (DsShim *shim, const gchar *line, gsize len)
         (gsize) (bad_utf8 - line));
     reply_error (shim, NULL, msg);
     g_free (msg);
+    return;
+  }
+  if ((pre_error = precheck_line (line, len)) != NULL) {
+    reply_error (shim, NULL, pre_error);
     return;
   }
   parser = json_parser_new_immutable ();
@@ -887,6 +1033,43 @@ shim_on_accept (GSocket *listener, GIOCondition cond, gpointer user_data)
       shim_send_ready (shim);
   }
   return G_SOURCE_CONTINUE;
+}
+
+/* ---------- per-file output ---------- */
+
+FILE *
+ds_shim_open_output (const gchar *path, GError **error)
+{
+  const gchar *reason = NULL;
+  struct stat st;
+  FILE *f;
+  int fd, flags, e = 0;
+
+  /* O_NONBLOCK: a FIFO would block the main loop in open() until a reader comes (without
+   * a reader it fails with ENXIO). No O_TRUNC until the file is known to be regular. */
+  fd = open (path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0666);
+  if (fd < 0) {
+    e = errno;
+    if (e == ENXIO || e == EISDIR)
+      reason = "not a regular file";
+  } else if (fstat (fd, &st) != 0) {
+    e = errno;
+  } else if (!S_ISREG (st.st_mode)) {
+    e = EINVAL;
+    reason = "not a regular file";
+  } else if (ftruncate (fd, 0) != 0 || (flags = fcntl (fd, F_GETFL)) < 0 ||
+      fcntl (fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    e = errno;
+  } else if ((f = fdopen (fd, "w")) != NULL) {
+    return f;
+  } else {
+    e = errno;
+  }
+  if (fd >= 0)
+    close (fd);
+  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e), "cannot open output %s: %s",
+      path, reason != NULL ? reason : g_strerror (e));
+  return NULL;
 }
 
 DsShim *

@@ -1,5 +1,11 @@
 /* Unit tests of ds-gst-engine's GStreamer-free parts: slot bookkeeping and config. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -153,17 +159,83 @@ test_book_bad_output (TmpDir *t, gconstpointer data)
   g_assert_nonnull (strstr (err->message, "cannot open output"));
   g_clear_error (&err);
   g_assert_cmpint (b.state, ==, DS_SLOT_IDLE);
-  /* /dev/full takes the open but not the data: the end reports it. */
-  if (g_file_test ("/dev/full", G_FILE_TEST_EXISTS)) {
-    g_assert_true (ds_slot_book_begin (&b, 2, TRUE, "/dev/full", NULL));
-    for (guint i = 0; i < 10000; i++)
-      ds_slot_book_frame (&b, i, i, i);
-    g_assert_false (ds_slot_book_end (&b, FALSE, &err));
-    g_assert_error (err, G_FILE_ERROR, G_FILE_ERROR_IO);
-    g_clear_error (&err);
-  }
   ds_slot_book_clear (&b);
   g_free (o);
+}
+
+/* An output that takes the open but not the data (here: over the file size limit, the
+ * writes fail with EFBIG): the end reports it. */
+static void
+test_book_write_failure (TmpDir *t, gconstpointer data)
+{
+  DsSlotBook b;
+  GError *err = NULL;
+  gchar *o = g_build_filename (t->dir, "big.txt", NULL);
+  struct rlimit old, small;
+  void (*old_handler) (int);
+
+  (void) data;
+  ds_slot_book_init (&b);
+  g_assert_cmpint (getrlimit (RLIMIT_FSIZE, &old), ==, 0);
+  small = old;
+  small.rlim_cur = 4096;
+  old_handler = signal (SIGXFSZ, SIG_IGN);
+  g_assert_true (ds_slot_book_begin (&b, 2, TRUE, o, NULL));
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &small), ==, 0);
+  for (guint i = 0; i < 10000; i++)
+    ds_slot_book_frame (&b, i, i, i);
+  g_assert_false (ds_slot_book_end (&b, FALSE, &err));
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &old), ==, 0);
+  signal (SIGXFSZ, old_handler);
+  g_assert_error (err, G_FILE_ERROR, G_FILE_ERROR_IO);
+  g_clear_error (&err);
+  ds_slot_book_clear (&b);
+  g_free (o);
+}
+
+/* Opening a FIFO for writing blocks until a reader comes, on the main loop: anything
+ * but a regular file is refused at once, and nothing is truncated before the check. */
+static void
+test_book_output_not_regular (TmpDir *t, gconstpointer data)
+{
+  DsSlotBook b;
+  GError *err = NULL;
+  gchar *fifo = g_build_filename (t->dir, "fifo", NULL);
+  gchar *reg = g_build_filename (t->dir, "o.txt", NULL);
+  const gchar *paths[] = { fifo, "/dev/null", t->dir, fifo };
+  int reader = -1;
+  struct stat st;
+
+  (void) data;
+  ds_slot_book_init (&b);
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++) {
+    gchar *want = g_strdup_printf ("cannot open output %s: not a regular file", paths[i]);
+
+    if (i == 3) { /* a FIFO with a reader opens without blocking: still refused */
+      reader = open (fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      g_assert_cmpint (reader, >=, 0);
+    }
+    g_assert_false (ds_slot_book_begin (&b, 1, TRUE, paths[i], &err));
+    g_assert_nonnull (err);
+    g_assert_cmpstr (err->message, ==, want);
+    g_clear_error (&err);
+    g_assert_cmpint (b.state, ==, DS_SLOT_IDLE);
+    g_free (want);
+  }
+  close (reader);
+
+  /* A regular file: truncated, blocking, not inherited by child processes. */
+  g_assert_true (g_file_set_contents (reg, "old content\n", -1, NULL));
+  g_assert_true (ds_slot_book_begin (&b, 2, TRUE, reg, NULL));
+  g_assert_cmpint (fcntl (fileno (b.out), F_GETFD) & FD_CLOEXEC, !=, 0);
+  g_assert_cmpint (fcntl (fileno (b.out), F_GETFL) & O_NONBLOCK, ==, 0);
+  g_assert_cmpint (g_stat (reg, &st), ==, 0);
+  g_assert_cmpint (st.st_size, ==, 0);
+  g_assert_true (ds_slot_book_end (&b, FALSE, NULL));
+  ds_slot_book_clear (&b);
+  g_free (fifo);
+  g_free (reg);
 }
 
 static DsConfig *
@@ -252,6 +324,10 @@ main (int argc, char **argv)
   g_test_add ("/book/stop-and-reset", TmpDir, NULL, tmp_setup, test_book_stop_and_reset,
       tmp_teardown);
   g_test_add ("/book/bad-output", TmpDir, NULL, tmp_setup, test_book_bad_output, tmp_teardown);
+  g_test_add ("/book/write-failure", TmpDir, NULL, tmp_setup, test_book_write_failure,
+      tmp_teardown);
+  g_test_add ("/book/output-not-regular", TmpDir, NULL, tmp_setup,
+      test_book_output_not_regular, tmp_teardown);
   g_test_add ("/config/load", TmpDir, NULL, tmp_setup, test_config, tmp_teardown);
   return g_test_run ();
 }

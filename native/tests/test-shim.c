@@ -554,6 +554,11 @@ test_play_fields (Server *s, gconstpointer data)
     { "{\"id\":1,\"op\":\"play\",\"slot\":0,\"file_id\":1,\"uri\":\"file:///a\",\"new_camera\":1}", "field \"new_camera\": expected boolean" },
     { "{\"id\":1,\"op\":\"play\",\"slot\":0,\"file_id\":1,\"uri\":\"file:///a\",\"new_camera\":\"true\"}", "field \"new_camera\": expected boolean" },
     { "{\"id\":1,\"op\":\"play\",\"slot\":0,\"file_id\":1,\"uri\":\"file:///a\",\"output_path\":5}", "field \"output_path\": expected string" },
+    /* Every type check comes before the slot's range check. */
+    { "{\"id\":1,\"op\":\"play\",\"slot\":9,\"file_id\":\"1\",\"uri\":\"file:///a\"}", "field \"file_id\": expected integer" },
+    { "{\"id\":1,\"op\":\"play\",\"slot\":9,\"file_id\":1}", "field \"uri\": expected non-empty string" },
+    { "{\"id\":1,\"op\":\"play\",\"slot\":-1,\"file_id\":1,\"uri\":\"file:///a\",\"new_camera\":0}", "field \"new_camera\": expected boolean" },
+    { "{\"id\":1,\"op\":\"play\",\"slot\":3,\"file_id\":1,\"uri\":\"file:///a\",\"output_path\":[]}", "field \"output_path\": expected string" },
     { "{\"id\":1,\"op\":\"stop\"}", "field \"slot\": expected integer" },
     { "{\"id\":1,\"op\":\"stop\",\"slot\":true}", "field \"slot\": expected integer" },
     { "{\"id\":1,\"op\":\"stop\",\"slot\":-5}", "slot -5 out of range (0..2)" },
@@ -567,6 +572,129 @@ test_play_fields (Server *s, gconstpointer data)
     expect_error (c, cases[i].line, "1", cases[i].error);
   g_mutex_lock (&s->fake.lock);
   g_assert_cmpuint (s->fake.plays + s->fake.stops + s->fake.resets, ==, 0);
+  g_mutex_unlock (&s->fake.lock);
+  client_close (c);
+}
+
+/* `{"id":1,"op":"hello","x":` + depth nested arrays + `}`. */
+static gchar *
+nested_request (guint depth)
+{
+  GString *line = g_string_new ("{\"id\":1,\"op\":\"hello\",\"x\":");
+
+  for (guint i = 0; i < depth; i++)
+    g_string_append_c (line, '[');
+  for (guint i = 0; i < depth; i++)
+    g_string_append_c (line, ']');
+  g_string_append_c (line, '}');
+  return g_string_free (line, FALSE);
+}
+
+/* json-glib would recurse once per level and overflow the stack: refused unparsed. */
+static void
+test_deep_nesting (Server *s, gconstpointer data)
+{
+  Client *c = client_ready (s);
+  GString *deep;
+  gchar *line;
+
+  (void) data;
+  /* 100,000 levels (100 KB), never closed. */
+  deep = g_string_new ("{\"id\":5,\"x\":");
+  for (guint i = 0; i < 100000; i++)
+    g_string_append_c (deep, '[');
+  expect_error (c, deep->str, "null", "malformed JSON: nesting too deep");
+  g_string_free (deep, TRUE);
+
+  /* json-glib also reads 'single-quoted' strings, /comments/ between slashes and \u
+   * escapes that swallow a quote: a quote inside them must not hide the brackets that
+   * follow from the count. */
+  {
+    static const gchar *const heads[] = {
+      "{\"id\":5,\"a\":'\"',\"x\":",
+      "{\"id\":5,/ \" /\"x\":",
+      "{\"id\":5,\"a\":\"\\u12\"x\",\"x\":",
+      "{\"id\":5,\"a\":\"\\ud800\"x\",\"x\":",
+      "{\"id\":5,\"a\":\"\\\\\",\"x\":",
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (heads); i++) {
+      deep = g_string_new (heads[i]);
+      for (guint k = 0; k < 100000; k++)
+        g_string_append_c (deep, '[');
+      expect_error (c, deep->str, "null", "malformed JSON: nesting too deep");
+      g_string_free (deep, TRUE);
+    }
+  }
+  json_object_unref (expect_ok (c, "{\"id\":3,\"op\":\"hello\",\"a\":'\"[{',/\"[[/\"b\":\"\\u12\"[\"}", 3));
+
+  /* The object itself is level 1: 63 arrays inside it are the most that is accepted. */
+  line = nested_request (63);
+  json_object_unref (expect_ok (c, line, 1));
+  g_free (line);
+  line = nested_request (64);
+  expect_error (c, line, "null", "malformed JSON: nesting too deep");
+  g_free (line);
+
+  /* Brackets inside strings (also after an escaped quote) are text, not nesting. */
+  deep = g_string_new ("{\"id\":2,\"op\":\"hello\",\"x\":\"\\\"");
+  for (guint i = 0; i < 1000; i++)
+    g_string_append (deep, "[{");
+  g_string_append (deep, "\\\\\",\"y\":[[1]]}");
+  json_object_unref (expect_ok (c, deep->str, 2));
+  g_string_free (deep, TRUE);
+  client_close (c);
+}
+
+/* json-glib hands back integers beyond int64 wrapped around: refused as malformed. */
+static void
+test_integer_range (Server *s, gconstpointer data)
+{
+  Client *c = client_ready (s);
+  static const gchar *const refused[] = {
+    "{\"id\":9223372036854775808,\"op\":\"hello\"}",
+    "{\"id\":-9223372036854775809,\"op\":\"hello\"}",
+    "{\"id\":18446744073709551617,\"op\":\"hello\"}",
+    "{\"id\":100000000000000000000000000000,\"op\":\"hello\"}",
+    /* 2^64 + 1 would come back as file_id 1, 2^64 as slot 0. */
+    "{\"id\":1,\"op\":\"play\",\"slot\":0,\"file_id\":18446744073709551617,\"uri\":\"file:///a\"}",
+    "{\"id\":1,\"op\":\"play\",\"slot\":18446744073709551616,\"file_id\":1,\"uri\":\"file:///a\"}",
+    "{\"id\":1,\"op\":\"stop\",\"slot\":-18446744073709551616}",
+    "{\"id\":1,\"op\":\"hello\",\"unknown\":[99999999999999999999]}",
+    /* json-glib's other integer spellings wrap just the same. */
+    "{\"id\":0x8000000000000000,\"op\":\"hello\"}",
+    "{\"id\":$10000000000000001,\"op\":\"hello\"}",
+    "{\"id\":01000000000000000000000,\"op\":\"hello\"}",
+    "{\"id\":0b1000000000000000000000000000000000000000000000000000000000000000,\"op\":\"hello\"}",
+    "{\"id\":- 9223372036854775809,\"op\":\"hello\"}",
+  };
+  JsonObject *r;
+
+  (void) data;
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    expect_error (c, refused[i], "null", "malformed JSON: integer out of range");
+  g_assert_cmpuint (fake_plays (s), ==, 0);
+  g_mutex_lock (&s->fake.lock);
+  g_assert_cmpuint (s->fake.stops, ==, 0);
+  g_mutex_unlock (&s->fake.lock);
+
+  /* The int64 limits themselves, digits in strings, leading zeros of a fraction and
+   * exponents are fine. */
+  json_object_unref (expect_ok (c, "{\"id\":9223372036854775807,\"op\":\"hello\"}",
+      G_MAXINT64));
+  json_object_unref (expect_ok (c, "{\"id\":-9223372036854775808,\"op\":\"hello\"}",
+      G_MININT64));
+  json_object_unref (expect_ok (c, "{\"id\":0x7fffffffffffffff,\"op\":\"hello\"}",
+      G_MAXINT64));
+  json_object_unref (expect_ok (c, "{\"id\":-0777777777777777777777,\"op\":\"hello\"}",
+      -G_MAXINT64));
+  json_object_unref (expect_ok (c, "{\"id\":3,\"op\":\"hello\",\"x\":\"99999999999999999999\","
+      "\"y\":1e400,\"z\":-0.000000000000000000001,\"w\":18446744073709551616.5}", 3));
+  r = expect_ok (c, "{\"id\":4,\"op\":\"play\",\"slot\":0,\"file_id\":9223372036854775807,"
+      "\"uri\":\"file:///a\"}", 4);
+  json_object_unref (r);
+  g_mutex_lock (&s->fake.lock);
+  g_assert_cmpint (s->fake.file_id[0], ==, G_MAXINT64);
   g_mutex_unlock (&s->fake.lock);
   client_close (c);
 }
@@ -869,6 +997,8 @@ main (int argc, char **argv)
   ADD ("hello", test_hello, NULL);
   ADD ("not-ready", test_not_ready, "not ready");
   ADD ("malformed", test_malformed, NULL);
+  ADD ("deep-nesting", test_deep_nesting, NULL);
+  ADD ("integer-range", test_integer_range, NULL);
   ADD ("play-fields", test_play_fields, NULL);
   ADD ("play-stop-reset", test_play_stop_reset, NULL);
   ADD ("ids-echoed", test_ids_echoed, NULL);

@@ -1,8 +1,13 @@
 /* Unit tests of the DeepStream-free decisions of the deepstream-app adapter. */
 #include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -24,7 +29,7 @@ fixture_setup (Fixture *f, gconstpointer data)
   (void) data;
   f->dir = g_dir_make_tmp ("ds-track-XXXXXX", NULL);
   g_assert_nonnull (f->dir);
-  ds_track_slot_init (&f->slot);
+  ds_track_slot_init (&f->slot, 2);
 }
 
 static void
@@ -367,20 +372,211 @@ test_output_write_failure_is_an_error (Fixture *f, gconstpointer data)
 {
   gboolean send_reset;
   DsTrackDone done;
+  DsTrackObject many[64];
+  struct rlimit old, small;
+  void (*old_handler) (int);
+  gchar *path = out_path (f, "big.txt");
 
   (void) data;
-  if (!g_file_test ("/dev/full", G_FILE_TEST_EXISTS)) {
-    g_test_skip ("no /dev/full");
-    return;
-  }
-  play_frames (&f->slot, 8, FALSE, "/dev/full", 1, &send_reset);
-  sink_frames (&f->slot, 1, DS_TRACK_SINK_RECORDED);
+  for (guint i = 0; i < G_N_ELEMENTS (many); i++)
+    many[i] = car;
+  /* A file size limit makes the writes fail (EFBIG) on a regular file. */
+  g_assert_cmpint (getrlimit (RLIMIT_FSIZE, &old), ==, 0);
+  small = old;
+  small.rlim_cur = 4096;
+  old_handler = signal (SIGXFSZ, SIG_IGN);
+  play_frames (&f->slot, 8, FALSE, path, 4, &send_reset);
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &small), ==, 0);
+  for (guint i = 0; i < 4; i++)
+    g_assert_cmpint (ds_track_slot_sink_frame (&f->slot, 0, many, G_N_ELEMENTS (many), 0,
+        1000 * MS), ==, DS_TRACK_SINK_RECORDED);
   g_assert_true (ds_track_slot_source_end (&f->slot, NULL, 0));
   g_assert_true (ds_track_slot_finish (&f->slot, &done));
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &old), ==, 0);
+  signal (SIGXFSZ, old_handler);
   g_assert_cmpint (done.end, ==, DS_TRACK_END_ERROR);
-  g_assert_nonnull (strstr (done.error, "/dev/full"));
-  g_assert_nonnull (strstr (done.error, g_strerror (ENOSPC)));
+  g_assert_nonnull (strstr (done.error, path));
+  g_assert_nonnull (strstr (done.error, g_strerror (EFBIG)));
   ds_track_done_clear (&done);
+  g_free (path);
+}
+
+/* Engine refusals read exactly as docs/engine-protocol.md (and the gst engine) say. */
+static void
+test_refusal_texts (Fixture *f, gconstpointer data)
+{
+  gboolean send_reset;
+  GError *err = NULL;
+  gchar *bad = g_build_filename (f->dir, "missing", "out.txt", NULL);
+  gchar *want;
+
+  (void) data;
+  g_assert_false (ds_track_slot_begin (&f->slot, 1, TRUE, bad, &send_reset, &err));
+  want = g_strdup_printf ("cannot open output %s: %s", bad, g_strerror (ENOENT));
+  g_assert_cmpstr (err->message, ==, want);
+  g_free (want);
+  g_clear_error (&err);
+
+  play_frames (&f->slot, 12, FALSE, NULL, 1, &send_reset);
+  g_assert_false (ds_track_slot_begin (&f->slot, 13, FALSE, NULL, &send_reset, &err));
+  g_assert_cmpstr (err->message, ==, "slot 2 busy (file 12)");
+  g_clear_error (&err);
+  g_assert_false (ds_track_slot_reset (&f->slot, &send_reset, &err));
+  g_assert_cmpstr (err->message, ==, "slot 2 busy (file 12)");
+  g_clear_error (&err);
+  g_free (bad);
+}
+
+/* A FIFO (with or without a reader), a device or a directory as output is refused at
+ * once: opening a FIFO for writing would block until a reader comes. */
+static void
+test_output_not_regular (Fixture *f, gconstpointer data)
+{
+  gboolean send_reset;
+  GError *err = NULL;
+  gchar *fifo = out_path (f, "fifo");
+  gchar *reg = out_path (f, "regular.txt");
+  const gchar *paths[4];
+  int reader;
+
+  (void) data;
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  paths[0] = fifo;
+  paths[1] = "/dev/null";
+  paths[2] = f->dir;
+  paths[3] = fifo;
+  reader = -1;
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++) {
+    gchar *want = g_strdup_printf ("cannot open output %s: not a regular file", paths[i]);
+
+    if (i == 3) {
+      reader = open (fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      g_assert_cmpint (reader, >=, 0);
+    }
+    g_assert_false (ds_track_slot_begin (&f->slot, 1, TRUE, paths[i], &send_reset, &err));
+    g_assert_cmpstr (err->message, ==, want);
+    g_clear_error (&err);
+    g_assert_cmpint (f->slot.phase, ==, DS_TRACK_IDLE);
+    g_free (want);
+  }
+  close (reader);
+
+  /* A regular file is truncated and not inherited by children. */
+  g_assert_true (g_file_set_contents (reg, "old content\n", -1, NULL));
+  g_assert_true (ds_track_slot_begin (&f->slot, 1, TRUE, reg, &send_reset, NULL));
+  g_assert_nonnull (f->slot.out);
+  g_assert_cmpint (fcntl (fileno (f->slot.out), F_GETFD) & FD_CLOEXEC, !=, 0);
+  g_assert_cmpint (fcntl (fileno (f->slot.out), F_GETFL) & O_NONBLOCK, ==, 0);
+  {
+    struct stat st;
+    g_assert_cmpint (g_stat (reg, &st), ==, 0);
+    g_assert_cmpint (st.st_size, ==, 0);
+  }
+  g_free (fifo);
+  g_free (reg);
+}
+
+/* A file finished by the drain deadline with frames still inside the pipeline: those
+ * late frames must not land in the next file of the slot. */
+static void
+test_late_frames_after_drain_deadline (Fixture *f, gconstpointer data)
+{
+  gboolean send_reset;
+  DsTrackDone done;
+  gchar *p1 = out_path (f, "late1.txt"), *p2 = out_path (f, "late2.txt");
+  gchar *p3 = out_path (f, "late3.txt");
+  gchar **lines;
+
+  (void) data;
+  play_frames (&f->slot, 1, TRUE, p1, 5, &send_reset);
+  ds_track_slot_sink_reset (&f->slot);
+  sink_frames (&f->slot, 2, DS_TRACK_SINK_RECORDED);
+  g_assert_false (ds_track_slot_source_end (&f->slot, NULL, 0));
+  g_assert_true (ds_track_slot_drain_expired (&f->slot, 6000 * MS, 5000 * MS));
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*2 of 5 frames left*");
+  g_assert_true (ds_track_slot_finish (&f->slot, &done));
+  g_test_assert_expected_messages ();
+  ds_track_done_clear (&done);
+
+  /* Same camera (no reset): the 3 late frames are dropped, then file 2 counts. */
+  play_frames (&f->slot, 2, FALSE, p2, 2, &send_reset);
+  g_assert_false (send_reset);
+  for (int i = 0; i < 3; i++)
+    g_assert_cmpint (ds_track_slot_sink_frame (&f->slot, 0, &car, 1, 0, 1000 * MS), ==,
+        DS_TRACK_SINK_DISCARDED);
+  sink_frames (&f->slot, 1, DS_TRACK_SINK_RECORDED);
+  g_assert_cmpuint (f->slot.seen, ==, 1);
+  g_assert_false (ds_track_slot_source_end (&f->slot, NULL, 0));
+  sink_frames (&f->slot, 1, DS_TRACK_SINK_COMPLETE);
+  g_assert_true (ds_track_slot_finish (&f->slot, &done));
+  g_assert_null (done.error);
+  ds_track_done_clear (&done);
+  lines = read_lines (p2);
+  g_assert_cmpuint (g_strv_length (lines), ==, 2);
+  g_assert_true (g_str_has_prefix (lines[0], "0 7 car "));
+  g_strfreev (lines);
+
+  /* New camera after another short file: the reset follows the late frames, so once it
+   * has left the tracker nothing more is held back, even if they never came. */
+  play_frames (&f->slot, 3, FALSE, NULL, 4, &send_reset);
+  g_assert_false (ds_track_slot_source_end (&f->slot, NULL, 0));
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*0 of 4 frames left*");
+  g_assert_true (ds_track_slot_finish (&f->slot, &done));
+  g_test_assert_expected_messages ();
+  ds_track_done_clear (&done);
+  g_assert_cmpuint (f->slot.leftover, ==, 4);
+  play_frames (&f->slot, 4, TRUE, p3, 2, &send_reset);
+  g_assert_true (send_reset);
+  g_assert_cmpint (ds_track_slot_sink_frame (&f->slot, 0, &car, 1, 0, 1000 * MS), ==,
+      DS_TRACK_SINK_DISCARDED);
+  ds_track_slot_sink_reset (&f->slot);
+  g_assert_cmpuint (f->slot.leftover, ==, 0);
+  sink_frames (&f->slot, 2, DS_TRACK_SINK_RECORDED);
+  g_assert_true (ds_track_slot_source_end (&f->slot, NULL, 0));
+  g_assert_true (ds_track_slot_finish (&f->slot, &done));
+  g_assert_null (done.error);
+  ds_track_done_clear (&done);
+  lines = read_lines (p3);
+  g_assert_cmpuint (g_strv_length (lines), ==, 2);
+  g_strfreev (lines);
+  g_free (p1);
+  g_free (p2);
+  g_free (p3);
+}
+
+/* A reset still in flight when a file ends short is ahead of its late frames: passing
+ * the tracker, it does not release them. */
+static void
+test_late_frames_behind_pending_reset (Fixture *f, gconstpointer data)
+{
+  gboolean send_reset;
+  DsTrackDone done;
+
+  (void) data;
+  play_frames (&f->slot, 1, TRUE, NULL, 3, &send_reset);
+  g_assert_true (send_reset);
+  g_assert_false (ds_track_slot_source_end (&f->slot, NULL, 0));
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*0 of 3 frames left*");
+  g_assert_true (ds_track_slot_finish (&f->slot, &done));
+  g_test_assert_expected_messages ();
+  ds_track_done_clear (&done);
+  play_frames (&f->slot, 2, FALSE, NULL, 1, &send_reset);
+  ds_track_slot_sink_reset (&f->slot); /* the reset of file 1's camera */
+  for (int i = 0; i < 3; i++)
+    g_assert_cmpint (ds_track_slot_sink_frame (&f->slot, 0, &car, 1, 0, 1000 * MS), ==,
+        DS_TRACK_SINK_DISCARDED);
+  g_assert_true (ds_track_slot_source_end (&f->slot, NULL, 0) == FALSE);
+  sink_frames (&f->slot, 1, DS_TRACK_SINK_COMPLETE);
+}
+
+static void
+test_check_tracker (void)
+{
+  g_assert_null (ds_track_check_tracker (FALSE, 0));
+  g_assert_null (ds_track_check_tracker (TRUE, 1));
+  g_assert_null (ds_track_check_tracker (TRUE, 3));
+  g_assert_nonnull (strstr (ds_track_check_tracker (TRUE, 0), "tracking-id-reset-mode"));
+  g_assert_nonnull (ds_track_check_tracker (TRUE, 2));
 }
 
 static void
@@ -519,6 +715,10 @@ main (int argc, char **argv)
   ADD ("stop-while-draining", test_stop_while_draining);
   ADD ("errors", test_errors);
   ADD ("output-write-failure", test_output_write_failure_is_an_error);
+  ADD ("refusal-texts", test_refusal_texts);
+  ADD ("output-not-regular", test_output_not_regular);
+  ADD ("late-frames-after-drain-deadline", test_late_frames_after_drain_deadline);
+  ADD ("late-frames-behind-pending-reset", test_late_frames_behind_pending_reset);
   ADD ("reset-never-seen", test_reset_never_seen_times_out);
   ADD ("idle-frames-ignored", test_idle_frames_are_ignored);
 #undef ADD
@@ -526,5 +726,6 @@ main (int argc, char **argv)
   g_test_add_func ("/track/gpu-ids", test_gpu_ids);
   g_test_add_func ("/track/config-arg", test_config_arg);
   g_test_add_func ("/track/watch-decide", test_watch_decide);
+  g_test_add_func ("/track/check-tracker", test_check_tracker);
   return g_test_run ();
 }

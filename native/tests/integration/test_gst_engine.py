@@ -336,3 +336,45 @@ def test_stalled_source_fails_after_timeout(engine_bin, config3, tmp_path, clips
         srv.close()
         t.join(5)
     assert e.proc.returncode == 0
+
+
+def test_output_fifo_refused_without_blocking(client, clips, tmp_path):
+    # Opening a FIFO for writing would block the main loop until a reader comes.
+    fifo = str(tmp_path / "out.fifo")
+    os.mkfifo(fifo)
+    for path in [fifo, "/dev/null", str(tmp_path)]:
+        r = client.request("play", slot=0, file_id=1, uri=uri(clips["a"]), new_camera=True,
+                           output_path=path)
+        assert r == {"id": r["id"], "ok": False,
+                     "error": f"cannot open output {path}: not a regular file"}, r
+    assert client.ok("progress")["slots"][0]["state"] == "idle"
+    e = play_to_end(client, 0, 2, clips["a"], True, str(tmp_path / "ok.txt"))
+    assert e["event"] == "file_done" and len(read_output(str(tmp_path / "ok.txt"))) == FRAMES_A
+
+
+def test_hostile_json_lines(client):
+    # json-glib recurses per nesting level (100,000 levels overflowed the stack) and
+    # wraps integers beyond int64 (2^64 + 5 would have become id 5).
+    client.sock.sendall(b'{"id":5,"x":' + b"[" * 100_000 + b"\n")
+    assert client.read_message() == {"id": None, "ok": False,
+                                     "error": "malformed JSON: nesting too deep"}
+    client.sock.sendall(b'{"id":18446744073709551621,"op":"hello"}\n')
+    assert client.read_message() == {"id": None, "ok": False,
+                                     "error": "malformed JSON: integer out of range"}
+    assert client.ok("hello")["engine"] == "gst"
+
+
+@pytest.mark.parametrize("name,value", [
+    ("DS_GST_STALL_TIMEOUT_MS", "9223372036854775807"),
+    ("DS_GST_STALL_TIMEOUT_MS", "0"),
+    ("DS_GST_STALL_TIMEOUT_MS", "5s"),
+    ("DS_GST_DECODER_THREADS", "-1"),
+])
+def test_bad_environment(engine_bin, config3, tmp_path, name, value):
+    sock = tmp_path / "env.sock"
+    env = dict(os.environ, DS_CONTROL_SOCKET=str(sock), **{name: value})
+    r = subprocess.run([engine_bin, "-c", config3], env=env, capture_output=True, timeout=30)
+    assert r.returncode == 2, r
+    err = r.stderr.decode()
+    assert err.count("\n") == 1 and name in err and value in err, err
+    assert not sock.exists()
