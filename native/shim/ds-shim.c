@@ -446,6 +446,12 @@ req_string (DsRequest *r, const gchar *name, gboolean optional, const gchar **ou
     r->error = g_strdup_printf ("field \"%s\": expected non-empty string", name);
     return FALSE;
   }
+  /* The line is valid UTF-8, but json-glib decodes a lone surrogate escape ("\ud800")
+   * into bytes that are not. */
+  if (!g_utf8_validate (*out, -1, NULL)) {
+    r->error = g_strdup_printf ("field \"%s\": invalid UTF-8", name);
+    return FALSE;
+  }
   return TRUE;
 }
 
@@ -822,23 +828,31 @@ shim_handle_line (DsShim *shim, const gchar *line, gsize len)
   parser = json_parser_new_immutable ();
   if (!json_parser_load_from_data (parser, line, (gssize) len, &err) ||
       (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
-    gchar *msg = g_strdup_printf ("malformed JSON: %s",
-        err != NULL ? err->message : "not an object");
+    /* json-glib quotes the offending input in its message, raw: a decoded lone
+     * surrogate there would make the reply itself invalid UTF-8. */
+    gchar *why = g_utf8_make_valid (err != NULL ? err->message : "not an object", -1);
+    gchar *msg = g_strdup_printf ("malformed JSON: %s", why);
     reply_error (shim, NULL, msg);
     g_free (msg);
+    g_free (why);
     g_clear_error (&err);
     g_object_unref (parser);
     return;
   }
   r.obj = json_node_get_object (root);
   r.id = json_object_get_member (r.obj, "id");
-  if (!value_is (r.id, G_TYPE_INT64) && !value_is (r.id, G_TYPE_STRING)) {
+  /* String ids and ops must be valid UTF-8: json-glib decodes a lone surrogate escape
+   * ("\ud800") into bytes that are not, and an id is echoed back verbatim. */
+  if (!value_is (r.id, G_TYPE_INT64) &&
+      !(value_is (r.id, G_TYPE_STRING) && g_utf8_validate (json_node_get_string (r.id), -1, NULL))) {
     reply_error (shim, NULL, "missing or invalid id");
     g_object_unref (parser);
     return;
   }
   op_node = json_object_get_member (r.obj, "op");
   op = value_is (op_node, G_TYPE_STRING) ? json_node_get_string (op_node) : NULL;
+  if (op != NULL && !g_utf8_validate (op, -1, NULL))
+    op = NULL;
   for (guint i = 0; op != NULL && i < G_N_ELEMENTS (ops); i++) {
     if (strcmp (op, ops[i].name) == 0) {
       ops[i].handle (shim, &r);

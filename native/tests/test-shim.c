@@ -500,6 +500,12 @@ test_malformed (Server *s, gconstpointer data)
     { "{\"id\":\"a\",\"op\":\"fly\"}", "\"a\"", "unknown op \"fly\"" },
     { "{\"id\":6,\"op\":\"HELLO\"}", "6", "unknown op \"HELLO\"" },
     { "{\"id\":6,\"op\":\"say \\\"hi\\\"\"}", "6", "unknown op \"say \"hi\"\"" },
+    /* A lone surrogate escape decodes to bytes that are not UTF-8: refused by the
+     * parser (whose message quotes them: the reply must still parse), or, followed by
+     * more text, refused here. */
+    { "{\"id\":\"\\ud800\",\"op\":\"hello\"}", "null", NULL },
+    { "{\"id\":\"\\ud800x\",\"op\":\"hello\"}", "null", "missing or invalid id" },
+    { "{\"id\":7,\"op\":\"\\ud800x\"}", "7", "missing or invalid op" },
   };
 
   (void) data;
@@ -558,6 +564,8 @@ test_play_fields (Server *s, gconstpointer data)
     { "{\"id\":1,\"op\":\"play\",\"slot\":0,\"file_id\":1,\"uri\":\"file:///a\",\"new_camera\":1}", "field \"new_camera\": expected boolean" },
     { "{\"id\":1,\"op\":\"play\",\"slot\":0,\"file_id\":1,\"uri\":\"file:///a\",\"new_camera\":\"true\"}", "field \"new_camera\": expected boolean" },
     { "{\"id\":1,\"op\":\"play\",\"slot\":0,\"file_id\":1,\"uri\":\"file:///a\",\"output_path\":5}", "field \"output_path\": expected string" },
+    { "{\"id\":1,\"op\":\"play\",\"slot\":0,\"file_id\":1,\"uri\":\"file:///\\ud800x\"}", "field \"uri\": invalid UTF-8" },
+    { "{\"id\":1,\"op\":\"play\",\"slot\":0,\"file_id\":1,\"uri\":\"file:///a\",\"output_path\":\"/o\\udc00x\"}", "field \"output_path\": invalid UTF-8" },
     /* Every type check comes before the slot's range check. */
     { "{\"id\":1,\"op\":\"play\",\"slot\":9,\"file_id\":\"1\",\"uri\":\"file:///a\"}", "field \"file_id\": expected integer" },
     { "{\"id\":1,\"op\":\"play\",\"slot\":9,\"file_id\":1}", "field \"uri\": expected non-empty string" },
