@@ -39,10 +39,6 @@ const (
 	DefaultReadLimit    = 32 << 20
 )
 
-// liveCap bounds the best-effort queue of SendLive: more would only delay
-// outbox traffic that arrives later.
-const liveCap = 16
-
 // closeTimeout bounds the close handshake on shutdown or rejection.
 const closeTimeout = 2 * time.Second
 
@@ -88,7 +84,7 @@ func (r *Rejected) Error() string {
 }
 
 // Link is a reconnecting WebSocket client with an outbox. Create it with New,
-// start it with Run; Send, SendLive, Inbox, Connected, Pending and Flush may be
+// start it with Run; Send, Inbox, Connected, Pending and Flush may be
 // used from any goroutine at any time, before Run too.
 type Link struct {
 	cfg    Config
@@ -99,7 +95,6 @@ type Link struct {
 
 	mu        sync.Mutex
 	out       queue
-	live      [][]byte
 	kept      ring
 	seq       uint64 // last seq assigned
 	tickets   uint64 // last ticket issued by Send
@@ -179,27 +174,6 @@ func (l *Link) Send(obj []byte) uint64 {
 	}
 	l.nudge()
 	return t
-}
-
-// SendLive queues the JSON object obj for best-effort delivery (live log
-// lines): only while connected and with an empty outbox, else it is dropped
-// and SendLive returns false. Queued Send traffic always goes first, so a live
-// frame delays it by one frame at most. Live frames get a seq but are not kept
-// for redelivery.
-func (l *Link) SendLive(obj []byte) bool {
-	if checkObject(obj) != nil {
-		return false
-	}
-	l.mu.Lock()
-	ok := l.connected && l.out.len() == 0 && len(l.live) < liveCap
-	if ok {
-		l.live = append(l.live, append([]byte(nil), obj...))
-	}
-	l.mu.Unlock()
-	if ok {
-		l.nudge()
-	}
-	return ok
 }
 
 // Inbox returns the frames received after a confirmed handshake, in arrival

@@ -74,7 +74,6 @@ func (l *Link) session(ctx context.Context, attempt int) (confirmed bool, err er
 		s.wg.Wait()
 		l.mu.Lock()
 		l.connected = false
-		l.live = nil
 		pending := l.out.len()
 		l.mu.Unlock()
 		ev := l.log.Warn()
@@ -187,7 +186,7 @@ func (l *Link) advance(t uint64) {
 	l.progress = make(chan struct{})
 }
 
-// writeLoop drains the outbox, then live frames, until the connection dies
+// writeLoop drains the outbox until the connection dies
 // or ctx is done (then it closes normally).
 func (l *Link) writeLoop(ctx context.Context, s *session) error {
 	for {
@@ -209,11 +208,6 @@ func (l *Link) writeLoop(ctx context.Context, s *session) error {
 				it.seq, it.frame, it.obj = l.seq, withSeq(it.obj, l.seq), nil
 			}
 			frame = it.frame
-		} else if len(l.live) > 0 {
-			l.seq++
-			frame = withSeq(l.live[0], l.seq)
-			l.live[0] = nil
-			l.live = l.live[1:]
 		}
 		l.mu.Unlock()
 		if frame == nil {
