@@ -336,32 +336,34 @@ func (s *State) FileStarted(slot int, fileID int64) Result {
 // FileDone records that the slot's file ended normally: file_done, then the next file
 // or the camera's completion.
 func (s *State) FileDone(slot int, fileID int64, frames uint64) Result {
-	c, why := s.playing(slot, fileID)
-	if c == nil {
-		return Result{Ignored: why}
-	}
-	f := c.current
-	res := Result{Changed: true}
-	res.Events = append(res.Events, &protocol.FileDone{RequestID: f.reqID, StreamID: slot, CameraID: c.id,
-		FileID: f.id, ProcessedFile: f.name, Frames: frames})
-	c.done++
-	c.current, c.started = nil, false
-	s.advance(slot, &res)
-	return res
+	return s.finish(slot, fileID, false, func(c *camera, f *file) any {
+		return &protocol.FileDone{RequestID: f.reqID, StreamID: slot, CameraID: c.id,
+			FileID: f.id, ProcessedFile: f.name, Frames: frames}
+	})
 }
 
 // FileFailed records that the slot's file could not be (fully) played (an engine
 // file_error, or a play the engine refused): file_error, then the camera moves on.
 func (s *State) FileFailed(slot int, fileID int64, reason string) Result {
+	return s.finish(slot, fileID, true, func(c *camera, f *file) any {
+		return &protocol.FileError{RequestID: f.reqID, StreamID: slot, CameraID: c.id,
+			FileID: f.id, CurrentFile: f.name, ErrorReason: reason}
+	})
+}
+
+// finish ends the slot's current file with the event event builds, counts it, and
+// moves the camera on.
+func (s *State) finish(slot int, fileID int64, failed bool, event func(*camera, *file) any) Result {
 	c, why := s.playing(slot, fileID)
 	if c == nil {
 		return Result{Ignored: why}
 	}
-	f := c.current
-	res := Result{Changed: true}
-	res.Events = append(res.Events, &protocol.FileError{RequestID: f.reqID, StreamID: slot, CameraID: c.id,
-		FileID: f.id, CurrentFile: f.name, ErrorReason: reason})
-	c.failed++
+	res := Result{Changed: true, Events: []any{event(c, c.current)}}
+	if failed {
+		c.failed++
+	} else {
+		c.done++
+	}
 	c.current, c.started = nil, false
 	s.advance(slot, &res)
 	return res
