@@ -189,13 +189,7 @@ func rejectTyped(typ string, o object, reason string) *Reject {
 func decodeStart(o object, lim Limits) (*StartAnalysis, error) {
 	var r StartAnalysis
 	var err error
-	if r.RequestID, err = o.requestID(); err != nil {
-		return nil, err
-	}
-	if r.StreamID, err = o.streamID(lim); err != nil {
-		return nil, err
-	}
-	if r.CameraID, err = o.id("camera_id"); err != nil {
+	if r.RequestID, r.StreamID, r.CameraID, err = o.target(lim); err != nil {
 		return nil, err
 	}
 	if r.CameraType, _, err = o.str("camera_type", true); err != nil {
@@ -244,13 +238,7 @@ func decodeStart(o object, lim Limits) (*StartAnalysis, error) {
 func decodePush(o object, lim Limits) (*PushFile, error) {
 	var r PushFile
 	var err error
-	if r.RequestID, err = o.requestID(); err != nil {
-		return nil, err
-	}
-	if r.StreamID, err = o.streamID(lim); err != nil {
-		return nil, err
-	}
-	if r.CameraID, err = o.id("camera_id"); err != nil {
+	if r.RequestID, r.StreamID, r.CameraID, err = o.target(lim); err != nil {
 		return nil, err
 	}
 	if raw, ok := o.get("files_count"); ok {
@@ -319,13 +307,7 @@ func decodePush(o object, lim Limits) (*PushFile, error) {
 func decodeInterrupt(o object, lim Limits) (*InterruptAnalysis, error) {
 	var r InterruptAnalysis
 	var err error
-	if r.RequestID, err = o.requestID(); err != nil {
-		return nil, err
-	}
-	if r.StreamID, err = o.streamID(lim); err != nil {
-		return nil, err
-	}
-	if r.CameraID, err = o.id("camera_id"); err != nil {
+	if r.RequestID, r.StreamID, r.CameraID, err = o.target(lim); err != nil {
 		return nil, err
 	}
 	if r.Reason, _, err = o.str("reason", false); err != nil {

@@ -96,6 +96,19 @@ func (o object) id(name string) (int64, error) {
 	return n, nil
 }
 
+// target reads the request_id, stream_id and camera_id that start_analysis, push_file
+// and interrupt_analysis share, checked in that order.
+func (o object) target(lim Limits) (reqID string, stream int, camera int64, err error) {
+	if reqID, err = o.requestID(); err != nil {
+		return
+	}
+	if stream, err = o.streamID(lim); err != nil {
+		return
+	}
+	camera, err = o.id("camera_id")
+	return
+}
+
 // streamID reads stream_id and checks it against the instance's slots.
 func (o object) streamID(lim Limits) (int, error) {
 	n, err := o.id("stream_id")
