@@ -55,6 +55,10 @@ type testServer struct {
 	durable map[uint64]bool
 	order   []rxFrame // first arrival of each seq, after forgetting
 	closes  []websocket.StatusCode
+	// closing is set by kill before it waits for the handlers: a handler
+	// that accepts after that closes its connection instead of joining wg,
+	// so no wg.Add races with wg.Wait.
+	closing bool
 	wg      sync.WaitGroup
 }
 
@@ -76,6 +80,11 @@ func (s *testServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(1 << 20)
 	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = c.CloseNow()
+		return
+	}
 	s.conns = append(s.conns, c)
 	id := len(s.conns)
 	s.wg.Add(1)
@@ -160,6 +169,7 @@ func (s *testServer) send(frame []byte) error {
 func (s *testServer) kill(forget int) {
 	s.mu.Lock()
 	hs, conns := s.hs, s.conns
+	s.closing = true
 	s.mu.Unlock()
 	if hs == nil {
 		return
@@ -192,10 +202,11 @@ func (s *testServer) restart() {
 	hs := httptest.NewUnstartedServer(s)
 	hs.Listener.Close()
 	hs.Listener = ln
-	hs.Start()
 	s.mu.Lock()
 	s.hs = hs
+	s.closing = false
 	s.mu.Unlock()
+	hs.Start()
 }
 
 func (s *testServer) snapshot() (hellos, got, order []rxFrame) {
@@ -248,6 +259,14 @@ func (p *proxy) serve() {
 		}
 		pr := &proxyPair{a: a, b: b}
 		p.mu.Lock()
+		select {
+		case <-p.done: // close already swept the pairs
+			p.mu.Unlock()
+			a.Close()
+			b.Close()
+			return
+		default:
+		}
 		p.pairs = append(p.pairs, pr)
 		p.mu.Unlock()
 		p.wg.Add(2)
@@ -295,9 +314,9 @@ func (p *proxy) close() {
 		return
 	default:
 	}
+	p.mu.Lock()
 	close(p.done)
 	p.ln.Close()
-	p.mu.Lock()
 	for _, pr := range p.pairs {
 		pr.a.Close()
 		pr.b.Close()
