@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -460,8 +461,16 @@ func TestStartFailures(t *testing.T) {
 		{"protocol", "normal", []string{"FAKE_PROTOCOL=2"}, 5 * time.Second, []string{"protocol 2, want 1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pidFile := filepath.Join(shortDir(t), "pid")
-			cfg, out := fakeConfig(t, tc.mode, append(tc.env, "FAKE_PIDFILE="+pidFile)...)
+			cfg, out := fakeConfig(t, tc.mode, tc.env...)
+			// The pid comes from Start's own "engine spawned" line: under load a
+			// short timeout can kill the engine before it could report anything.
+			spawnLog := &syncBuffer{}
+			cfg.Log = zerolog.New(spawnLog)
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("Start's log:\n%s", spawnLog)
+				}
+			})
 			cfg.StartTimeout = tc.timeout
 			start := time.Now()
 			e, err := Start(context.Background(), cfg)
@@ -480,11 +489,14 @@ func TestStartFailures(t *testing.T) {
 			if tc.mode == "exit3" && !strings.Contains(out.String(), "bad config") {
 				t.Fatalf("stderr not captured: %q", out.String())
 			}
-			raw, err := os.ReadFile(pidFile)
-			if err != nil {
-				t.Fatal(err)
+			var spawned struct {
+				PID int `json:"pid"`
 			}
-			pid, _ := strconv.Atoi(string(raw))
+			line, _, _ := strings.Cut(spawnLog.String(), "\n")
+			if err := json.Unmarshal([]byte(line), &spawned); err != nil || spawned.PID <= 0 {
+				t.Fatalf("no pid in Start's first log line %q", line)
+			}
+			pid := spawned.PID
 			// Reaped by Start: the pid no longer exists (not even as a zombie).
 			if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 				t.Fatalf("engine pid %d left behind: kill(0) = %v", pid, err)

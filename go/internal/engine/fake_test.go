@@ -25,7 +25,7 @@ import (
 //	stubborn    ignores the shutdown op and SIGTERM
 //	termok      ignores the shutdown op, exits 0 on SIGTERM
 //
-// FAKE_PROTOCOL overrides the protocol version, FAKE_PIDFILE receives the pid. The
+// FAKE_PROTOCOL overrides the protocol version. The
 // uri of a play request scripts what follows it (see fake.play).
 const fakeEnv = "ENGINE_TEST_FAKE"
 
@@ -41,9 +41,6 @@ type fake struct {
 func runFake() {
 	mode := os.Getenv("FAKE_MODE")
 	fmt.Fprintf(os.Stderr, "fake engine starting: %s mode %s\n", strings.Join(os.Args[1:], " "), mode)
-	if p := os.Getenv("FAKE_PIDFILE"); p != "" {
-		_ = os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())), 0o600)
-	}
 	switch mode {
 	case "exit3":
 		fmt.Fprintln(os.Stderr, "bad config")
