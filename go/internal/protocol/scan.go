@@ -254,13 +254,28 @@ func (s *scanner) skipArray() bool {
 	}
 }
 
+// strSpecial marks the bytes that end a plain run of a string: the quote, the
+// backslash and control characters.
+var strSpecial = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
 // str skips a string starting at '"'. Bytes ≥ 0x80 are accepted as they are (invalid
 // UTF-8 becomes U+FFFD when decoded, as in encoding/json).
 func (s *scanner) str() bool {
 	s.i++
 	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
+		for s.i < len(s.b) && !strSpecial[s.b[s.i]] { // one table lookup per plain byte
+			s.i++
+		}
+		if s.i >= len(s.b) {
+			return false
+		}
+		switch c := s.b[s.i]; {
 		case c == '"':
 			s.i++
 			return true
@@ -284,10 +299,8 @@ func (s *scanner) str() bool {
 			default:
 				return false
 			}
-		case c < 0x20:
+		default: // a control character
 			return false
-		default:
-			s.i++
 		}
 	}
 	return false
@@ -340,6 +353,31 @@ func (s *scanner) num() bool {
 	return true
 }
 
+// interned returns the shared string for the member names and enum values that a
+// push_file repeats in every item, so that decoding them allocates nothing (a switch
+// on string(b) does not allocate).
+func interned(b []byte) (string, bool) {
+	switch string(b) {
+	case "file_type":
+		return "file_type", true
+	case "file_id":
+		return "file_id", true
+	case "file_path":
+		return "file_path", true
+	case "file_name":
+		return "file_name", true
+	case "output_path":
+		return "output_path", true
+	case FileTypeFile:
+		return FileTypeFile, true
+	case FileTypeStream:
+		return FileTypeStream, true
+	case FileTypeEOS:
+		return FileTypeEOS, true
+	}
+	return "", false
+}
+
 // unquote decodes a raw JSON string (quotes included): valid UTF-8 without escapes
 // directly, anything else through encoding/json.
 func unquote(raw []byte) (string, bool) {
@@ -347,6 +385,9 @@ func unquote(raw []byte) (string, bool) {
 		return "", false
 	}
 	inner := raw[1 : len(raw)-1]
+	if s, ok := interned(inner); ok {
+		return s, true
+	}
 	plain, ascii := true, true
 	for _, c := range inner {
 		if c == '\\' || c == '"' || c < 0x20 {
