@@ -22,6 +22,11 @@ func encode(msg any) (b []byte, err error) {
 			b, err = nil, fmt.Errorf("%T: %v", msg, r)
 		}
 	}()
+	if a, ok := msg.(appender); ok {
+		if b, ok := a.appendJSON(nil); ok {
+			return b, nil
+		}
+	}
 	m, ok := msg.(typed)
 	if !ok {
 		return nil, fmt.Errorf("%T is not a protocol message", msg)
