@@ -156,17 +156,18 @@ func New(cfg Config) *Link {
 // position (1, 2, …) in Send order, 0 if obj is not a JSON object (it is then
 // dropped and logged). It never blocks. Messages are written in Send order,
 // each with a "seq" assigned at its first write, and stay queued while
-// disconnected; the queue is unbounded (see Pending).
+// disconnected; the queue is unbounded (see Pending). Send takes obj over:
+// the caller must not touch it afterwards (a large reply is not copied, and
+// its spare capacity, if any, receives the seq).
 func (l *Link) Send(obj []byte) uint64 {
 	if err := checkObject(obj); err != nil {
 		l.log.Error().Err(err).Int("bytes", len(obj)).Msg("link: message dropped")
 		return 0
 	}
-	o := append([]byte(nil), obj...)
 	l.mu.Lock()
 	l.tickets++
 	t := l.tickets
-	l.out.push(&item{ticket: t, obj: o})
+	l.out.push(&item{ticket: t, obj: obj})
 	n := l.out.len()
 	l.mu.Unlock()
 	if n > 0 && n%10000 == 0 {

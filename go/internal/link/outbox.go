@@ -106,14 +106,21 @@ func checkObject(obj []byte) error {
 	return nil
 }
 
-// withSeq returns a copy of the JSON object obj with "seq":seq added as its
-// last member. obj must have passed checkObject.
+// withSeq returns the JSON object obj with "seq":seq added as its last
+// member. obj belongs to the link: when it is exactly "{…}" with room after
+// it, the seq is written over its closing brace in place (a large reply is
+// not copied), else into a copy. obj must have passed checkObject.
 func withSeq(obj []byte, seq uint64) []byte {
 	t := bytes.TrimSpace(obj)
 	body := bytes.TrimSpace(t[1 : len(t)-1])
-	out := make([]byte, 0, len(t)+28)
-	out = append(out, '{')
-	out = append(out, body...)
+	var out []byte
+	if len(t) == len(obj) && len(body) == len(obj)-2 && cap(obj)-len(obj) >= 28 {
+		out = obj[:len(obj)-1] // 28: `,"seq":`, 20 digits and '}'
+	} else {
+		out = make([]byte, 0, len(t)+28)
+		out = append(out, '{')
+		out = append(out, body...)
+	}
 	if len(body) > 0 {
 		out = append(out, ',')
 	}

@@ -20,6 +20,20 @@ func TestWithSeq(t *testing.T) {
 		if string(got) != tc.want || !json.Valid(got) {
 			t.Errorf("withSeq(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+		// With spare capacity an exactly framed object gets its seq in place.
+		roomy := append(make([]byte, 0, len(tc.in)+28), tc.in...)
+		got = withSeq(roomy, 7)
+		if string(got) != tc.want {
+			t.Errorf("withSeq(%q with room) = %q, want %q", tc.in, got, tc.want)
+		}
+		framed := tc.in == `{}` || tc.in == `{"type":"a"}`
+		if inPlace := &got[0] == &roomy[0]; inPlace != framed {
+			t.Errorf("withSeq(%q with room): in place %v, want %v", tc.in, inPlace, framed)
+		}
+	}
+	big := append(make([]byte, 0, 64), `{"a":1}`...)
+	if got := withSeq(big, 18446744073709551615); string(got) != `{"a":1,"seq":18446744073709551615}` || &got[0] != &big[0] {
+		t.Errorf("withSeq with the largest seq = %q", got)
 	}
 	for _, bad := range []string{``, `  `, `[]`, `"x"`, `{`, `{"a":1`, `{"a":1}x`, `null`} {
 		if checkObject([]byte(bad)) == nil {
