@@ -78,13 +78,10 @@ type InFlight = protocol.CameraInFlight
 // push_file errors.
 const finishedMemory = 1024
 
-type file struct {
-	id     int64
-	name   string
-	path   string // or URI (videostream); made a URI when played
-	output string
-	reqID  string
-}
+// file is a queued or playing file; it is its own snapshot form, so that a snapshot
+// can share a camera's queue instead of copying it (see camera.pop). FilePath is a
+// path or a URI (videostream); it is made a URI when played.
+type file = FileSnapshot
 
 type camera struct {
 	id        int64
@@ -155,7 +152,7 @@ func (s *State) CurrentFile(slot int) (int64, bool) {
 	if slot < 0 || slot >= len(s.slots) || s.slots[slot].running == nil || s.slots[slot].running.current == nil {
 		return 0, false
 	}
-	return s.slots[slot].running.current.id, true
+	return s.slots[slot].running.current.FileID, true
 }
 
 // StartError is the error reply to a start_analysis, for failures found by the caller
@@ -337,8 +334,8 @@ func (s *State) FileStarted(slot int, fileID int64) Result {
 // or the camera's completion.
 func (s *State) FileDone(slot int, fileID int64, frames uint64) Result {
 	return s.finish(slot, fileID, false, func(c *camera, f *file) any {
-		return &protocol.FileDone{RequestID: f.reqID, StreamID: slot, CameraID: c.id,
-			FileID: f.id, ProcessedFile: f.name, Frames: frames}
+		return &protocol.FileDone{RequestID: f.RequestID, StreamID: slot, CameraID: c.id,
+			FileID: f.FileID, ProcessedFile: f.FileName, Frames: frames}
 	})
 }
 
@@ -346,8 +343,8 @@ func (s *State) FileDone(slot int, fileID int64, frames uint64) Result {
 // file_error, or a play the engine refused): file_error, then the camera moves on.
 func (s *State) FileFailed(slot int, fileID int64, reason string) Result {
 	return s.finish(slot, fileID, true, func(c *camera, f *file) any {
-		return &protocol.FileError{RequestID: f.reqID, StreamID: slot, CameraID: c.id,
-			FileID: f.id, CurrentFile: f.name, ErrorReason: reason}
+		return &protocol.FileError{RequestID: f.RequestID, StreamID: slot, CameraID: c.id,
+			FileID: f.FileID, CurrentFile: f.FileName, ErrorReason: reason}
 	})
 }
 
@@ -379,7 +376,7 @@ func (s *State) InFlight() []InFlight {
 		}
 		in := InFlight{StreamID: i, CameraID: c.id}
 		if c.current != nil {
-			in.FileID = protocol.Int64(c.current.id)
+			in.FileID = protocol.Int64(c.current.FileID)
 		}
 		out = append(out, in)
 	}
@@ -398,8 +395,8 @@ func (s *State) playing(slot int, fileID int64) (*camera, string) {
 		return nil, fmt.Sprintf("slot %d runs no camera (event for file %d)", slot, fileID)
 	case c.current == nil:
 		return nil, fmt.Sprintf("camera %d on slot %d has no file in the engine (event for file %d)", c.id, slot, fileID)
-	case c.current.id != fileID:
-		return nil, fmt.Sprintf("slot %d plays file %d, not %d", slot, c.current.id, fileID)
+	case c.current.FileID != fileID:
+		return nil, fmt.Sprintf("slot %d plays file %d, not %d", slot, c.current.FileID, fileID)
 	}
 	return c, ""
 }
@@ -414,11 +411,11 @@ func (s *State) advance(slot int, res *Result) {
 		}
 		if f, ok := c.pop(); ok {
 			c.current, c.started = &f, false
-			res.Commands = append(res.Commands, Command{Op: OpPlay, Slot: slot, FileID: f.id, URI: toURI(f.path),
-				NewCamera: !c.played, OutputPath: f.output})
+			res.Commands = append(res.Commands, Command{Op: OpPlay, Slot: slot, FileID: f.FileID, URI: toURI(f.FilePath),
+				NewCamera: !c.played, OutputPath: f.OutputPath})
 			c.played = true
-			res.Events = append(res.Events, &protocol.ProcessingStarted{RequestID: f.reqID, StreamID: slot,
-				CameraID: c.id, FileID: f.id, CurrentFile: f.name})
+			res.Events = append(res.Events, &protocol.ProcessingStarted{RequestID: f.RequestID, StreamID: slot,
+				CameraID: c.id, FileID: f.FileID, CurrentFile: f.FileName})
 			return
 		}
 		if !c.eos {
@@ -472,23 +469,24 @@ func (s *State) retire(c *camera, how string) {
 
 func (c *camera) add(it protocol.FileItem, reqID string) {
 	c.known[it.FileID] = struct{}{}
-	c.queue = append(c.queue, file{id: it.FileID, name: it.FileName, path: it.FilePath,
-		output: it.OutputPath, reqID: reqID})
+	c.queue = append(c.queue, file{FileID: it.FileID, FileName: it.FileName, FilePath: it.FilePath,
+		OutputPath: it.OutputPath, RequestID: reqID})
 }
 
 func (c *camera) pop() (file, bool) {
 	if c.head >= len(c.queue) {
 		return file{}, false
 	}
+	// A snapshot may share queue[head:len] with the state writer, so the elements
+	// up to len are never written again: popping only advances head, appends go
+	// past len, and emptying or compacting the queue moves to a new array.
 	f := c.queue[c.head]
-	c.queue[c.head] = file{}
 	c.head++
 	switch {
 	case c.head == len(c.queue):
-		c.queue, c.head = c.queue[:0], 0
+		c.queue, c.head = nil, 0
 	case c.head >= 1024 && c.head*2 >= len(c.queue):
-		n := copy(c.queue, c.queue[c.head:])
-		c.queue, c.head = c.queue[:n], 0
+		c.queue, c.head = slices.Clone(c.queue[c.head:]), 0
 	}
 	return f, true
 }

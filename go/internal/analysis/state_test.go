@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -628,5 +629,65 @@ func TestLongQueueOrder(t *testing.T) {
 	}
 	if s.Busy() {
 		t.Fatal("busy at the end")
+	}
+}
+
+// A snapshot shares the cameras' queues with the state (state.json is encoded off the
+// loop); popping, pushing and compacting must leave what it holds untouched. Under
+// -race this also proves that encoding it concurrently does not race with the loop.
+func TestSnapshotIsStableWhileStateMoves(t *testing.T) {
+	s := New(1)
+	s.Start(&protocol.StartAnalysis{RequestID: "r", StreamID: 0, CameraID: 1, CameraType: protocol.CameraFileset, OutputDir: "/out"})
+	id := int64(0)
+	push := func(n int) {
+		p := &protocol.PushFile{RequestID: "p", StreamID: 0, CameraID: 1}
+		for i := 0; i < n; i++ {
+			id++
+			p.Files = append(p.Files, protocol.FileItem{FileType: protocol.FileTypeFile, FileID: id,
+				FilePath: fmt.Sprintf("/d/%d.mp4", id), FileName: fmt.Sprintf("%d.mp4", id)})
+		}
+		if res := s.Push(p); res.Reply != nil {
+			t.Fatalf("push rejected: %+v", res.Reply)
+		}
+	}
+	push(3000)
+	snap := s.Snapshot()
+	want, err := json.Marshal(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(snap.Streams[0].Running.Queued); n != 2999 {
+		t.Fatalf("snapshot holds %d queued files, want 2999", n)
+	}
+	done := make(chan []byte)
+	go func() {
+		var got []byte
+		for i := 0; i < 20; i++ {
+			got, _ = json.Marshal(snap)
+		}
+		done <- got
+	}()
+	next := func(i int) {
+		cur, ok := s.CurrentFile(0)
+		if !ok {
+			t.Fatalf("no current file after %d files", i)
+		}
+		s.FileStarted(0, cur)
+		s.FileDone(0, cur, 10)
+	}
+	for i := 0; i < 2000; i++ { // past the 1,500th pop, which compacts the queue
+		next(i)
+	}
+	for i := 0; i < 1200; i++ { // appends, pops to empty, appends again
+		if i%100 == 0 {
+			push(50)
+		}
+		next(i)
+	}
+	if got := <-done; !bytes.Equal(got, want) {
+		t.Fatal("the snapshot changed while the state moved on")
+	}
+	if got, _ := json.Marshal(snap); !bytes.Equal(got, want) {
+		t.Fatal("the snapshot changed after the state moved on")
 	}
 }

@@ -70,7 +70,7 @@ func (s *State) cameraStatus(c *camera, prog Progress) protocol.CameraStatus {
 	fs := &cs.Files
 	fs.Processing = []protocol.ProcessingFile{}
 	if c.current != nil {
-		pf := protocol.ProcessingFile{FileID: c.current.id, FileName: c.current.name}
+		pf := protocol.ProcessingFile{FileID: c.current.FileID, FileName: c.current.FileName}
 		if prog != nil && c.started {
 			if pos, dur, ok := prog(c.slot); ok {
 				pf.ProgressPct = percent(pos, dur)
@@ -84,7 +84,7 @@ func (s *State) cameraStatus(c *camera, prog Progress) protocol.CameraStatus {
 	fs.QueuedCount = len(pend)
 	fs.Queued = make([]protocol.QueuedFile, len(pend))
 	for i := range pend {
-		fs.Queued[i] = protocol.QueuedFile{FileID: pend[i].id, FileName: pend[i].name}
+		fs.Queued[i] = protocol.QueuedFile{FileID: pend[i].FileID, FileName: pend[i].FileName}
 	}
 	return cs
 }
@@ -162,17 +162,14 @@ func snapCamera(c *camera) CameraSnapshot {
 		OutputDir: c.outputDir, RequestID: c.reqID, CurrentStarted: c.started, DoneCount: c.done,
 		FailedCount: c.failed, EOS: c.eos}
 	if c.current != nil {
-		f := snapFile(*c.current)
+		f := *c.current
 		cs.Current = &f
 	}
+	// Shared, not copied: the loop never writes these elements again (camera.pop).
 	pend := c.pending()
-	cs.Queued = make([]FileSnapshot, len(pend))
-	for i, f := range pend {
-		cs.Queued[i] = snapFile(f)
+	cs.Queued = pend[:len(pend):len(pend)]
+	if cs.Queued == nil {
+		cs.Queued = []FileSnapshot{} // "queued": [], not null
 	}
 	return cs
-}
-
-func snapFile(f file) FileSnapshot {
-	return FileSnapshot{FileID: f.id, FileName: f.name, FilePath: f.path, OutputPath: f.output, RequestID: f.reqID}
 }
