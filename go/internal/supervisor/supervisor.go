@@ -39,7 +39,8 @@ const (
 	flushTimeout      = 3 * time.Second
 	// crashGrace is how long a crash report may wait for a connection before exit.
 	crashGrace = 5 * time.Second
-	// stateDelay coalesces state.json rewrites: a 10,000-file push is one write.
+	// stateDelay coalesces state.json rewrites: a 10,000-file push is one write. A
+	// large state waits longer (stateWriter.delay).
 	stateDelay = 100 * time.Millisecond
 	// crashLogLines is how many engine log lines go into a crash report.
 	crashLogLines = 20
@@ -572,7 +573,7 @@ func (l *loop) crashed() int {
 func (l *loop) markDirty() {
 	if !l.stateDirty {
 		l.stateDirty = true
-		l.stateTimer.Reset(stateDelay)
+		l.stateTimer.Reset(l.states.delay(stateDelay))
 	}
 }
 
