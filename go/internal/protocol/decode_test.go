@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand"
 	"reflect"
 	"strings"
 	"testing"
@@ -399,6 +400,39 @@ func TestDecodeDeepNesting(t *testing.T) {
 		_, rej := Decode([]byte(f), lim3)
 		if rej == nil {
 			t.Fatalf("deep nesting accepted")
+		}
+	}
+}
+
+// special8 must agree with the byte table on every word: each byte value at each
+// position in a plain word, and random words.
+func TestSpecial8MatchesTable(t *testing.T) {
+	slow := func(x uint64) bool {
+		for i := 0; i < 8; i++ {
+			if strSpecial[byte(x>>(8*i))] {
+				return true
+			}
+		}
+		return false
+	}
+	const plain = 0x6161616161616161 // "aaaaaaaa"
+	for pos := 0; pos < 8; pos++ {
+		for c := 0; c < 256; c++ {
+			x := plain&^(0xff<<(8*pos)) | uint64(c)<<(8*pos)
+			if special8(x) != slow(x) {
+				t.Fatalf("byte %#x at %d: special8 %v", c, pos, special8(x))
+			}
+		}
+	}
+	r := rand.New(rand.NewSource(2))
+	for i := 0; i < 1_000_000; i++ {
+		x := r.Uint64()
+		if i%2 == 0 { // mostly printable, like real paths
+			x = x&0x3f3f3f3f3f3f3f3f | 0x4040404040404040
+			x ^= uint64(r.Intn(256)) << (8 * r.Intn(8))
+		}
+		if special8(x) != slow(x) {
+			t.Fatalf("%#016x: special8 %v", x, special8(x))
 		}
 	}
 }
