@@ -83,6 +83,10 @@ func BenchmarkInstance(b *testing.B) {
 			srv.send(fmt.Sprintf(`{"type":"push_file","request_id":"p%d_%d","stream_id":%d,"camera_id":%d,"files":[%s]}`, s, c, s, s*1000+c, files.String()))
 		}
 	}
+	// The pushes have no reply: wait until the instance has taken them all (requests
+	// are served in order), so the first status query does not time the load.
+	srv.send(`{"type":"query_logs","request_id":"loaded","lines":1}`)
+	srv.expect("logs", nil)
 	rss := procStatusKB(b, cmd.Process.Pid, "VmRSS")
 	statusRTT := srv.pacedRTT(200, 0, func(i int) string {
 		return fmt.Sprintf(`{"type":"query_analysis_status","request_id":"w%d"}`, i)
