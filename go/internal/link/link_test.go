@@ -498,3 +498,24 @@ func TestRunRejectsBadConfig(t *testing.T) {
 		t.Fatal("Send accepted something that is not a JSON object")
 	}
 }
+
+// A Hello that hands out the same bytes every time, with spare capacity, must find them
+// intact on the next connection: seq goes into a copy, never into Hello's slice.
+func TestCachedHelloSurvivesReconnect(t *testing.T) {
+	srv := newTestServer(t, ackConfirm)
+	cfg := fast(srv.url(), &logRec{})
+	hello := append(make([]byte, 0, 256), `{"type":"app_ready","instance_id":"t"}`...)
+	cfg.Hello = func() []byte { return hello }
+	l := start(t, cfg)
+	waitFor(t, 5*time.Second, "connected", l.Connected)
+	srv.kill(0)
+	waitFor(t, 5*time.Second, "disconnect", func() bool { return !l.Connected() })
+	srv.restart()
+	waitFor(t, 5*time.Second, "reconnected", l.Connected)
+	if string(hello) != `{"type":"app_ready","instance_id":"t"}` {
+		t.Fatalf("Hello's bytes were changed: %q", hello)
+	}
+	if hellos, _, _ := srv.snapshot(); len(hellos) != 2 {
+		t.Fatalf("%d app_ready frames, want 2", len(hellos))
+	}
+}

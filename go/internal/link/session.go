@@ -132,7 +132,8 @@ func (l *Link) hello(s *session) error {
 	l.seq++
 	seq := l.seq
 	l.mu.Unlock()
-	if err := s.conn.Write(s.ctx, websocket.MessageText, withSeq(obj, seq)); err != nil {
+	// Hello's bytes are not the link's: clip them so that withSeq copies.
+	if err := s.conn.Write(s.ctx, websocket.MessageText, withSeq(obj[:len(obj):len(obj)], seq)); err != nil {
 		s.fail(fmt.Errorf("write app_ready: %w", err))
 		return s.reason
 	}

@@ -101,10 +101,23 @@ func (s *StreamStatus) size() int {
 func (c *CameraStatus) size() int {
 	n := 160
 	for _, p := range c.Files.Processing {
-		n += 64 + len(p.FileName)
+		n += 64 + digits(p.FileID) + len(p.FileName)
 	}
 	for _, q := range c.Files.Queued {
-		n += 36 + len(q.FileName)
+		n += len(`{"file_id":,"file_name":""},`) + digits(q.FileID) + len(q.FileName)
+	}
+	return n
+}
+
+// digits is the length of v in decimal.
+func digits(v int64) int {
+	n := 1
+	if v < 0 {
+		n++
+	}
+	for v <= -10 || v >= 10 {
+		v /= 10
+		n++
 	}
 	return n
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"math/rand"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -133,10 +134,27 @@ func TestStatusAppenderSizesItsBuffer(t *testing.T) {
 		}
 	}
 	got := Encode(m)
-	if spare := cap(got) - len(got); spare < seqRoom || spare > len(got)/4 {
+	if spare := cap(got) - len(got); spare < seqRoom || spare > len(got)/10 {
 		t.Fatalf("%d bytes with %d spare", len(got), spare)
 	}
 	if !bytes.Equal(got, viaReflection(t, m)) {
 		t.Fatal("appender and encoding/json differ")
+	}
+	for _, id := range []int64{1 << 62, -1 << 62} { // 19-digit ids still fit
+		for s := range m.Streams {
+			for c := range m.Streams[s].Cameras {
+				for f := range m.Streams[s].Cameras[c].Files.Queued {
+					m.Streams[s].Cameras[c].Files.Queued[f].FileID = id
+				}
+			}
+		}
+		if got := Encode(m); cap(got)-len(got) < seqRoom || cap(got)-len(got) > len(got)/10 {
+			t.Fatalf("ids of %d: %d bytes with %d spare", id, len(got), cap(got)-len(got))
+		}
+	}
+	for _, v := range []int64{0, 9, 10, -1, -10, 99999, 1<<63 - 1, -1 << 63} {
+		if digits(v) != len(strconv.FormatInt(v, 10)) {
+			t.Fatalf("digits(%d) = %d", v, digits(v))
+		}
 	}
 }

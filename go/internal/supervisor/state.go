@@ -24,11 +24,15 @@ type stateWriter struct {
 	took  atomic.Int64 // nanoseconds the last write took
 }
 
+// maxStateDelay bounds how stale state.json can get behind the live state.
+const maxStateDelay = 2 * time.Second
+
 // delay is how long the loop waits after a change before taking the next snapshot:
-// base, or ten times the last write, so that encoding and writing a large state
-// (100 ms for 40,000 files here) takes at most about a tenth of a core.
+// base, or ten times the last write (at most maxStateDelay), so that encoding and
+// writing a large state (100 ms for 40,000 files here) takes about a tenth of a core
+// at most.
 func (w *stateWriter) delay(base time.Duration) time.Duration {
-	return max(base, 10*time.Duration(w.took.Load()))
+	return max(base, min(maxStateDelay, 10*time.Duration(w.took.Load())))
 }
 
 func newStateWriter(store stateStore, log zerolog.Logger) *stateWriter {

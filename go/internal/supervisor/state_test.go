@@ -40,4 +40,8 @@ func TestStateWriterBacksOffAfterSlowWrites(t *testing.T) {
 	if d := w.delay(10 * time.Second); d != 10*time.Second {
 		t.Fatalf("a larger base = %v, want the base", d)
 	}
+	w.took.Store(int64(time.Minute)) // a stalled disk
+	if d := w.delay(100 * time.Millisecond); d != maxStateDelay {
+		t.Fatalf("delay after a one-minute write = %v, want the cap %v", d, maxStateDelay)
+	}
 }
