@@ -35,6 +35,9 @@ func BenchmarkInstance(b *testing.B) {
 	cmd.Env = append(os.Environ(), "APP_ID=bench_inst", "DS_WS_URL="+srv.url(), "DS_ENGINE="+eng,
 		"DS_LOG_ROOT="+filepath.Join(dir, "logs"), "DS_INSTANCE_ROOT="+filepath.Join(dir, "ds"))
 	cmd.Stderr = os.Stderr
+	// A benchmark killed from outside (a closed pipe, ^C) must not leave the instance
+	// running and reconnecting forever.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
