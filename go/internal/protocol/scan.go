@@ -42,12 +42,7 @@ func parseObjectInto(b []byte, buf []field) (fields []field, ok bool) {
 	if s.i >= len(s.b) || s.b[s.i] != '{' {
 		return nil, false
 	}
-	fields, ok = s.members(buf[:0])
-	if !ok {
-		return nil, false
-	}
-	s.ws()
-	if s.i != len(s.b) {
+	if fields, ok = s.object(buf[:0], true); !ok || !s.atEnd() {
 		return nil, false
 	}
 	return fields, true
@@ -60,52 +55,22 @@ func parseArray(b []byte) (elems [][]byte, ok bool) {
 	if s.i >= len(s.b) || s.b[s.i] != '[' {
 		return nil, false
 	}
-	s.i++
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
-		s.ws()
-		if s.i != len(s.b) {
-			return nil, false
-		}
-		return [][]byte{}, true
-	}
-	elems, ok = s.elements()
-	if !ok {
+	if elems, ok = s.array([][]byte{}, true); !ok || !s.atEnd() {
 		return nil, false
 	}
 	return elems, true
 }
 
-// elements reads the elements of an array after its '[' up to the end of the input.
-func (s *scanner) elements() (elems [][]byte, ok bool) {
-	for {
-		s.ws()
-		start := s.i
-		if !s.value() {
-			return nil, false
-		}
-		elems = append(elems, s.b[start:s.i])
-		s.ws()
-		if s.i >= len(s.b) {
-			return nil, false
-		}
-		if s.b[s.i] == ']' {
-			s.i++
-			s.ws()
-			return elems, s.i == len(s.b)
-		}
-		if s.b[s.i] != ',' {
-			return nil, false
-		}
-		s.i++
-	}
+// atEnd reports whether only whitespace is left.
+func (s *scanner) atEnd() bool {
+	s.ws()
+	return s.i == len(s.b)
 }
 
-// members reads an object starting at '{' and appends its members to fields.
-func (s *scanner) members(fields []field) ([]field, bool) {
+// object reads an object starting at '{', validating it; with collect it appends
+// its members to fields (keys decoded), else it only skips it.
+func (s *scanner) object(fields []field, collect bool) ([]field, bool) {
 	s.i++ // '{'
-
 	s.ws()
 	if s.i < len(s.b) && s.b[s.i] == '}' {
 		s.i++
@@ -117,10 +82,7 @@ func (s *scanner) members(fields []field) ([]field, bool) {
 		if s.i >= len(s.b) || s.b[s.i] != '"' || !s.str() {
 			return nil, false
 		}
-		key, ok := unquote(s.b[kstart:s.i])
-		if !ok {
-			return nil, false
-		}
+		kend := s.i
 		s.ws()
 		if s.i >= len(s.b) || s.b[s.i] != ':' {
 			return nil, false
@@ -131,20 +93,57 @@ func (s *scanner) members(fields []field) ([]field, bool) {
 		if !s.value() {
 			return nil, false
 		}
-		fields = append(fields, field{key: key, val: s.b[vstart:s.i]})
-		s.ws()
-		if s.i >= len(s.b) {
-			return nil, false
+		if collect {
+			key, ok := unquote(s.b[kstart:kend])
+			if !ok {
+				return nil, false
+			}
+			fields = append(fields, field{key: key, val: s.b[vstart:s.i]})
 		}
-		if s.b[s.i] == '}' {
-			s.i++
-			return fields, true
+		if done, ok := s.next('}'); !ok || done {
+			return fields, ok
 		}
-		if s.b[s.i] != ',' {
-			return nil, false
-		}
-		s.i++
 	}
+}
+
+// array reads an array starting at '[', validating it; with collect it appends its
+// raw elements to elems, else it only skips it.
+func (s *scanner) array(elems [][]byte, collect bool) ([][]byte, bool) {
+	s.i++ // '['
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		return elems, true
+	}
+	for {
+		s.ws()
+		start := s.i
+		if !s.value() {
+			return nil, false
+		}
+		if collect {
+			elems = append(elems, s.b[start:s.i])
+		}
+		if done, ok := s.next(']'); !ok || done {
+			return elems, ok
+		}
+	}
+}
+
+// next reads what follows a member or element: the closing byte (done) or a comma.
+func (s *scanner) next(closing byte) (done, ok bool) {
+	s.ws()
+	switch {
+	case s.i >= len(s.b):
+		return false, false
+	case s.b[s.i] == closing:
+		s.i++
+		return true, true
+	case s.b[s.i] == ',':
+		s.i++
+		return false, true
+	}
+	return false, false
 }
 
 func (s *scanner) ws() {
@@ -166,18 +165,16 @@ func (s *scanner) value() bool {
 	switch c := s.b[s.i]; {
 	case c == '"':
 		return s.str()
-	case c == '{':
+	case c == '{' || c == '[':
 		if s.depth++; s.depth > maxDepth {
 			return false
 		}
-		ok := s.skipObject()
-		s.depth--
-		return ok
-	case c == '[':
-		if s.depth++; s.depth > maxDepth {
-			return false
+		var ok bool
+		if c == '{' {
+			_, ok = s.object(nil, false)
+		} else {
+			_, ok = s.array(nil, false)
 		}
-		ok := s.skipArray()
 		s.depth--
 		return ok
 	case c == 't':
@@ -190,69 +187,6 @@ func (s *scanner) value() bool {
 		return s.num()
 	}
 	return false
-}
-
-func (s *scanner) skipObject() bool {
-	s.i++ // '{'
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
-		return true
-	}
-	for {
-		s.ws()
-		if s.i >= len(s.b) || s.b[s.i] != '"' || !s.str() {
-			return false
-		}
-		s.ws()
-		if s.i >= len(s.b) || s.b[s.i] != ':' {
-			return false
-		}
-		s.i++
-		s.ws()
-		if !s.value() {
-			return false
-		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		if s.b[s.i] == '}' {
-			s.i++
-			return true
-		}
-		if s.b[s.i] != ',' {
-			return false
-		}
-		s.i++
-	}
-}
-
-func (s *scanner) skipArray() bool {
-	s.i++ // '['
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
-		return true
-	}
-	for {
-		s.ws()
-		if !s.value() {
-			return false
-		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		if s.b[s.i] == ']' {
-			s.i++
-			return true
-		}
-		if s.b[s.i] != ',' {
-			return false
-		}
-		s.i++
-	}
 }
 
 // strSpecial marks the bytes that end a plain run of a string: the quote, the
