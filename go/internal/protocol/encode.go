@@ -23,7 +23,7 @@ func encode(msg any) (b []byte, err error) {
 		}
 	}()
 	if a, ok := msg.(appender); ok {
-		if b, ok := a.appendJSON(nil); ok {
+		if b, ok := a.appendJSON(make([]byte, 0, a.size()+seqRoom)); ok {
 			return b, nil
 		}
 	}

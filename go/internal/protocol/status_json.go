@@ -19,6 +19,7 @@ import (
 // appender is a message that can append its own encoding. ok is false when it
 // cannot (a non-finite float); Encode then uses encoding/json, which reports it.
 type appender interface {
+	size() int // the encoded length, estimated, to allocate the reply once
 	appendJSON(b []byte) (out []byte, ok bool)
 }
 
@@ -26,61 +27,42 @@ type appender interface {
 // add its "seq" member without copying the frame.
 const seqRoom = 32
 
-func (m AnalysisStatusAll) appendJSON(b []byte) ([]byte, bool) {
-	if b == nil {
-		n := 0
-		for i := range m.Streams {
-			n += m.Streams[i].size()
-		}
-		b = make([]byte, 0, 128+len(m.RequestID)+n+seqRoom)
+func (m AnalysisStatusAll) size() int {
+	n := headSize(m.RequestID)
+	for i := range m.Streams {
+		n += m.Streams[i].size()
 	}
-	b = appendHead(b, m.RequestID, m.Timestamp)
-	b = append(b, `,"streams":`...)
-	if m.Streams == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i := range m.Streams {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var ok bool
-			if b, ok = m.Streams[i].appendJSON(b); !ok {
-				return nil, false
-			}
-		}
-		b = append(b, ']')
-	}
-	return append(b, '}'), true
+	return n
 }
 
+func (m AnalysisStatusAll) appendJSON(b []byte) ([]byte, bool) {
+	b = appendHead(b, m.RequestID, m.Timestamp)
+	b = append(b, `,"streams":`...)
+	b, ok := appendList(b, m.Streams, (*StreamStatus).appendJSON)
+	return append(b, '}'), ok
+}
+
+func (m AnalysisStatusStream) size() int { return headSize(m.RequestID) + m.Stream.size() }
+
 func (m AnalysisStatusStream) appendJSON(b []byte) ([]byte, bool) {
-	if b == nil {
-		b = make([]byte, 0, 128+len(m.RequestID)+m.Stream.size()+seqRoom)
-	}
 	b = appendHead(b, m.RequestID, m.Timestamp)
 	b = append(b, `,"stream":`...)
 	b, ok := m.Stream.appendJSON(b)
-	if !ok {
-		return nil, false
-	}
-	return append(b, '}'), true
+	return append(b, '}'), ok
 }
 
+func (m AnalysisStatusCamera) size() int { return headSize(m.RequestID) + m.Camera.size() }
+
 func (m AnalysisStatusCamera) appendJSON(b []byte) ([]byte, bool) {
-	if b == nil {
-		b = make([]byte, 0, 128+len(m.RequestID)+m.Camera.size()+seqRoom)
-	}
 	b = appendHead(b, m.RequestID, m.Timestamp)
 	b = append(b, `,"stream_id":`...)
 	b = strconv.AppendInt(b, int64(m.StreamID), 10)
 	b = append(b, `,"camera":`...)
 	b, ok := m.Camera.appendJSON(b)
-	if !ok {
-		return nil, false
-	}
-	return append(b, '}'), true
+	return append(b, '}'), ok
 }
+
+func headSize(requestID string) int { return 128 + len(requestID) }
 
 func appendHead(b []byte, requestID, timestamp string) []byte {
 	b = append(b, `{"type":"`+TypeAnalysisStatus+`","request_id":`...)
@@ -89,7 +71,24 @@ func appendHead(b []byte, requestID, timestamp string) []byte {
 	return appendString(b, timestamp)
 }
 
-// size estimates the encoded length, to allocate the reply once.
+// appendList appends list as a JSON array (null when nil), each element by elem.
+func appendList[T any](b []byte, list []T, elem func(*T, []byte) ([]byte, bool)) ([]byte, bool) {
+	if list == nil {
+		return append(b, "null"...), true
+	}
+	b = append(b, '[')
+	for i := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var ok bool
+		if b, ok = elem(&list[i], b); !ok {
+			return b, false
+		}
+	}
+	return append(b, ']'), true
+}
+
 func (s *StreamStatus) size() int {
 	n := 64
 	for i := range s.Cameras {
@@ -128,22 +127,8 @@ func (s *StreamStatus) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, `,"status":`...)
 	b = appendString(b, s.Status)
 	b = append(b, `,"cameras":`...)
-	if s.Cameras == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i := range s.Cameras {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var ok bool
-			if b, ok = s.Cameras[i].appendJSON(b); !ok {
-				return nil, false
-			}
-		}
-		b = append(b, ']')
-	}
-	return append(b, '}'), true
+	b, ok := appendList(b, s.Cameras, (*CameraStatus).appendJSON)
+	return append(b, '}'), ok
 }
 
 func (c *CameraStatus) appendJSON(b []byte) ([]byte, bool) {
@@ -153,26 +138,9 @@ func (c *CameraStatus) appendJSON(b []byte) ([]byte, bool) {
 	b = appendString(b, c.Status)
 	f := &c.Files
 	b = append(b, `,"files":{"processing":`...)
-	if f.Processing == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, p := range f.Processing {
-			if math.IsNaN(p.ProgressPct) || math.IsInf(p.ProgressPct, 0) {
-				return nil, false
-			}
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"file_id":`...)
-			b = strconv.AppendInt(b, p.FileID, 10)
-			b = append(b, `,"file_name":`...)
-			b = appendString(b, p.FileName)
-			b = append(b, `,"progress_pct":`...)
-			b = appendFloat(b, p.ProgressPct)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
+	b, ok := appendList(b, f.Processing, (*ProcessingFile).appendJSON)
+	if !ok {
+		return b, false
 	}
 	b = append(b, `,"completed_count":`...)
 	b = strconv.AppendInt(b, int64(f.CompletedCount), 10)
@@ -181,23 +149,29 @@ func (c *CameraStatus) appendJSON(b []byte) ([]byte, bool) {
 	b = append(b, `,"queued_count":`...)
 	b = strconv.AppendInt(b, int64(f.QueuedCount), 10)
 	b = append(b, `,"queued":`...)
-	if f.Queued == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, q := range f.Queued {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"file_id":`...)
-			b = strconv.AppendInt(b, q.FileID, 10)
-			b = append(b, `,"file_name":`...)
-			b = appendString(b, q.FileName)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b, _ = appendList(b, f.Queued, (*QueuedFile).appendJSON)
 	return append(b, "}}"...), true
+}
+
+func (p *ProcessingFile) appendJSON(b []byte) ([]byte, bool) {
+	if math.IsNaN(p.ProgressPct) || math.IsInf(p.ProgressPct, 0) {
+		return b, false
+	}
+	b = appendFileHead(b, p.FileID, p.FileName)
+	b = append(b, `,"progress_pct":`...)
+	b = appendFloat(b, p.ProgressPct)
+	return append(b, '}'), true
+}
+
+func (q *QueuedFile) appendJSON(b []byte) ([]byte, bool) {
+	return append(appendFileHead(b, q.FileID, q.FileName), '}'), true
+}
+
+func appendFileHead(b []byte, id int64, name string) []byte {
+	b = append(b, `{"file_id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"file_name":`...)
+	return appendString(b, name)
 }
 
 // appendFloat formats a finite float as encoding/json does.
