@@ -164,13 +164,14 @@ func rejectTyped(typ string, o object, reason string) *Reject {
 	sid := o.echoStream()
 	cid := o.echoInt("camera_id")
 	r := &Reject{Type: typ, RequestID: rid, reason: reason}
+	cam := cameraReply{RequestID: rid, StreamID: sid, CameraID: cid, Status: StatusError, ErrorReason: reason}
 	switch typ {
 	case TypeStartAnalysis:
-		r.Reply = AnalysisStarted{RequestID: rid, StreamID: sid, CameraID: cid, Status: StatusError, ErrorReason: reason}
+		r.Reply = AnalysisStarted(cam)
 	case TypePushFile:
-		r.Reply = PushAck{RequestID: rid, StreamID: sid, CameraID: cid, Status: StatusError, ErrorReason: reason}
+		r.Reply = PushAck(cam)
 	case TypeInterruptAnalysis:
-		r.Reply = AnalysisInterrupted{RequestID: rid, StreamID: sid, CameraID: cid, Status: StatusError, ErrorReason: reason}
+		r.Reply = AnalysisInterrupted(cam)
 	case TypeTerminateApp:
 		r.Reply = AppTerminated{RequestID: rid, Status: StatusError, ErrorReason: reason}
 	case TypeQueryMetrics:

@@ -244,9 +244,10 @@ type AppReady struct {
 	StartTime    string `json:"start_time"`
 }
 
-// AnalysisStarted answers start_analysis. StreamID and CameraID are null in an error
-// reply when the request did not carry readable values.
-type AnalysisStarted struct {
+// cameraReply is the shape shared by the replies about one camera of one stream.
+// StreamID and CameraID are null in an error reply when the request did not carry
+// readable values.
+type cameraReply struct {
 	RequestID   *string `json:"request_id"`
 	StreamID    *int    `json:"stream_id"`
 	CameraID    *int64  `json:"camera_id"`
@@ -255,15 +256,11 @@ type AnalysisStarted struct {
 	ErrorReason string  `json:"error_reason,omitempty"`
 }
 
+// AnalysisStarted answers start_analysis.
+type AnalysisStarted cameraReply
+
 // PushAck answers push_file; it is sent for errors only.
-type PushAck struct {
-	RequestID   *string `json:"request_id"`
-	StreamID    *int    `json:"stream_id"`
-	CameraID    *int64  `json:"camera_id"`
-	Status      string  `json:"status"`
-	Message     string  `json:"message,omitempty"`
-	ErrorReason string  `json:"error_reason,omitempty"`
-}
+type PushAck cameraReply
 
 // ProcessingStarted says a file was handed to the engine.
 type ProcessingStarted struct {
@@ -308,14 +305,7 @@ type AnalysisComplete struct {
 }
 
 // AnalysisInterrupted answers interrupt_analysis.
-type AnalysisInterrupted struct {
-	RequestID   *string `json:"request_id"`
-	StreamID    *int    `json:"stream_id"`
-	CameraID    *int64  `json:"camera_id"`
-	Status      string  `json:"status"`
-	Message     string  `json:"message,omitempty"`
-	ErrorReason string  `json:"error_reason,omitempty"`
-}
+type AnalysisInterrupted cameraReply
 
 // AppTerminated answers terminate_app.
 type AppTerminated struct {
