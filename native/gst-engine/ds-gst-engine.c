@@ -135,6 +135,23 @@ queue_event (DsEngine *engine, guint slot, guint64 generation, DsEventKind kind,
   g_source_unref (src);
 }
 
+/* Queues an event for the file the slot is playing now, if it is playing one. The
+ * generation, read under the lock, lets the main loop drop an event that arrives
+ * after its file was replaced. */
+static void
+queue_if_playing (DsSlot *slot, DsEventKind kind, gint64 mono_ns, const gchar *text)
+{
+  gboolean playing;
+  guint64 gen;
+
+  g_mutex_lock (&slot->lock);
+  playing = slot->book.state == DS_SLOT_PLAYING;
+  gen = slot->book.generation;
+  g_mutex_unlock (&slot->lock);
+  if (playing)
+    queue_event (slot->engine, slot->index, gen, kind, mono_ns, text);
+}
+
 static GstPadProbeReturn
 on_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
@@ -185,15 +202,7 @@ on_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
         gst_segment_copy_into (seg, &slot->segment);
       g_mutex_unlock (&slot->lock);
     } else if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
-      gboolean playing;
-      guint64 gen;
-
-      g_mutex_lock (&slot->lock);
-      playing = slot->book.state == DS_SLOT_PLAYING;
-      gen = slot->book.generation;
-      g_mutex_unlock (&slot->lock);
-      if (playing)
-        queue_event (slot->engine, slot->index, gen, DS_EV_EOS, mono_now_ns (), NULL);
+      queue_if_playing (slot, DS_EV_EOS, mono_now_ns (), NULL);
       /* The sink must never see EOS: it would refuse the next file's data. */
       return GST_PAD_PROBE_DROP;
     }
@@ -315,15 +324,7 @@ on_bus_sync (GstBus *bus, GstMessage *msg, gpointer user_data)
       GST_INFO_OBJECT (GST_MESSAGE_SRC (msg), "error (slot %d): %s",
           slot != NULL ? (gint) slot->index : -1, text);
       if (slot != NULL) {
-        gboolean playing;
-        guint64 gen;
-
-        g_mutex_lock (&slot->lock);
-        playing = slot->book.state == DS_SLOT_PLAYING;
-        gen = slot->book.generation;
-        g_mutex_unlock (&slot->lock);
-        if (playing)
-          queue_event (engine, slot->index, gen, DS_EV_ERROR, 0, text);
+        queue_if_playing (slot, DS_EV_ERROR, 0, text);
       } else {
         queue_event (engine, DS_NO_SLOT, 0, DS_EV_FATAL, 0, text);
       }
