@@ -109,13 +109,15 @@ type Link struct {
 	inbox  chan []byte
 }
 
+// def sets *p to v when it is zero or negative (unset).
+func def[T int | int64 | time.Duration](p *T, v T) {
+	if *p <= 0 {
+		*p = v
+	}
+}
+
 // New returns a Link for cfg, applying defaults. It does not connect.
 func New(cfg Config) *Link {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
 	def(&cfg.AckTimeout, DefaultAckTimeout)
 	def(&cfg.PingInterval, DefaultPingInterval)
 	def(&cfg.PingTimeout, DefaultPingTimeout)
@@ -124,15 +126,9 @@ func New(cfg Config) *Link {
 	if cfg.BackoffMax < cfg.BackoffMin {
 		cfg.BackoffMax = cfg.BackoffMin
 	}
-	if cfg.Retain <= 0 {
-		cfg.Retain = DefaultRetain
-	}
-	if cfg.RetainBytes <= 0 {
-		cfg.RetainBytes = DefaultRetainBytes
-	}
-	if cfg.ReadLimit <= 0 {
-		cfg.ReadLimit = DefaultReadLimit
-	}
+	def(&cfg.Retain, DefaultRetain)
+	def(&cfg.RetainBytes, DefaultRetainBytes)
+	def(&cfg.ReadLimit, DefaultReadLimit)
 	// A private transport: no proxy from the environment (the server is a
 	// local peer), TCP keepalive as a second line behind the heartbeat.
 	tr := &http.Transport{

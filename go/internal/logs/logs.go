@@ -99,6 +99,13 @@ func (e *entry) get() Line {
 	return line
 }
 
+// def sets *p to v when it is zero or negative (unset).
+func def[T int | int64 | float64](p *T, v T) {
+	if *p <= 0 {
+		*p = v
+	}
+}
+
 // Open creates <Root>/<name>/<name>.log, where name is
 // instid_<AppID>-pid_<PID>-date_<%y%m%d_%H%M%S of Start>, and returns the
 // log writing to it.
@@ -115,21 +122,11 @@ func Open(o Options) (*Logs, error) {
 	if o.Start.IsZero() {
 		o.Start = time.Now()
 	}
-	if o.MaxSize <= 0 {
-		o.MaxSize = DefaultMaxSize
-	}
-	if o.MaxBackups <= 0 {
-		o.MaxBackups = DefaultMaxBackups
-	}
-	if o.LiveBurst <= 0 {
-		o.LiveBurst = DefaultLiveBurst
-	}
-	if o.LiveRate <= 0 {
-		o.LiveRate = DefaultLiveRate
-	}
-	if o.Recent <= 0 {
-		o.Recent = DefaultRecent
-	}
+	def(&o.MaxSize, DefaultMaxSize)
+	def(&o.MaxBackups, DefaultMaxBackups)
+	def(&o.LiveBurst, DefaultLiveBurst)
+	def(&o.LiveRate, DefaultLiveRate)
+	def(&o.Recent, DefaultRecent)
 	name := fmt.Sprintf("instid_%s-pid_%d-date_%s", o.AppID, o.PID, o.Start.Format("060102_150405"))
 	dir := filepath.Join(o.Root, name)
 	path := filepath.Join(dir, name+".log")

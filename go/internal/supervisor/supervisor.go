@@ -489,14 +489,19 @@ func (l *loop) shutdown(req *protocol.TerminateApp, why string) int {
 	}
 	l.send(protocol.AppTerminated{RequestID: rid, Status: protocol.StatusOK, Message: msg})
 	if l.link.Connected() {
-		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-		if err := l.link.Flush(ctx); err != nil {
-			l.log.Warn().Err(err).Msg("app_terminated not delivered")
-		}
-		cancel()
+		l.flushLink(flushTimeout, "app_terminated")
 	}
 	l.flushState()
 	return ExitOK
+}
+
+// flushLink waits up to timeout for what was sent to be written, logging what was not.
+func (l *loop) flushLink(timeout time.Duration, what string) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := l.link.Flush(ctx); err != nil {
+		l.log.Warn().Err(err).Msg(what + " not delivered")
+	}
 }
 
 func (l *loop) stopEngine() {
@@ -561,11 +566,7 @@ func (l *loop) crashed() int {
 	}
 	ev.Int("cameras_in_flight", len(report.CamerasInFlight)).Msg("engine exited unexpectedly")
 	l.send(report)
-	ctx, cancel := context.WithTimeout(context.Background(), crashGrace)
-	if err := l.link.Flush(ctx); err != nil {
-		l.log.Warn().Err(err).Msg("crash report not delivered")
-	}
-	cancel()
+	l.flushLink(crashGrace, "crash report")
 	l.flushState()
 	return ExitCrashed
 }
