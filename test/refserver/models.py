@@ -101,20 +101,15 @@ class EosItem(BaseModel):
     file_type: Literal["eos"] = "eos"
 
 
-class StartAnalysis(Message):
-    type: Literal["start_analysis"] = "start_analysis"
+class CameraRequest(Message):
+    """The leading fields of the requests about one camera of one stream."""
     request_id: str = Field(default_factory=new_request_id)
     stream_id: int
     camera_id: int
-    camera_type: CameraType
-    camera_path: str
-    camera_name: str
-    output_dir: str
-    init_file: Optional[FileItem] = None
 
 
-class AnalysisStarted(AppMessage):
-    type: Literal["analysis_started"] = "analysis_started"
+class CameraReply(AppMessage):
+    """The shape of analysis_started and analysis_interrupted."""
     request_id: Optional[str] = None
     stream_id: Optional[int] = None
     camera_id: Optional[int] = None
@@ -123,13 +118,31 @@ class AnalysisStarted(AppMessage):
     error_reason: Optional[str] = None
 
 
-# ---------------------------------------------------------------- §2.3.3 push file
-
-class PushFile(Message):
-    type: Literal["push_file"] = "push_file"
-    request_id: str = Field(default_factory=new_request_id)
+class FileEvent(AppMessage):
+    """The leading fields of the events about one file."""
+    request_id: Optional[str] = None
     stream_id: int
     camera_id: int
+    file_id: int
+
+
+class StartAnalysis(CameraRequest):
+    type: Literal["start_analysis"] = "start_analysis"
+    camera_type: CameraType
+    camera_path: str
+    camera_name: str
+    output_dir: str
+    init_file: Optional[FileItem] = None
+
+
+class AnalysisStarted(CameraReply):
+    type: Literal["analysis_started"] = "analysis_started"
+
+
+# ---------------------------------------------------------------- §2.3.3 push file
+
+class PushFile(CameraRequest):
+    type: Literal["push_file"] = "push_file"
     files_count: Optional[int] = None
     files: List[Union[EosItem, FileItem]]
 
@@ -143,32 +156,20 @@ class PushAck(AppMessage):
     error_reason: Optional[str] = None
 
 
-class ProcessingStarted(AppMessage):
+class ProcessingStarted(FileEvent):
     type: Literal["processing_started"] = "processing_started"
-    request_id: Optional[str] = None
-    stream_id: int
-    camera_id: int
-    file_id: int
     current_file: str
 
 
-class FileDone(AppMessage):
+class FileDone(FileEvent):
     type: Literal["file_done"] = "file_done"
-    request_id: Optional[str] = None
-    stream_id: int
-    camera_id: int
-    file_id: int
     processed_file: str
 
 
-class FileError(AppMessage):
+class FileError(FileEvent):
     """Extension: a file that was missing, empty or undecodable; the camera goes on."""
 
     type: Literal["file_error"] = "file_error"
-    request_id: Optional[str] = None
-    stream_id: int
-    camera_id: int
-    file_id: int
     current_file: Optional[str] = None
     error_reason: str
 
@@ -186,22 +187,13 @@ class AnalysisComplete(AppMessage):
 
 # ---------------------------------------------------------------- §2.3.4 interrupt analysis
 
-class InterruptAnalysis(Message):
+class InterruptAnalysis(CameraRequest):
     type: Literal["interrupt_analysis"] = "interrupt_analysis"
-    request_id: str = Field(default_factory=new_request_id)
-    stream_id: int
-    camera_id: int
     reason: Optional[str] = None
 
 
-class AnalysisInterrupted(AppMessage):
+class AnalysisInterrupted(CameraReply):
     type: Literal["analysis_interrupted"] = "analysis_interrupted"
-    request_id: Optional[str] = None
-    stream_id: Optional[int] = None
-    camera_id: Optional[int] = None
-    status: Literal["ok", "error"]
-    message: Optional[str] = None
-    error_reason: Optional[str] = None
 
 
 # ---------------------------------------------------------------- §2.3.5 terminate app
