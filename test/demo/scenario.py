@@ -10,14 +10,13 @@ import argparse
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 from typing import Dict, List
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import livecam  # noqa: E402
 from refserver.client import RefClient, wait_until  # noqa: E402
 
 INSTANCES = ["demo-1", "demo-2", "demo-3"]
@@ -155,18 +154,9 @@ def run(args: argparse.Namespace) -> None:
 
     d = "demo-3"
     say(f"{d}: a live camera (videostream) on stream 0, then interrupt_analysis")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    # the "camera": a real-time H.264/MPEG-TS stream on a local UDP port
-    writer = subprocess.Popen(
-        ["gst-launch-1.0", "-q", "videotestsrc", "is-live=true", "pattern=ball", "!",
-         "video/x-raw,format=I420,width=640,height=360,framerate=30/1", "!", "x264enc",
-         "speed-preset=ultrafast", "tune=zerolatency", "key-int-max=30", "!", "h264parse", "!",
-         "mpegtsmux", "!", "udpsink", "host=127.0.0.1", f"port={port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    writer, live_uri = livecam.start(640, 360)  # the "camera"
     try:
-        live = {"file_type": "videostream", "file_id": 301, "file_path": f"udp://127.0.0.1:{port}",
+        live = {"file_type": "videostream", "file_id": 301, "file_path": live_uri,
                 "file_name": "live camera", "output_path": os.path.join(out(d, 301), "301.txt")}
         r = c.start(d, stream_id=0, camera_id=301, camera_type="videostream", camera_path=live["file_path"],
                     camera_name="live", output_dir=out(d, 301), init_file=live)
@@ -180,8 +170,7 @@ def run(args: argparse.Namespace) -> None:
         print(f"   analysis_interrupted: {r['status']} — {r.get('message')}")
         check(r["status"] == "ok", "camera 301 interrupted")
     finally:
-        os.killpg(writer.pid, signal.SIGKILL)
-        writer.wait()
+        livecam.stop(writer)
 
     say("metrics (query_metrics) and recent logs (query_logs)")
     for app_id in INSTANCES:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import subprocess
 
 import pytest
 
 import harness as h
+import livecam
 
 
 @pytest.fixture(scope="session")
@@ -134,15 +134,6 @@ def fresh_server(root, binaries, request):
 def live_uri():
     """A live camera: a real-time H.264/MPEG-TS stream on a local UDP port
     (`udp://127.0.0.1:P`), running until the test ends."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    writer = subprocess.Popen(
-        ["gst-launch-1.0", "-q", "videotestsrc", "is-live=true", "pattern=ball", "!",
-         "video/x-raw,format=I420,width=320,height=180,framerate=30/1", "!", "x264enc",
-         "speed-preset=ultrafast", "tune=zerolatency", "key-int-max=30", "!", "h264parse", "!",
-         "mpegtsmux", "!", "udpsink", "host=127.0.0.1", f"port={port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    yield f"udp://127.0.0.1:{port}"
-    h.kill_tree(writer.pid)
-    writer.wait(timeout=10)
+    writer, uri = livecam.start(320, 180)
+    yield uri
+    livecam.stop(writer)
