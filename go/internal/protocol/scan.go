@@ -70,10 +70,7 @@ func (s *scanner) atEnd() bool {
 // object reads an object starting at '{', validating it; with collect it appends
 // its members to fields (keys decoded), else it only skips it.
 func (s *scanner) object(fields []field, collect bool) ([]field, bool) {
-	s.i++ // '{'
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
+	if s.enter('}') {
 		return fields, true
 	}
 	for {
@@ -109,10 +106,7 @@ func (s *scanner) object(fields []field, collect bool) ([]field, bool) {
 // array reads an array starting at '[', validating it; with collect it appends its
 // raw elements to elems, else it only skips it.
 func (s *scanner) array(elems [][]byte, collect bool) ([][]byte, bool) {
-	s.i++ // '['
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
+	if s.enter(']') {
 		return elems, true
 	}
 	for {
@@ -128,6 +122,18 @@ func (s *scanner) array(elems [][]byte, collect bool) ([][]byte, bool) {
 			return elems, ok
 		}
 	}
+}
+
+// enter steps over a container's opening byte and reports whether the container is
+// empty (its closing byte then read too).
+func (s *scanner) enter(closing byte) bool {
+	s.i++
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == closing {
+		s.i++
+		return true
+	}
+	return false
 }
 
 // next reads what follows a member or element: the closing byte (done) or a comma.
