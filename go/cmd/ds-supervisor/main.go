@@ -123,6 +123,18 @@ func run() int {
 	log.Info().Int("engine_pid", eng.PID()).Str("engine", hello.Engine).Str("engine_version", hello.Version).
 		Int("streams", hello.Streams).Ints("gpu_ids", hello.GPUIDs).Msg("engine ready")
 
+	// A restarted engine is started like the first one; Run bounds the wait by
+	// cancelling ctx.
+	restart := func(ctx context.Context) (supervisor.Engine, error) {
+		ctx, cancel := context.WithTimeout(ctx, s.EngineStartTimeout)
+		defer cancel()
+		e, err := engine.Start(ctx, eng.Config())
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
+
 	sampler := metrics.NewSampler(hello.GPUIDs)
 	defer sampler.Close()
 
@@ -132,6 +144,7 @@ func run() int {
 		Version:     version,
 		Start:       start,
 		StopTimeout: s.EngineStopTimeout,
+		Restarts:    s.EngineRestarts,
 		Link: link.Config{
 			URL:          s.WSURL,
 			AckTimeout:   s.AckTimeout,
@@ -143,6 +156,7 @@ func run() int {
 		},
 	}, supervisor.Deps{
 		Engine:  eng,
+		Restart: restart,
 		Hello:   hello,
 		Logs:    lg,
 		Log:     log,

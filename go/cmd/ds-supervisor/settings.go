@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +39,9 @@ type settings struct {
 	AckTimeout         time.Duration
 	EngineStartTimeout time.Duration
 	EngineStopTimeout  time.Duration
+	// EngineRestarts is the restart budget per supervisor.DefaultRestartWindow (0:
+	// an engine crash ends the instance).
+	EngineRestarts int
 }
 
 // errHelp and errVersion are not failures: main prints and exits 0.
@@ -69,6 +73,7 @@ var options = []option{
 	{[]string{"ack-timeout"}, "DS_ACK_TIMEOUT", "10s", "wait for execute_ack before reconnecting"},
 	{[]string{"engine-start-timeout"}, "DS_ENGINE_START_TIMEOUT", "600s", "wait for the engine's ready (model loading)"},
 	{[]string{"engine-stop-timeout"}, "DS_ENGINE_STOP_TIMEOUT", "5s", "graceful engine stop before SIGKILL"},
+	{[]string{"engine-restarts"}, "DS_ENGINE_RESTARTS", "3", "engine restarts allowed per 10 minutes; 0: a crash ends the instance (exit 3)"},
 }
 
 // usage writes the --help text.
@@ -207,6 +212,9 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 			return s, fmt.Errorf("%s %q: want a positive duration such as 500ms or 5s", d.name, get(d.name))
 		}
 		*d.dst = v
+	}
+	if s.EngineRestarts, err = strconv.Atoi(get("engine-restarts")); err != nil || s.EngineRestarts < 0 {
+		return s, fmt.Errorf("engine-restarts %q: want an integer ≥ 0", get("engine-restarts"))
 	}
 	if s.BackoffMin > s.BackoffMax {
 		return s, fmt.Errorf("backoff-min %v is above backoff-max %v", s.BackoffMin, s.BackoffMax)

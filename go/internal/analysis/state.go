@@ -97,11 +97,14 @@ type camera struct {
 	current *file
 	started bool // the engine reported the current file's first frame
 	played  bool // a play was issued: later files continue the camera
-	known   map[int64]struct{}
-	done    int
-	failed  int
-	eos     bool
-	eosReq  string // request that delivered eos; "" = the start_analysis
+	// reset marks a camera whose tracker state died with the engine: its next file
+	// starts with a tracker reset and says so.
+	reset  bool
+	known  map[int64]struct{}
+	done   int
+	failed int
+	eos    bool
+	eosReq string // request that delivered eos; "" = the start_analysis
 }
 
 type slot struct {
@@ -120,6 +123,9 @@ type State struct {
 	cams          map[int64]*camera // running and queued cameras
 	finished      map[int64]finished
 	finishedOrder []int64
+	// held is set while the engine is down (EngineLost until EngineBack): the slots
+	// take requests but play nothing.
+	held bool
 }
 
 // New returns an idle state with the given number of stream slots.
@@ -366,6 +372,48 @@ func (s *State) finish(slot int, fileID int64, failed bool, event func(*camera, 
 	return res
 }
 
+// EngineLost ends the file each running camera had in the engine with a file_error
+// giving reason (it is not played again: a file that crashed the engine must not
+// crash it twice) and holds every slot until EngineBack. Each running camera's next
+// file starts with a tracker reset, as the tracker state died with the engine.
+func (s *State) EngineLost(reason string) Result {
+	s.Hold()
+	res := Result{Changed: true}
+	for i := range s.slots {
+		c := s.slots[i].running
+		if c == nil {
+			continue
+		}
+		if f := c.current; f != nil {
+			res.Events = append(res.Events, &protocol.FileError{RequestID: f.RequestID, StreamID: i, CameraID: c.id,
+				FileID: f.FileID, CurrentFile: f.FileName, ErrorReason: reason})
+			c.failed++
+			c.current, c.started = nil, false
+		}
+		if c.played {
+			c.played, c.reset = false, true
+		}
+	}
+	return res
+}
+
+// Hold stops the slots from playing until EngineBack: the engine is gone.
+func (s *State) Hold() { s.held = true }
+
+// EngineBack releases the slots held by EngineLost: each plays its next file or
+// completes its camera.
+func (s *State) EngineBack() Result {
+	s.held = false
+	res := Result{Changed: true}
+	for i := range s.slots {
+		s.advance(i, &res)
+	}
+	return res
+}
+
+// Held reports whether the slots wait for the engine (see EngineLost).
+func (s *State) Held() bool { return s.held }
+
 // InFlight lists the running cameras with the file each has in the engine.
 func (s *State) InFlight() []InFlight {
 	out := []InFlight{}
@@ -406,16 +454,16 @@ func (s *State) playing(slot int, fileID int64) (*camera, string) {
 func (s *State) advance(slot int, res *Result) {
 	for {
 		c := s.slots[slot].running
-		if c == nil || c.current != nil {
+		if c == nil || c.current != nil || s.held {
 			return
 		}
 		if f, ok := c.pop(); ok {
 			c.current, c.started = &f, false
 			res.Commands = append(res.Commands, Command{Op: OpPlay, Slot: slot, FileID: f.FileID, URI: toURI(f.FilePath),
 				NewCamera: !c.played, OutputPath: f.OutputPath})
-			c.played = true
 			res.Events = append(res.Events, &protocol.ProcessingStarted{RequestID: f.RequestID, StreamID: slot,
-				CameraID: c.id, FileID: f.FileID, CurrentFile: f.FileName})
+				CameraID: c.id, FileID: f.FileID, CurrentFile: f.FileName, TrackerReset: c.reset})
+			c.played, c.reset = true, false
 			return
 		}
 		if !c.eos {

@@ -691,3 +691,49 @@ func TestSnapshotIsStableWhileStateMoves(t *testing.T) {
 		t.Fatal("the snapshot changed after the state moved on")
 	}
 }
+
+// An engine crash fails the files in flight once, holds the slots while the engine
+// is down (requests still change the state), then each slot's next file starts with
+// a tracker reset.
+func TestEngineLostAndBack(t *testing.T) {
+	s := New(3)
+	s.Start(start("a", 0, 1, protocol.CameraFileset, 10))
+	s.Push(push("b", 0, 1, 11, eos))
+	s.Start(start("c", 1, 2, protocol.CameraFileset, 20))
+	s.FileStarted(0, 10)
+	lost := s.EngineLost("engine crashed while playing this file: signal SIGSEGV")
+	if len(lost.Events) != 2 || len(lost.Commands) != 0 || !s.Held() {
+		t.Fatalf("EngineLost %+v", lost)
+	}
+	for _, ev := range lost.Events {
+		if fe, ok := ev.(*protocol.FileError); !ok || !strings.Contains(fe.ErrorReason, "SIGSEGV") {
+			t.Fatalf("event %#v", ev)
+		}
+	}
+	// While held: a start on an idle slot and a push play nothing.
+	if res := s.Start(start("d", 2, 3, protocol.CameraFile, 30)); len(res.Commands) != 0 {
+		t.Fatalf("start while held %+v", res.Commands)
+	}
+	if res := s.Push(push("e", 1, 2, 21, eos)); len(res.Commands) != 0 {
+		t.Fatalf("push while held %+v", res.Commands)
+	}
+	back := s.EngineBack()
+	want := []Command{play(0, 1, 11, true), play(1, 2, 21, true), play(2, 3, 30, true)}
+	if !reflect.DeepEqual(back.Commands, want) {
+		t.Fatalf("commands\n got %+v\nwant %+v", back.Commands, want)
+	}
+	resets := 0
+	for _, ev := range back.Events {
+		if ps, ok := ev.(*protocol.ProcessingStarted); ok && ps.TrackerReset {
+			resets++
+		}
+	}
+	if resets != 2 { // camera 3 is new: its reset is the ordinary one
+		t.Fatalf("%d tracker_reset events in %+v", resets, back.Events)
+	}
+	res := s.FileDone(0, 11, 5)
+	ac, ok := res.Events[len(res.Events)-1].(*protocol.AnalysisComplete)
+	if !ok || ac.FailedCount != 1 || ac.ProcessedCount != 1 {
+		t.Fatalf("completion %+v", res.Events)
+	}
+}

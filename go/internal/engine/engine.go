@@ -260,6 +260,10 @@ func (e *Engine) Hello() Hello {
 	return h
 }
 
+// Config returns the configuration the engine was started with (defaults filled
+// in), to start another one like it.
+func (e *Engine) Config() Config { return e.cfg }
+
 // PID returns the engine's process id.
 func (e *Engine) PID() int { return e.cmd.Process.Pid }
 
@@ -317,6 +321,17 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("engine pid %d ignored shutdown and SIGTERM, killed: %s", e.PID(), e.exit)
 	case <-time.After(killWait):
 		return fmt.Errorf("engine pid %d did not exit within %v of SIGKILL", e.PID(), killWait)
+	}
+}
+
+// Kill sends SIGKILL at once, for an engine known not to answer: a graceful stop
+// would only wait for a reply that cannot come. Done is closed once it is reaped.
+func (e *Engine) Kill() {
+	select {
+	case <-e.done:
+	default:
+		e.log.Warn().Int("pid", e.PID()).Msg("killing the engine (SIGKILL)")
+		_ = e.cmd.Process.Signal(syscall.SIGKILL)
 	}
 }
 

@@ -314,6 +314,19 @@ func (m EngineCrashed) body() any {
 	return plain(m)
 }
 
+// MessageType returns "engine_restarted".
+func (EngineRestarted) MessageType() string { return TypeEngineRestarted }
+
+// MarshalJSON encodes the message with its "type" field first.
+func (m EngineRestarted) MarshalJSON() ([]byte, error) {
+	return marshalTyped(TypeEngineRestarted, m.body())
+}
+
+func (m EngineRestarted) body() any {
+	type plain EngineRestarted
+	return plain(m)
+}
+
 // MessageType returns "error".
 func (ErrorMessage) MessageType() string { return TypeError }
 

@@ -37,6 +37,7 @@ const (
 	TypeLogs                = "logs"
 	TypeLog                 = "log"
 	TypeEngineCrashed       = "engine_crashed"
+	TypeEngineRestarted     = "engine_restarted"
 	TypeError               = "error"
 )
 
@@ -269,6 +270,9 @@ type ProcessingStarted struct {
 	CameraID    int64  `json:"camera_id"`
 	FileID      int64  `json:"file_id"`
 	CurrentFile string `json:"current_file"`
+	// TrackerReset (extension) is true on the first file of a camera continued after
+	// an engine restart: the tracker state died with the engine.
+	TrackerReset bool `json:"tracker_reset,omitempty"`
 }
 
 // FileDone says a file ended normally. Frames (decoded frames of the file) is an
@@ -463,6 +467,24 @@ type EngineCrashed struct {
 	CamerasInFlight []CameraInFlight `json:"cameras_in_flight"`
 	// Reason is set when the instance stopped an engine that failed to answer.
 	Reason string `json:"reason,omitempty"`
+	// Restarting is true when the instance starts the engine again and keeps its
+	// queues; false when it exits (status 3). RestartCount counts the restarts of the
+	// window including this one when restarting; RestartsLeft is what the budget
+	// has left after it.
+	Restarting   bool `json:"restarting"`
+	RestartCount int  `json:"restart_count"`
+	RestartsLeft int  `json:"restarts_left"`
+}
+
+// EngineRestarted says the engine is ready again after a crash (extension): ReadyMS
+// is the time from noticing the crash to the new engine's ready.
+type EngineRestarted struct {
+	InstanceID   string `json:"instance_id"`
+	Timestamp    string `json:"timestamp"`
+	EnginePID    int    `json:"engine_pid"`
+	RestartCount int    `json:"restart_count"`
+	RestartsLeft int    `json:"restarts_left"`
+	ReadyMS      int64  `json:"ready_ms"`
 }
 
 // ErrorMessage is the generic error reply (extension) for a frame that is not JSON,

@@ -3,6 +3,8 @@
 //
 // Data flows one way each: link → protocol → analysis → engine, and engine events →
 // analysis → link. Only this goroutine touches the state, so nothing in it locks.
+// The engine may die or hang and be started again (engine.go here); the link and the
+// queues outlive it.
 package supervisor
 
 import (
@@ -13,7 +15,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
 	"github.com/cityeyelab/ds-analysis/go/internal/analysis"
@@ -34,9 +35,8 @@ const (
 )
 
 const (
-	engineCallTimeout = 5 * time.Second
-	progressTimeout   = 500 * time.Millisecond
-	flushTimeout      = 3 * time.Second
+	progressTimeout = 500 * time.Millisecond
+	flushTimeout    = 3 * time.Second
 	// crashGrace is how long a crash report may wait for a connection before exit.
 	crashGrace = 5 * time.Second
 	// stateDelay coalesces state.json rewrites: a 10,000-file push is one write. A
@@ -46,9 +46,11 @@ const (
 	crashLogLines = 20
 )
 
-// Engine is what the loop needs of the engine client (engine.Engine implements it).
+// Engine is what the loop needs of the engine client (engine.Engine implements it,
+// and so does the fake of go/internal/engine/enginetest).
 type Engine interface {
 	PID() int
+	Hello() engine.Hello
 	Events() <-chan engine.Event
 	Done() <-chan struct{}
 	ExitStatus() engine.ExitStatus
@@ -57,6 +59,8 @@ type Engine interface {
 	Reset(ctx context.Context, slot int) error
 	Progress(ctx context.Context) ([]engine.SlotProgress, error)
 	Shutdown(ctx context.Context) error
+	// Kill ends an engine known not to answer at once (SIGKILL).
+	Kill()
 }
 
 // Options are the instance's identity and timings.
@@ -67,11 +71,24 @@ type Options struct {
 	Start       time.Time
 	StopTimeout time.Duration // graceful engine stop before SIGKILL
 	Link        link.Config   // Hello is filled in by Run
+	// Restarts is how many engine restarts RestartWindow allows (0: an engine crash
+	// ends the instance with ExitCrashed).
+	Restarts      int
+	RestartWindow time.Duration // DefaultRestartWindow when 0
+	// Timings of the engine's liveness; the defaults when 0.
+	CallTimeout   time.Duration // play, stop, reset (DefaultCallTimeout)
+	ProbeInterval time.Duration // a progress call this often (DefaultProbeInterval)
+	ProbeTimeout  time.Duration // and its deadline (DefaultProbeTimeout)
+	BackoffMin    time.Duration // first restart delay (DefaultRestartBackoffMin)
+	BackoffMax    time.Duration // restart delay cap (DefaultRestartBackoffMax)
 }
 
 // Deps are the started parts the loop drives.
 type Deps struct {
-	Engine  Engine
+	Engine Engine
+	// Restart starts a new engine like the first one (same config and socket); nil
+	// when the engine is never restarted.
+	Restart func(ctx context.Context) (Engine, error)
 	Hello   engine.Hello
 	Logs    *logs.Logs
 	Log     zerolog.Logger
@@ -86,28 +103,24 @@ type loop struct {
 	link   *link.Link
 	state  *analysis.State
 	limits protocol.Limits
-	// stopSeq[slot] is the engine line number of the last stop reply: an event read
-	// before it belongs to a file that was stopped and is ignored.
-	stopSeq     []uint64
+	eng    engineRun
+
 	stateDirty  bool
 	liveDropped int
-	// engineLost is set when the engine failed to answer a command: its state is
-	// unknown, so the instance reports a crash and exits for FastAPI to restart it.
-	engineLost error
-	stateTimer *time.Timer
-	states     *stateWriter
+	stateTimer  *time.Timer
+	states      *stateWriter
 }
 
-// Run serves until terminate_app, a signal (ctx done), an engine crash or a refused
-// handshake, and returns the process exit status.
+// Run serves until terminate_app, a signal (ctx done), an engine crash past the
+// restart budget or a refused handshake, and returns the process exit status.
 func Run(ctx context.Context, o Options, d Deps) int {
+	o.defaults()
 	l := &loop{
-		o:       o,
-		d:       d,
-		log:     d.Log.With().Str("component", "supervisor").Logger(),
-		state:   analysis.New(d.Hello.Streams),
-		limits:  protocol.Limits{Streams: d.Hello.Streams},
-		stopSeq: make([]uint64, d.Hello.Streams),
+		o:      o,
+		d:      d,
+		log:    d.Log.With().Str("component", "supervisor").Logger(),
+		state:  analysis.New(d.Hello.Streams),
+		limits: protocol.Limits{Streams: d.Hello.Streams},
 	}
 	cfg := o.Link
 	cfg.Hello = l.appReady
@@ -116,71 +129,57 @@ func Run(ctx context.Context, o Options, d Deps) int {
 	l.stateTimer.Stop()
 	l.states = newStateWriter(d.Dir, l.log)
 	defer l.states.close()
+	l.eng.init()
+	l.attach(d.Engine)
 	l.writeState()
 
 	// The link outlives ctx so that app_terminated can still go out after a signal.
 	linkCtx, cancelLink := context.WithCancel(context.Background())
 	linkErr := make(chan error, 1)
 	go func() { linkErr <- l.link.Run(linkCtx) }()
-	stopLink := func() {
-		cancelLink()
-		select {
-		case <-linkErr:
-		case <-time.After(flushTimeout):
-			l.log.Warn().Msg("link did not close in time")
-		}
-	}
 
-	events := d.Engine.Events()
-	live := d.Logs.Live()
+	code := l.serve(ctx, linkErr)
+
+	cancelLink()
+	select {
+	case <-linkErr:
+	case <-time.After(flushTimeout):
+		l.log.Warn().Msg("link did not close in time")
+	}
+	return code
+}
+
+// serve is the loop itself; it returns the exit status once the instance must stop.
+func (l *loop) serve(ctx context.Context, linkErr <-chan error) int {
+	live := l.d.Logs.Live()
 	for {
 		select {
 		case <-ctx.Done():
-			code := l.shutdown(nil, "signal")
-			stopLink()
-			return code
+			return l.shutdown(nil, "signal")
 		case frame := <-l.link.Inbox():
 			t0 := time.Now()
-			req, ok := l.handleFrame(frame)
+			req := l.handleFrame(frame)
 			l.log.Debug().Int("bytes", len(frame)).Dur("took", time.Since(t0)).Msg("frame served")
-			if ok {
-				code := l.shutdown(req, "terminate_app")
-				stopLink()
-				return code
+			if req != nil {
+				return l.shutdown(req, "terminate_app")
 			}
-			if l.engineLost != nil {
-				code := l.lost()
-				stopLink()
-				return code
-			}
-		case ev, ok := <-events:
+		case ev, ok := <-l.eng.events:
 			if !ok {
-				// The connection ended: normally the process has exited too. An engine
-				// that dropped its socket but lives on is useless: stop it.
-				events = nil
-				select {
-				case <-d.Engine.Done():
-				case <-time.After(time.Second):
-					l.log.Error().Msg("engine closed its control socket; stopping it")
-					l.stopEngine()
-				}
-				code := l.crashed()
-				stopLink()
-				return code
+				l.eng.events = nil
+				l.socketClosed()
+				break
 			}
 			l.handleEvent(ev)
-			if l.engineLost != nil {
-				code := l.lost()
-				stopLink()
+		case <-l.eng.done:
+			l.eng.exited = true
+		case err := <-l.eng.hung:
+			l.eng.lost = err
+		case <-l.eng.restartTimer.C:
+			l.startEngine()
+		case r := <-l.eng.starting:
+			if code, stop := l.started(r); stop {
 				return code
 			}
-		case <-d.Engine.Done():
-			// Events the engine sent before it died are still queued: apply them
-			// first, so the report names the right files.
-			l.drain(events)
-			code := l.crashed()
-			stopLink()
-			return code
 		case line, ok := <-live:
 			if !ok {
 				live = nil
@@ -204,6 +203,11 @@ func Run(ctx context.Context, o Options, d Deps) int {
 		case <-l.stateTimer.C:
 			l.flushState()
 		}
+		if l.eng.failed() {
+			if code, stop := l.engineDown(); stop {
+				return code
+			}
+		}
 	}
 }
 
@@ -226,26 +230,6 @@ func (l *loop) sendLive(line logs.Line) {
 	l.liveDropped = 0
 }
 
-// appReady builds the handshake message; the link calls it on every connection, from
-// its own goroutine, so it reads only immutable fields.
-func (l *loop) appReady() []byte {
-	gpus := l.d.Hello.GPUIDs
-	if gpus == nil {
-		gpus = []int{}
-	}
-	return protocol.Encode(protocol.AppReady{
-		RequestID:    uuid.NewString(),
-		InstanceID:   l.o.AppID,
-		ConfigPath:   l.o.ConfigPath,
-		ProcessID:    os.Getpid(),
-		StreamsCount: l.d.Hello.Streams,
-		Status:       protocol.StatusOK,
-		Version:      l.o.Version,
-		GPUAllocated: gpus,
-		StartTime:    protocol.Timestamp(l.o.Start),
-	})
-}
-
 func (l *loop) send(msg any) {
 	b := protocol.Encode(msg)
 	l.link.Send(b)
@@ -256,40 +240,46 @@ func (l *loop) send(msg any) {
 
 // handleFrame serves one server frame; it returns the terminate_app request when the
 // instance must stop.
-func (l *loop) handleFrame(frame []byte) (*protocol.TerminateApp, bool) {
+func (l *loop) handleFrame(frame []byte) *protocol.TerminateApp {
 	req, rej := protocol.Decode(frame, l.limits)
 	if rej != nil {
 		l.log.Warn().Str("reason", rej.Reason()).Int("bytes", len(frame)).Msg("rejected a message from FastAPI")
 		l.send(rej.Reply)
-		return nil, false
+		return nil
 	}
-	switch req.(type) {
-	case *protocol.QueryAnalysisStatus, *protocol.QueryMetrics, *protocol.QueryLogs:
-		l.log.Debug().Str("type", req.MessageType()).Str("request_id", req.ReqID()).Msg("query")
-	default:
-		l.log.Info().Str("type", req.MessageType()).Str("request_id", req.ReqID()).Msg("request")
-	}
+	ev := l.log.Info()
 	switch r := req.(type) {
 	case *protocol.StartAnalysis:
+		l.logRequest(ev, req)
 		l.start(r)
 	case *protocol.PushFile:
+		l.logRequest(ev, req)
 		l.apply(l.state.Push(r))
 	case *protocol.InterruptAnalysis:
+		l.logRequest(ev, req)
 		l.apply(l.state.Interrupt(r))
 	case *protocol.TerminateApp:
-		return r, true
+		l.logRequest(ev, req)
+		return r
 	case *protocol.QueryMetrics:
+		l.logRequest(l.log.Debug(), req)
 		l.send(l.metrics(r.RequestID))
 	case *protocol.QueryAnalysisStatus:
+		l.logRequest(l.log.Debug(), req)
 		l.send(l.state.Status(r, l.progress(), time.Now()))
 	case *protocol.QueryLogs:
+		l.logRequest(l.log.Debug(), req)
 		l.send(l.recentLogs(r))
 	case *protocol.ExecuteAck:
 		l.log.Warn().Str("status", r.Status).Msg("execute_ack outside a handshake ignored")
 	default:
 		l.log.Error().Str("type", req.MessageType()).Msg("request type without a handler")
 	}
-	return nil, false
+	return nil
+}
+
+func (l *loop) logRequest(ev *zerolog.Event, req protocol.Request) {
+	ev.Str("type", req.MessageType()).Str("request_id", req.ReqID()).Msg("request")
 }
 
 // start checks a start_analysis against the state, prepares output_dir, then starts or
@@ -320,7 +310,9 @@ func (l *loop) apply(res analysis.Result) {
 			l.send(ev)
 		}
 		for _, c := range r.Commands {
-			if l.engineLost != nil {
+			if !l.eng.up() {
+				// A new engine starts with every slot idle and reset: a stop or
+				// reset has nothing to do, and plays wait (the state is held).
 				break
 			}
 			if next, ok := l.run(c); ok {
@@ -335,10 +327,11 @@ func (l *loop) apply(res analysis.Result) {
 
 // run sends one command to the engine. A refusal of a play becomes a failed file (the
 // returned result). Any other failure — no reply in time, connection gone — leaves the
-// engine's state unknown: it is recorded in engineLost and the loop reports a crash.
+// engine's state unknown: it is recorded as lost and the loop kills it.
 func (l *loop) run(c analysis.Command) (analysis.Result, bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), engineCallTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), l.o.CallTimeout)
 	defer cancel()
+	eng := l.eng.cur
 	var err error
 	switch c.Op {
 	case analysis.OpPlay:
@@ -347,7 +340,7 @@ func (l *loop) run(c analysis.Command) (analysis.Result, bool) {
 				l.log.Warn().Err(err).Str("output_path", c.OutputPath).Msg("cannot create the output folder")
 			}
 		}
-		err = l.d.Engine.Play(ctx, engine.PlayRequest{
+		err = eng.Play(ctx, engine.PlayRequest{
 			Slot: c.Slot, FileID: c.FileID, URI: c.URI, NewCamera: c.NewCamera, OutputPath: c.OutputPath,
 		})
 		var refused *engine.RequestError
@@ -357,24 +350,24 @@ func (l *loop) run(c analysis.Command) (analysis.Result, bool) {
 		}
 	case analysis.OpStop:
 		var r engine.StopResult
-		if r, err = l.d.Engine.Stop(ctx, c.Slot); err == nil && c.Slot >= 0 && c.Slot < len(l.stopSeq) {
-			l.stopSeq[c.Slot] = r.Seq
+		if r, err = eng.Stop(ctx, c.Slot); err == nil {
+			l.eng.stopped(c.Slot, r.Seq)
 		}
 	case analysis.OpReset:
-		err = l.d.Engine.Reset(ctx, c.Slot)
+		err = eng.Reset(ctx, c.Slot)
 	}
 	var refused *engine.RequestError
 	if errors.As(err, &refused) {
 		// stop/reset of a valid slot is never refused; log it and carry on.
 		l.log.Error().Err(err).Str("op", c.Op.String()).Int("slot", c.Slot).Msg("engine refused a command")
 	} else if err != nil {
-		l.engineLost = fmt.Errorf("%s on slot %d: %w", c.Op, c.Slot, err)
+		l.eng.lost = fmt.Errorf("%s on slot %d: %w", c.Op, c.Slot, err)
 	}
 	return analysis.Result{}, false
 }
 
 func (l *loop) handleEvent(ev engine.Event) {
-	if ev.Slot >= 0 && ev.Slot < len(l.stopSeq) && ev.Seq < l.stopSeq[ev.Slot] {
+	if l.eng.stale(ev) {
 		l.log.Debug().Str("event", ev.Kind).Int("slot", ev.Slot).Int64("file_id", ev.FileID).
 			Msg("event of a stopped file ignored")
 		return
@@ -404,17 +397,17 @@ func (l *loop) handleEvent(ev engine.Event) {
 }
 
 // progress asks the engine for per-slot positions once per status query; without an
-// answer the status shows 0 % for running files.
+// answer (or without an engine) the status shows 0 % for running files.
 func (l *loop) progress() analysis.Progress {
 	playing := false
 	for slot := 0; slot < l.state.Streams() && !playing; slot++ {
 		_, playing = l.state.CurrentFile(slot)
 	}
 	var slots []engine.SlotProgress
-	if playing { // nothing to ask when no file is in the engine
+	if playing && l.eng.up() { // nothing to ask when no file is in the engine
 		ctx, cancel := context.WithTimeout(context.Background(), progressTimeout)
 		var err error
-		if slots, err = l.d.Engine.Progress(ctx); err != nil {
+		if slots, err = l.eng.cur.Progress(ctx); err != nil {
 			l.log.Warn().Err(err).Msg("engine progress unavailable")
 		}
 		cancel()
@@ -429,50 +422,6 @@ func (l *loop) progress() analysis.Progress {
 		}
 		return *p.PositionNS, *p.DurationNS, true
 	}
-}
-
-func (l *loop) metrics(requestID string) protocol.Metrics {
-	snap := l.d.Metrics.Sample(os.Getpid(), l.d.Engine.PID())
-	m := protocol.Metrics{
-		RequestID:  protocol.Str(requestID),
-		Status:     protocol.StatusOK,
-		Timestamp:  protocol.Timestamp(time.Now()),
-		CPUPercent: protocol.Float(snap.CPUPercent),
-		RAMMB:      protocol.Float(snap.RAMMB),
-		GPUPercent: snap.GPUPercent,
-		VRAMMB:     snap.VRAMMB,
-		GPUs:       []protocol.GPUMetrics{},
-		GPUError:   snap.GPUError,
-	}
-	for _, g := range snap.GPUs {
-		m.GPUs = append(m.GPUs, protocol.GPUMetrics{
-			GPUID: g.ID, Name: g.Name, GPUPercent: g.Percent, VRAMUsedMB: g.VRAMUsedMB,
-			VRAMTotalMB: g.VRAMTotalMB, ProcessVRAMMB: g.ProcessVRAMMB,
-		})
-	}
-	return m
-}
-
-func (l *loop) recentLogs(r *protocol.QueryLogs) protocol.Logs {
-	min := zerolog.TraceLevel
-	if r.Level != "" {
-		if lv, err := zerolog.ParseLevel(r.Level); err == nil {
-			min = lv
-		}
-	}
-	lines := l.d.Logs.Recent(r.Lines, min)
-	out := protocol.Logs{
-		RequestID: protocol.Str(r.RequestID),
-		Status:    protocol.StatusOK,
-		LogPath:   l.d.Logs.Path(),
-		Lines:     make([]protocol.LogLine, 0, len(lines)),
-	}
-	for _, ln := range lines {
-		out.Lines = append(out.Lines, protocol.LogLine{
-			Timestamp: protocol.Timestamp(ln.Time), Level: ln.Level, Source: ln.Source, Message: ln.Message,
-		})
-	}
-	return out
 }
 
 // shutdown stops the engine, says app_terminated and flushes it (when connected).
@@ -504,73 +453,6 @@ func (l *loop) flushLink(timeout time.Duration, what string) {
 	}
 }
 
-func (l *loop) stopEngine() {
-	ctx, cancel := context.WithTimeout(context.Background(), l.o.StopTimeout)
-	defer cancel()
-	if err := l.d.Engine.Shutdown(ctx); err != nil {
-		l.log.Warn().Err(err).Msg("engine shutdown")
-	}
-}
-
-// lost stops an engine that failed to answer a command and reports it as a crash.
-func (l *loop) lost() int {
-	l.log.Error().Err(l.engineLost).Msg("engine failed to answer; stopping it")
-	l.stopEngine()
-	return l.crashed()
-}
-
-// drain applies the events still queued from a dead engine, for at most a second.
-func (l *loop) drain(events <-chan engine.Event) {
-	timeout := time.After(time.Second)
-	for events != nil {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				return
-			}
-			l.handleEvent(ev)
-		case <-timeout:
-			return
-		}
-	}
-}
-
-// crashed reports an engine that exited on its own and returns ExitCrashed, so that
-// FastAPI restarts the whole instance.
-func (l *loop) crashed() int {
-	st := l.d.Engine.ExitStatus()
-	ev := l.log.Error()
-	report := protocol.EngineCrashed{
-		InstanceID:      l.o.AppID,
-		Timestamp:       protocol.Timestamp(time.Now()),
-		LastLogLines:    l.d.Logs.LastEngineLines(crashLogLines),
-		CamerasInFlight: []protocol.CameraInFlight{},
-	}
-	if report.LastLogLines == nil {
-		report.LastLogLines = []string{}
-	}
-	if st.Signal != "" {
-		report.Signal = protocol.Str(st.Signal)
-		ev = ev.Str("signal", st.Signal)
-	} else {
-		report.ExitCode = protocol.Int(st.Code)
-		ev = ev.Int("exit_code", st.Code)
-	}
-	for _, c := range l.state.InFlight() {
-		report.CamerasInFlight = append(report.CamerasInFlight, protocol.CameraInFlight{
-			StreamID: c.StreamID, CameraID: c.CameraID, FileID: c.FileID,
-		})
-	}
-	if l.engineLost != nil {
-		report.Reason = l.engineLost.Error()
-	}
-	ev.Int("cameras_in_flight", len(report.CamerasInFlight)).Msg("engine exited unexpectedly")
-	l.send(report)
-	l.flushLink(crashGrace, "crash report")
-	l.flushState()
-	return ExitCrashed
-}
-
 func (l *loop) markDirty() {
 	if !l.stateDirty {
 		l.stateDirty = true
@@ -591,7 +473,7 @@ func (l *loop) writeState() {
 	l.states.put(stateFile{
 		AppID:     l.o.AppID,
 		PID:       os.Getpid(),
-		EnginePID: l.d.Engine.PID(),
+		EnginePID: l.eng.pid(),
 		Updated:   protocol.Timestamp(time.Now()),
 		Connected: l.link.Connected(),
 		Analysis:  l.state.Snapshot(),

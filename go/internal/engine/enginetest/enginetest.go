@@ -1,0 +1,240 @@
+// Package enginetest is an in-process engine for tests: it has the method set the
+// supervisor drives (supervisor.Engine) and plays "files" on a timer, so the
+// supervisor's flows, crashes, hangs and restarts run under plain `go test` without
+// the C engine.
+//
+// A play emits file_started at once and file_done after FileTime (or when the test
+// calls Finish); a URI containing "/bad" gets file_error instead. Crash, Hang and
+// Kill end or wedge the engine as a real one would.
+package enginetest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/engine"
+)
+
+// Engine is one fake engine process. The zero value is not usable; call New.
+type Engine struct {
+	// FileTime is how long a file plays; 0 plays until Finish.
+	FileTime time.Duration
+
+	hello  engine.Hello
+	events chan engine.Event
+	done   chan struct{}
+
+	mu      sync.Mutex
+	seq     uint64 // line numbers, as the engine client counts them
+	exit    engine.ExitStatus
+	dead    bool
+	hung    bool
+	playing map[int]engine.PlayRequest
+	plays   []engine.PlayRequest
+	ops     []string
+}
+
+// New returns a ready engine with streams slots.
+func New(streams int) *Engine {
+	return &Engine{
+		hello:   engine.Hello{Ready: true, Engine: "fake", Version: "test", Protocol: 1, Streams: streams, GPUIDs: []int{}},
+		events:  make(chan engine.Event, 1<<16),
+		done:    make(chan struct{}),
+		playing: map[int]engine.PlayRequest{},
+	}
+}
+
+// PID is the test process's own: metrics and pid files see a live process.
+func (e *Engine) PID() int { return os.Getpid() }
+
+// Hello returns the engine's hello reply.
+func (e *Engine) Hello() engine.Hello { return e.hello }
+
+// Events delivers the engine's events; it is closed when the engine ends.
+func (e *Engine) Events() <-chan engine.Event { return e.events }
+
+// Done is closed when the engine has ended.
+func (e *Engine) Done() <-chan struct{} { return e.done }
+
+// ExitStatus waits for Done and tells how the engine ended.
+func (e *Engine) ExitStatus() engine.ExitStatus {
+	<-e.done
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.exit
+}
+
+// Plays returns the play requests received so far.
+func (e *Engine) Plays() []engine.PlayRequest {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]engine.PlayRequest(nil), e.plays...)
+}
+
+// Ops returns the names of the requests received so far ("play 0", "stop 1", …).
+func (e *Engine) Ops() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.ops...)
+}
+
+// Playing returns the file playing on slot.
+func (e *Engine) Playing(slot int) (int64, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.playing[slot]
+	return r.FileID, ok
+}
+
+// call waits like a request on the wire: an answer at once, none from a hung engine,
+// an error from a dead one.
+func (e *Engine) call(ctx context.Context, op string) error {
+	e.mu.Lock()
+	dead, hung := e.dead, e.hung
+	if !dead {
+		e.ops = append(e.ops, op)
+	}
+	e.mu.Unlock()
+	if dead {
+		return fmt.Errorf("engine %s: %w", op, engine.ErrClosed)
+	}
+	if hung {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("engine %s: no reply: %w", op, ctx.Err())
+		case <-e.done:
+			return fmt.Errorf("engine %s: %w", op, engine.ErrClosed)
+		}
+	}
+	return nil
+}
+
+// Play starts r on its slot (see the package comment).
+func (e *Engine) Play(ctx context.Context, r engine.PlayRequest) error {
+	if err := e.call(ctx, fmt.Sprintf("play %d", r.Slot)); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r.Slot < 0 || r.Slot >= e.hello.Streams {
+		return &engine.RequestError{Op: "play", Message: fmt.Sprintf("unknown slot %d", r.Slot)}
+	}
+	if _, busy := e.playing[r.Slot]; busy {
+		return &engine.RequestError{Op: "play", Message: fmt.Sprintf("slot %d is busy", r.Slot)}
+	}
+	e.plays = append(e.plays, r)
+	e.seq++ // the reply
+	if strings.Contains(r.URI, "/bad") {
+		e.emit(engine.Event{Kind: "file_error", Slot: r.Slot, FileID: r.FileID, Error: "Could not determine type of stream"})
+		return nil
+	}
+	e.playing[r.Slot] = r
+	e.emit(engine.Event{Kind: "file_started", Slot: r.Slot, FileID: r.FileID})
+	if e.FileTime > 0 {
+		time.AfterFunc(e.FileTime, func() { e.Finish(r.Slot, r.FileID) })
+	}
+	return nil
+}
+
+// Finish ends fileID on slot normally (file_done) if it still plays there.
+func (e *Engine) Finish(slot int, fileID int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.playing[slot]; !ok || r.FileID != fileID || e.dead || e.hung {
+		return
+	}
+	delete(e.playing, slot)
+	e.emit(engine.Event{Kind: "file_done", Slot: slot, FileID: fileID, Frames: 30})
+}
+
+// emit queues one event; e.mu is held.
+func (e *Engine) emit(ev engine.Event) {
+	if e.dead {
+		return
+	}
+	e.seq++
+	ev.Seq = e.seq
+	e.events <- ev
+}
+
+// Stop stops slot at once.
+func (e *Engine) Stop(ctx context.Context, slot int) (engine.StopResult, error) {
+	if err := e.call(ctx, fmt.Sprintf("stop %d", slot)); err != nil {
+		return engine.StopResult{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, was := e.playing[slot]
+	delete(e.playing, slot)
+	e.seq++
+	return engine.StopResult{Seq: e.seq, WasPlaying: was, FileID: r.FileID}, nil
+}
+
+// Reset resets slot's per-camera state.
+func (e *Engine) Reset(ctx context.Context, slot int) error {
+	if err := e.call(ctx, fmt.Sprintf("reset %d", slot)); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.seq++
+	e.mu.Unlock()
+	return nil
+}
+
+// Progress reports every slot, half way through its file when playing.
+func (e *Engine) Progress(ctx context.Context) ([]engine.SlotProgress, error) {
+	if err := e.call(ctx, "progress"); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seq++
+	out := make([]engine.SlotProgress, e.hello.Streams)
+	for i := range out {
+		out[i] = engine.SlotProgress{Slot: i, State: "idle"}
+		if r, ok := e.playing[i]; ok {
+			pos, dur := int64(500_000_000), int64(1_000_000_000)
+			out[i] = engine.SlotProgress{Slot: i, State: "playing", FileID: &r.FileID, PositionNS: &pos, DurationNS: &dur}
+		}
+	}
+	return out, nil
+}
+
+// Shutdown ends the engine with exit code 0, or fails like a real one when hung
+// (the caller then kills it).
+func (e *Engine) Shutdown(ctx context.Context) error {
+	if err := e.call(ctx, "shutdown"); err != nil {
+		e.end(engine.ExitStatus{Code: -1, Signal: "SIGKILL"})
+		return err
+	}
+	e.end(engine.ExitStatus{Code: 0})
+	return nil
+}
+
+// Kill ends the engine as SIGKILL does.
+func (e *Engine) Kill() { e.end(engine.ExitStatus{Code: -1, Signal: "SIGKILL"}) }
+
+// Crash ends the engine on its own, as a signal such as "SIGSEGV" would.
+func (e *Engine) Crash(signal string) { e.end(engine.ExitStatus{Code: -1, Signal: signal}) }
+
+// Hang makes the engine stop answering, as SIGSTOP does; Kill still ends it.
+func (e *Engine) Hang() {
+	e.mu.Lock()
+	e.hung = true
+	e.mu.Unlock()
+}
+
+func (e *Engine) end(st engine.ExitStatus) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.dead {
+		return
+	}
+	e.dead, e.exit = true, st
+	close(e.events)
+	close(e.done)
+}
