@@ -1,14 +1,8 @@
 /* DsTrack: the DeepStream-free decisions of the deepstream-app adapter (ds-track.h). */
 #include "ds-track.h"
 
-#include <errno.h>
 #include <math.h>
 #include <string.h>
-
-G_DEFINE_QUARK (ds-track-error-quark, ds_track_error)
-#define DS_TRACK_ERROR (ds_track_error_quark ())
-
-enum { DS_TRACK_ERROR_BUSY };
 
 void
 ds_track_slot_init (DsTrackSlot *slot, guint index)
@@ -26,21 +20,10 @@ ds_track_slot_init (DsTrackSlot *slot, guint index)
   slot->camera_dirty = TRUE;
 }
 
-static void
-close_output (DsTrackSlot *slot)
-{
-  if (slot->out != NULL) {
-    if (fclose (slot->out) != 0 && slot->out_errno == 0)
-      slot->out_errno = errno != 0 ? errno : EIO;
-    slot->out = NULL;
-  }
-}
-
 void
 ds_track_slot_clear (DsTrackSlot *slot)
 {
-  close_output (slot);
-  g_clear_pointer (&slot->out_path, g_free);
+  ds_slot_output_clear (&slot->out);
   g_clear_pointer (&slot->end_error, g_free);
 }
 
@@ -60,26 +43,15 @@ gboolean
 ds_track_slot_begin (DsTrackSlot *slot, gint64 file_id, gboolean new_camera,
     const gchar *output_path, gboolean *send_reset, GError **error)
 {
-  FILE *out = NULL;
-
   *send_reset = FALSE;
   if (slot->phase != DS_TRACK_IDLE) {
-    g_set_error (error, DS_TRACK_ERROR, DS_TRACK_ERROR_BUSY, "slot %u busy (file %"
-        G_GINT64_FORMAT ")", slot->index, slot->file_id);
+    ds_slot_set_busy (error, slot->index, slot->file_id);
     return FALSE;
   }
-  if (output_path != NULL && output_path[0] != '\0') {
-    out = ds_shim_open_output (output_path, error);
-    if (out == NULL)
-      return FALSE;
-  }
+  if (!ds_slot_output_open (&slot->out, output_path, error))
+    return FALSE;
 
-  close_output (slot);
-  g_clear_pointer (&slot->out_path, g_free);
   g_clear_pointer (&slot->end_error, g_free);
-  slot->out = out;
-  slot->out_path = out != NULL ? g_strdup (output_path) : NULL;
-  slot->out_errno = 0;
 
   if (new_camera)
     reset_camera (slot, send_reset);
@@ -146,7 +118,7 @@ write_frame (DsTrackSlot *slot, gint64 pts_ns, const DsTrackObject *objects,
 {
   GString *line;
 
-  if (slot->out == NULL || slot->out_errno != 0 || n_objects == 0)
+  if (!ds_slot_output_writable (&slot->out) || n_objects == 0)
     return;
   line = g_string_sized_new (160);
   for (guint i = 0; i < n_objects; i++) {
@@ -154,10 +126,8 @@ write_frame (DsTrackSlot *slot, gint64 pts_ns, const DsTrackObject *objects,
     ds_track_format_object (line, &objects[i], slot->seen,
         slot->camera_base + slot->seen, pts_ns);
     g_string_append_c (line, '\n');
-    if (fwrite (line->str, 1, line->len, slot->out) != line->len) {
-      slot->out_errno = errno != 0 ? errno : EIO;
+    if (!ds_slot_output_write (&slot->out, line->str, line->len))
       break;
-    }
   }
   g_string_free (line, TRUE);
 }
@@ -241,12 +211,12 @@ ds_track_slot_drain_expired (const DsTrackSlot *slot, gint64 now_ns, gint64 time
 gboolean
 ds_track_slot_finish (DsTrackSlot *slot, DsTrackDone *done)
 {
+  GError *write_error = NULL;
+
   memset (done, 0, sizeof (*done));
   if (slot->phase != DS_TRACK_DRAINING)
     return FALSE;
-  if (slot->out != NULL && fflush (slot->out) != 0 && slot->out_errno == 0)
-    slot->out_errno = errno != 0 ? errno : EIO;
-  close_output (slot);
+  ds_slot_output_close (&slot->out, &write_error);
 
   done->file_id = slot->file_id;
   done->end = slot->end;
@@ -255,15 +225,15 @@ ds_track_slot_finish (DsTrackSlot *slot, DsTrackDone *done)
   done->last_mono_ns = slot->last_mono_ns;
   if (slot->end == DS_TRACK_END_ERROR) {
     done->error = g_strdup (slot->end_error != NULL ? slot->end_error : "playback failed");
-  } else if (slot->out_errno != 0) {
+  } else if (write_error != NULL) {
     done->end = DS_TRACK_END_ERROR;
-    done->error = g_strdup_printf ("output %s: %s", slot->out_path,
-        g_strerror (slot->out_errno));
+    done->error = g_strdup (write_error->message);
   } else if (slot->seen < slot->pushed) {
     g_warning ("file %" G_GINT64_FORMAT ": %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
         " frames left the tracker; output incomplete", slot->file_id, slot->seen,
         slot->pushed);
   }
+  g_clear_error (&write_error);
   if (slot->seen < slot->pushed) {
     /* Its missing frames may still come: they must not count for the next file. They
      * are behind every reset still in flight and ahead of any sent from now on. */
@@ -289,7 +259,7 @@ ds_track_slot_stop (DsTrackSlot *slot, DsStopResult *out, gboolean *send_reset)
     out->was_playing = TRUE;
     out->file_id = slot->file_id;
     out->frames = slot->pushed;
-    close_output (slot);
+    ds_slot_output_close (&slot->out, NULL);
     slot->phase = DS_TRACK_IDLE;
     slot->generation++;
   }
@@ -301,8 +271,7 @@ ds_track_slot_reset (DsTrackSlot *slot, gboolean *send_reset, GError **error)
 {
   *send_reset = FALSE;
   if (slot->phase != DS_TRACK_IDLE) {
-    g_set_error (error, DS_TRACK_ERROR, DS_TRACK_ERROR_BUSY, "slot %u busy (file %"
-        G_GINT64_FORMAT ")", slot->index, slot->file_id);
+    ds_slot_set_busy (error, slot->index, slot->file_id);
     return FALSE;
   }
   reset_camera (slot, send_reset);

@@ -22,11 +22,10 @@
 #ifndef DS_TRACK_H
 #define DS_TRACK_H
 
-#include <stdio.h>
-
 #include <glib.h>
 
 #include "ds-shim.h"
+#include "ds-slot-core.h"
 
 G_BEGIN_DECLS
 
@@ -93,9 +92,7 @@ typedef struct {
   DsTrackEnd end;
   gchar *end_error;
 
-  FILE *out;
-  gchar *out_path;
-  gint out_errno;          /* first write error, 0 = none */
+  DsSlotOutput out;        /* per-file output */
 } DsTrackSlot;
 
 /* What a finished file reports. */

@@ -28,11 +28,11 @@
 #include "ds-config.h"
 #include "ds-shim.h"
 #include "ds-slot-book.h"
+#include "ds-slot-gst.h"
 
 GST_DEBUG_CATEGORY_STATIC (ds_gst_engine_debug);
 #define GST_CAT_DEFAULT ds_gst_engine_debug
 
-#define DS_NO_SLOT G_MAXUINT
 #define DS_DEFAULT_STALL_MS 5000
 /* An hour: beyond it the watchdog is off in all but name (and ms → ns must not overflow). */
 #define DS_MAX_STALL_MS 3600000
@@ -74,22 +74,6 @@ typedef enum {
   DS_EV_FATAL,
 } DsEventKind;
 
-typedef struct {
-  DsEngine *engine;
-  guint slot;
-  guint64 generation;
-  DsEventKind kind;
-  gint64 mono_ns;
-  gchar *text;
-} DsEvent;
-
-static GQuark
-ds_engine_error_quark (void)
-{
-  return g_quark_from_static_string ("ds-gst-engine-error");
-}
-#define DS_ENGINE_ERROR ds_engine_error_quark ()
-
 static gint64
 mono_now_ns (void)
 {
@@ -101,38 +85,19 @@ mono_now_ns (void)
 
 /* ---------- streaming thread → main loop ---------- */
 
-static gboolean on_event (gpointer data);
+static void on_event (const DsSlotCall *call);
 
+/* slot NULL: an engine-wide event (DS_EV_FATAL). */
 static void
-event_free (gpointer data)
-{
-  DsEvent *ev = data;
-
-  g_free (ev->text);
-  g_free (ev);
-}
-
-/* Always deferred (never run inline), even when called on the main thread: a state
- * change made by a request may post an error synchronously, and the request's reply
- * must go out first. */
-static void
-queue_event (DsEngine *engine, guint slot, guint64 generation, DsEventKind kind,
+queue_event (DsEngine *engine, DsSlot *slot, guint64 generation, DsEventKind kind,
     gint64 mono_ns, const gchar *text)
 {
-  DsEvent *ev = g_new0 (DsEvent, 1);
-  GSource *src = g_idle_source_new ();
+  guint index = slot != NULL ? slot->index : DS_SLOT_NONE;
 
-  GST_LOG ("slot %d: queue event %d gen %" G_GUINT64_FORMAT, (gint) slot, kind, generation);
-  ev->engine = engine;
-  ev->slot = slot;
-  ev->generation = generation;
-  ev->kind = kind;
-  ev->mono_ns = mono_ns;
-  ev->text = g_strdup (text);
-  g_source_set_priority (src, G_PRIORITY_DEFAULT);
-  g_source_set_callback (src, on_event, ev, event_free);
-  g_source_attach (src, engine->context);
-  g_source_unref (src);
+  GST_LOG ("slot %d: queue event %d gen %" G_GUINT64_FORMAT, (gint) index, kind, generation);
+  ds_slot_call_queue (engine->context, on_event, &(DsSlotCall) {
+      .owner = engine, .slot = slot, .index = index, .generation = generation,
+      .kind = kind, .mono_ns = mono_ns, .text = text });
 }
 
 /* Queues an event for the file the slot is playing now, if it is playing one. The
@@ -149,7 +114,7 @@ queue_if_playing (DsSlot *slot, DsEventKind kind, gint64 mono_ns, const gchar *t
   gen = slot->book.generation;
   g_mutex_unlock (&slot->lock);
   if (playing)
-    queue_event (slot->engine, slot->index, gen, kind, mono_ns, text);
+    queue_event (slot->engine, slot, gen, kind, mono_ns, text);
 }
 
 static GstPadProbeReturn
@@ -184,7 +149,7 @@ on_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     gen = slot->book.generation;
     g_mutex_unlock (&slot->lock);
     if (first)
-      queue_event (slot->engine, slot->index, gen, DS_EV_STARTED, mono, NULL);
+      queue_event (slot->engine, slot, gen, DS_EV_STARTED, mono, NULL);
     return GST_PAD_PROBE_OK;
   }
 
@@ -255,7 +220,7 @@ on_no_more_pads (GstElement *dec, gpointer user_data)
   gen = slot->book.generation;
   g_mutex_unlock (&slot->lock);
   if (no_video)
-    queue_event (slot->engine, slot->index, gen, DS_EV_ERROR, 0, "no video stream");
+    queue_event (slot->engine, slot, gen, DS_EV_ERROR, 0, "no video stream");
 }
 
 /* Software decoders get DS_GST_DECODER_THREADS threads (default 1, 0 = libav's auto):
@@ -274,38 +239,6 @@ on_deep_element_added (GstBin *bin, GstBin *sub_bin, GstElement *element, gpoint
     g_object_set (element, "max-threads", engine->decoder_threads, NULL);
 }
 
-static DsSlot *
-slot_of_object (DsEngine *engine, GstObject *obj)
-{
-  for (guint i = 0; i < engine->config->n_slots; i++) {
-    DsSlot *slot = &engine->slots[i];
-    if (gst_object_has_as_ancestor (obj, GST_OBJECT (slot->dec)) ||
-        obj == GST_OBJECT (slot->sink))
-      return slot;
-  }
-  return NULL;
-}
-
-/* "<message>: <last line of the debug text>" — the debug tail names the cause
- * (e.g. the missing path) without the source-code location. */
-static gchar *
-describe_error (GError *err, const gchar *debug)
-{
-  const gchar *tail;
-
-  gsize len = strlen (err->message);
-
-  if (len > 0 && err->message[len - 1] == '.')
-    len--;
-  if (debug == NULL || *debug == '\0')
-    return g_strndup (err->message, len);
-  tail = strrchr (debug, '\n');
-  tail = tail != NULL ? tail + 1 : debug;
-  if (strstr (tail, "(): ") != NULL)
-    return g_strndup (err->message, len); /* only a location, nothing to add */
-  return g_strdup_printf ("%.*s: %s", (int) len, err->message, tail);
-}
-
 static GstBusSyncReply
 on_bus_sync (GstBus *bus, GstMessage *msg, gpointer user_data)
 {
@@ -314,23 +247,16 @@ on_bus_sync (GstBus *bus, GstMessage *msg, gpointer user_data)
 
   switch (GST_MESSAGE_TYPE (msg)) {
     case GST_MESSAGE_ERROR: {
-      GError *err = NULL;
-      gchar *debug = NULL, *text;
-      DsSlot *slot;
+      gchar *text = ds_slot_error_text (msg);
+      guint index = ds_slot_of_object (GST_MESSAGE_SRC (msg));
 
-      gst_message_parse_error (msg, &err, &debug);
-      text = describe_error (err, debug);
-      slot = slot_of_object (engine, GST_MESSAGE_SRC (msg));
       GST_INFO_OBJECT (GST_MESSAGE_SRC (msg), "error (slot %d): %s",
-          slot != NULL ? (gint) slot->index : -1, text);
-      if (slot != NULL) {
-        queue_if_playing (slot, DS_EV_ERROR, 0, text);
-      } else {
-        queue_event (engine, DS_NO_SLOT, 0, DS_EV_FATAL, 0, text);
-      }
+          index < engine->config->n_slots ? (gint) index : -1, text);
+      if (index < engine->config->n_slots)
+        queue_if_playing (&engine->slots[index], DS_EV_ERROR, 0, text);
+      else
+        queue_event (engine, NULL, 0, DS_EV_FATAL, 0, text);
       g_free (text);
-      g_free (debug);
-      g_error_free (err);
       break;
     }
     case GST_MESSAGE_WARNING: {
@@ -401,12 +327,11 @@ on_watchdog (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-static gboolean
-on_event (gpointer data)
+static void
+on_event (const DsSlotCall *ev)
 {
-  DsEvent *ev = data;
-  DsEngine *engine = ev->engine;
-  DsSlot *slot;
+  DsEngine *engine = ev->owner;
+  DsSlot *slot = ev->slot;
   gint64 file_id;
   guint64 frames, camera_frames;
   gboolean current;
@@ -418,25 +343,25 @@ on_event (gpointer data)
     ds_shim_emit_fatal (engine->shim, ev->text);
     engine->exit_code = 1;
     g_main_loop_quit (engine->loop);
-    return G_SOURCE_REMOVE;
+    return;
   }
 
-  slot = &engine->slots[ev->slot];
-  GST_LOG ("slot %u: event %d gen %" G_GUINT64_FORMAT, ev->slot, ev->kind, ev->generation);
+  GST_LOG ("slot %u: event %d gen %" G_GUINT64_FORMAT, ev->index, ev->kind, ev->generation);
   g_mutex_lock (&slot->lock);
-  current = slot->book.state == DS_SLOT_PLAYING && slot->book.generation == ev->generation;
+  current = ds_slot_call_is_current (ev, slot->book.generation, slot->book.state,
+      DS_SLOT_STATES (DS_SLOT_PLAYING));
   file_id = slot->book.file_id;
   if (!current) {
     g_mutex_unlock (&slot->lock);
-    GST_DEBUG ("slot %u: stale event %d dropped", ev->slot, ev->kind);
-    return G_SOURCE_REMOVE;
+    GST_DEBUG ("slot %u: stale event %d dropped", ev->index, ev->kind);
+    return;
   }
 
   switch (ev->kind) {
     case DS_EV_STARTED:
       g_mutex_unlock (&slot->lock);
-      ds_shim_emit_file_started (engine->shim, (gint) ev->slot, file_id, ev->mono_ns);
-      return G_SOURCE_REMOVE;
+      ds_shim_emit_file_started (engine->shim, (gint) ev->index, file_id, ev->mono_ns);
+      return;
 
     case DS_EV_EOS: {
       gint64 last_mono = slot->book.last_mono_ns;
@@ -446,31 +371,30 @@ on_event (gpointer data)
       camera_frames = slot->book.camera_frames;
       g_mutex_unlock (&slot->lock);
       if (frames == 0)
-        ds_shim_emit_file_error (engine->shim, (gint) ev->slot, file_id,
+        ds_shim_emit_file_error (engine->shim, (gint) ev->index, file_id,
             "no video frames decoded");
       else if (!ok)
-        ds_shim_emit_file_error (engine->shim, (gint) ev->slot, file_id, err->message);
+        ds_shim_emit_file_error (engine->shim, (gint) ev->index, file_id, err->message);
       else
-        ds_shim_emit_file_done (engine->shim, (gint) ev->slot, file_id, frames,
+        ds_shim_emit_file_done (engine->shim, (gint) ev->index, file_id, frames,
             camera_frames, last_mono);
       g_clear_error (&err);
       /* After the event: the client's next request overlaps with the teardown. */
       slot_halt (slot);
-      GST_DEBUG ("slot %u: file %" G_GINT64_FORMAT " done, decoder down", ev->slot, file_id);
-      return G_SOURCE_REMOVE;
+      GST_DEBUG ("slot %u: file %" G_GINT64_FORMAT " done, decoder down", ev->index, file_id);
+      return;
     }
 
     case DS_EV_ERROR:
       ds_slot_book_end (&slot->book, FALSE, NULL);
       g_mutex_unlock (&slot->lock);
       slot_fail (engine, slot, file_id, ev->text);
-      return G_SOURCE_REMOVE;
+      return;
 
     case DS_EV_FATAL:
       break;
   }
   g_mutex_unlock (&slot->lock);
-  return G_SOURCE_REMOVE;
 }
 
 /* ---------- engine vtable ---------- */
@@ -503,8 +427,7 @@ engine_play (gpointer data, const DsPlayRequest *req, GError **error)
 
   g_mutex_lock (&slot->lock);
   if (slot->book.state == DS_SLOT_PLAYING) {
-    g_set_error (error, DS_ENGINE_ERROR, 1, "slot %d busy (file %" G_GINT64_FORMAT ")",
-        req->slot, slot->book.file_id);
+    ds_slot_set_busy (error, slot->index, slot->book.file_id);
     g_mutex_unlock (&slot->lock);
     return FALSE;
   }
@@ -521,7 +444,7 @@ engine_play (gpointer data, const DsPlayRequest *req, GError **error)
   GST_DEBUG ("slot %d: play %" G_GINT64_FORMAT " %s", req->slot, req->file_id, req->uri);
   not_playable = check_local_file (req->uri);
   if (not_playable != NULL) {
-    queue_event (engine, slot->index, gen, DS_EV_ERROR, 0, not_playable);
+    queue_event (engine, slot, gen, DS_EV_ERROR, 0, not_playable);
     g_free (not_playable);
     return TRUE;
   }
@@ -531,7 +454,7 @@ engine_play (gpointer data, const DsPlayRequest *req, GError **error)
       gst_element_state_change_return_get_name (ret));
   if (ret == GST_STATE_CHANGE_FAILURE) {
     /* The ERROR message that explains it was queued first and wins. */
-    queue_event (engine, slot->index, gen, DS_EV_ERROR, 0, "cannot start playback");
+    queue_event (engine, slot, gen, DS_EV_ERROR, 0, "cannot start playback");
   }
   return TRUE;
 }
@@ -567,8 +490,7 @@ engine_reset (gpointer data, gint index, GError **error)
 
   g_mutex_lock (&slot->lock);
   if (slot->book.state == DS_SLOT_PLAYING) {
-    g_set_error (error, DS_ENGINE_ERROR, 1, "slot %d busy (file %" G_GINT64_FORMAT ")",
-        index, slot->book.file_id);
+    ds_slot_set_busy (error, slot->index, slot->book.file_id);
     ok = FALSE;
   } else {
     ds_slot_book_reset_camera (&slot->book);
@@ -647,8 +569,8 @@ engine_build (DsEngine *engine, GError **error)
     slot->sink = gst_element_factory_make ("fakesink", name);
     g_free (name);
     if (slot->dec == NULL || slot->sink == NULL) {
-      g_set_error (error, DS_ENGINE_ERROR, 2, "missing GStreamer element %s",
-          slot->dec == NULL ? "uridecodebin" : "fakesink");
+      g_set_error (error, DS_SLOT_ERROR, DS_SLOT_ERROR_PIPELINE,
+          "missing GStreamer element %s", slot->dec == NULL ? "uridecodebin" : "fakesink");
       return FALSE;
     }
     /* async=false: an idle slot's sink must not hold the pipeline out of PLAYING. */
@@ -656,6 +578,8 @@ engine_build (DsEngine *engine, GError **error)
         NULL);
     /* The pipeline never changes a decoder's state; the slot does. */
     gst_element_set_locked_state (slot->dec, TRUE);
+    ds_slot_tag_element (slot->dec, i);
+    ds_slot_tag_element (slot->sink, i);
     gst_bin_add_many (GST_BIN (engine->pipeline), slot->dec, slot->sink, NULL);
     slot->sinkpad = gst_element_get_static_pad (slot->sink, "sink");
     gst_pad_add_probe (slot->sinkpad,
@@ -672,7 +596,7 @@ engine_build (DsEngine *engine, GError **error)
 
   if (gst_element_set_state (engine->pipeline, GST_STATE_PLAYING) ==
       GST_STATE_CHANGE_FAILURE) {
-    g_set_error (error, DS_ENGINE_ERROR, 1, "pipeline refused to start");
+    g_set_error (error, DS_SLOT_ERROR, DS_SLOT_ERROR_PIPELINE, "pipeline refused to start");
     return FALSE;
   }
   return TRUE;

@@ -17,9 +17,7 @@ ds_slot_book_init (DsSlotBook *book)
 void
 ds_slot_book_clear (DsSlotBook *book)
 {
-  if (book->out != NULL)
-    fclose (book->out);
-  g_free (book->out_path);
+  ds_slot_output_clear (&book->out);
   ds_slot_book_init (book);
 }
 
@@ -27,14 +25,9 @@ gboolean
 ds_slot_book_begin (DsSlotBook *book, gint64 file_id, gboolean new_camera,
     const gchar *output_path, GError **error)
 {
-  FILE *out = NULL;
-
   g_return_val_if_fail (book->state == DS_SLOT_IDLE, FALSE);
-  if (output_path != NULL) {
-    out = ds_shim_open_output (output_path, error);
-    if (out == NULL)
-      return FALSE;
-  }
+  if (!ds_slot_output_open (&book->out, output_path, error))
+    return FALSE;
   if (new_camera)
     book->camera_frames = 0;
   book->state = DS_SLOT_PLAYING;
@@ -46,10 +39,6 @@ ds_slot_book_begin (DsSlotBook *book, gint64 file_id, gboolean new_camera,
   book->duration_ns = -1;
   book->first_mono_ns = -1;
   book->last_mono_ns = -1;
-  book->out = out;
-  g_free (book->out_path);
-  book->out_path = g_strdup (output_path);
-  book->out_failed = FALSE;
   return TRUE;
 }
 
@@ -61,10 +50,8 @@ ds_slot_book_frame (DsSlotBook *book, gint64 pts_ns, gint64 position_ns, gint64 
   if (book->state != DS_SLOT_PLAYING)
     return FALSE;
   first = book->frames == 0;
-  if (book->out != NULL && !book->out_failed &&
-      fprintf (book->out, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GINT64_FORMAT "\n",
-          book->camera_frames, book->frames, pts_ns < 0 ? (gint64) -1 : pts_ns) < 0)
-    book->out_failed = TRUE;
+  ds_slot_output_printf (&book->out, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %"
+      G_GINT64_FORMAT "\n", book->camera_frames, book->frames, pts_ns < 0 ? (gint64) -1 : pts_ns);
   book->frames++;
   book->camera_frames++;
   book->position_ns = position_ns;
@@ -77,18 +64,8 @@ ds_slot_book_frame (DsSlotBook *book, gint64 pts_ns, gint64 position_ns, gint64 
 gboolean
 ds_slot_book_end (DsSlotBook *book, gboolean reset_camera, GError **error)
 {
-  gboolean ok = TRUE;
+  gboolean ok = ds_slot_output_close (&book->out, error);
 
-  if (book->out != NULL) {
-    if (fclose (book->out) != 0)
-      book->out_failed = TRUE;
-    book->out = NULL;
-    if (book->out_failed) {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_IO, "cannot write output %s",
-          book->out_path);
-      ok = FALSE;
-    }
-  }
   if (book->state == DS_SLOT_PLAYING)
     book->generation++;
   book->state = DS_SLOT_IDLE;

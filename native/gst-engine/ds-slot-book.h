@@ -11,11 +11,10 @@
 #ifndef DS_SLOT_BOOK_H
 #define DS_SLOT_BOOK_H
 
-#include <stdio.h>
-
 #include <glib.h>
 
 #include "ds-shim.h"
+#include "ds-slot-core.h"
 
 G_BEGIN_DECLS
 
@@ -30,16 +29,15 @@ typedef struct {
   gint64 duration_ns;    /* -1 = unknown */
   gint64 first_mono_ns;  /* CLOCK_MONOTONIC of the file's first frame, -1 = none yet */
   gint64 last_mono_ns;   /* ... and of its last frame */
-  FILE *out;             /* per-file output, NULL = none */
-  gchar *out_path;
-  gboolean out_failed;   /* a write to `out` failed */
+  DsSlotOutput out;      /* per-file output */
 } DsSlotBook;
 
 void ds_slot_book_init (DsSlotBook *book);
 void ds_slot_book_clear (DsSlotBook *book);
 
 /* Idle → playing `file_id`. new_camera resets the camera count first. Opens (truncates)
- * output_path when not NULL; on failure the slot stays idle and error is set. */
+ * output_path when not NULL (ds_slot_output_open); on failure the slot stays idle and
+ * error is set. */
 gboolean ds_slot_book_begin (DsSlotBook *book, gint64 file_id, gboolean new_camera,
     const gchar *output_path, GError **error);
 
@@ -49,7 +47,8 @@ gboolean ds_slot_book_frame (DsSlotBook *book, gint64 pts_ns, gint64 position_ns
     gint64 mono_ns);
 
 /* Playing → idle: closes the output. Returns FALSE with error when the output could
- * not be written completely. reset_camera also restarts the camera count. */
+ * not be written completely (ds_slot_output_close). reset_camera also restarts the
+ * camera count. */
 gboolean ds_slot_book_end (DsSlotBook *book, gboolean reset_camera, GError **error);
 
 /* Restarts the camera count of an idle slot. */

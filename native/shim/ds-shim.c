@@ -6,7 +6,6 @@
 #include "ds-shim.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1047,43 +1046,6 @@ shim_on_accept (GSocket *listener, GIOCondition cond, gpointer user_data)
       shim_send_ready (shim);
   }
   return G_SOURCE_CONTINUE;
-}
-
-/* ---------- per-file output ---------- */
-
-FILE *
-ds_shim_open_output (const gchar *path, GError **error)
-{
-  const gchar *reason = NULL;
-  struct stat st;
-  FILE *f;
-  int fd, flags, e = 0;
-
-  /* O_NONBLOCK: a FIFO would block the main loop in open() until a reader comes (without
-   * a reader it fails with ENXIO). No O_TRUNC until the file is known to be regular. */
-  fd = open (path, O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0666);
-  if (fd < 0) {
-    e = errno;
-    if (e == ENXIO || e == EISDIR)
-      reason = "not a regular file";
-  } else if (fstat (fd, &st) != 0) {
-    e = errno;
-  } else if (!S_ISREG (st.st_mode)) {
-    e = EINVAL;
-    reason = "not a regular file";
-  } else if (ftruncate (fd, 0) != 0 || (flags = fcntl (fd, F_GETFL)) < 0 ||
-      fcntl (fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
-    e = errno;
-  } else if ((f = fdopen (fd, "w")) != NULL) {
-    return f;
-  } else {
-    e = errno;
-  }
-  if (fd >= 0)
-    close (fd);
-  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e), "cannot open output %s: %s",
-      path, reason != NULL ? reason : g_strerror (e));
-  return NULL;
 }
 
 DsShim *

@@ -7,8 +7,6 @@
 #ifndef DS_SHIM_H
 #define DS_SHIM_H
 
-#include <stdio.h>
-
 #include <glib.h>
 
 G_BEGIN_DECLS
@@ -76,11 +74,6 @@ void ds_shim_emit_file_done    (DsShim *shim, gint slot, gint64 file_id, guint64
                                 guint64 camera_frames, gint64 mono_ns);
 void ds_shim_emit_file_error   (DsShim *shim, gint slot, gint64 file_id, const gchar *error);
 void ds_shim_emit_fatal        (DsShim *shim, const gchar *error);
-
-/* Creates (truncates) a per-file output for writing, without blocking: anything but a
- * regular file (a FIFO, a device, a socket, a directory) is refused. Errors read
- * `cannot open output <path>: <reason>` (docs/engine-protocol.md). */
-FILE    *ds_shim_open_output (const gchar *path, GError **error);
 
 /* Closes the client and the listener, removes the socket file. */
 void ds_shim_free (DsShim *shim);

@@ -1,0 +1,100 @@
+/* ds-slot-core: what every engine's slots share, free of GStreamer.
+ *
+ *  - DS_SLOT_ERROR: the one error domain of slot refusals and failures;
+ *  - DsSlotOutput: the per-file output (docs/engine-protocol.md): created without
+ *    blocking, written line by line, the first write error kept, reported at close;
+ *  - DsSlotCall: work a streaming thread hands to the main loop, tagged with the slot's
+ *    generation (which changes whenever a file begins or ends) so that work for an earlier
+ *    file can be dropped there.
+ *
+ * The GStreamer side (bus errors, which slot an element belongs to) is ds-slot-gst.h. */
+#ifndef DS_SLOT_CORE_H
+#define DS_SLOT_CORE_H
+
+#include <stdio.h>
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Index of no slot (engine-wide work, an element outside every slot). */
+#define DS_SLOT_NONE G_MAXUINT
+
+#define DS_SLOT_ERROR (ds_slot_error_quark ())
+GQuark ds_slot_error_quark (void);
+
+typedef enum {
+  DS_SLOT_ERROR_BUSY,     /* `slot 0 busy (file 12)` */
+  DS_SLOT_ERROR_OUTPUT,   /* `cannot open output …` / `cannot write output …` */
+  DS_SLOT_ERROR_PIPELINE, /* the engine cannot build or start its pipeline */
+} DsSlotError;
+
+/* Refuses a request on a slot that is playing (or draining) file_id. */
+void ds_slot_set_busy (GError **error, guint index, gint64 file_id);
+
+/* ---------- per-file output ---------- */
+
+typedef struct {
+  FILE *file;   /* NULL = closed or none */
+  gchar *path;  /* of the last file opened, kept after close for messages */
+  gint errsv;   /* first write error (errno), 0 = none */
+} DsSlotOutput;
+
+/* Zero-initialised memory is a closed output too. */
+void ds_slot_output_init (DsSlotOutput *out);
+/* Closes without a report and frees the path. */
+void ds_slot_output_clear (DsSlotOutput *out);
+
+/* Creates (truncates) path for writing, without blocking: anything but a regular file
+ * (a FIFO, a device, a socket, a directory) is refused. path NULL or "" means no output
+ * (TRUE, nothing opened). On success the previous file is cleared first (closed without a
+ * report); on failure `out` is unchanged and error reads
+ * `cannot open output <path>: <reason>` (`not a regular file` for those refused). */
+gboolean ds_slot_output_open (DsSlotOutput *out, const gchar *path, GError **error);
+
+/* TRUE when open and no write has failed yet: worth formatting a line for. */
+gboolean ds_slot_output_writable (const DsSlotOutput *out);
+
+/* Appends len bytes; after the first failure (kept in errsv) nothing more is written.
+ * Returns ds_slot_output_writable(). */
+gboolean ds_slot_output_write (DsSlotOutput *out, const gchar *data, gsize len);
+gboolean ds_slot_output_printf (DsSlotOutput *out, const gchar *format, ...)
+    G_GNUC_PRINTF (2, 3);
+
+/* Flushes and closes. FALSE, with error `cannot write output <path>: <reason>`, when any
+ * of the file failed to be written: the caller turns a clean end into a failure. A closed
+ * or absent output is TRUE. */
+gboolean ds_slot_output_close (DsSlotOutput *out, GError **error);
+
+/* ---------- streaming thread → main loop ---------- */
+
+typedef struct _DsSlotCall DsSlotCall;
+typedef void (*DsSlotCallFunc) (const DsSlotCall *call);
+
+struct _DsSlotCall {
+  gpointer owner;      /* the engine */
+  gpointer slot;       /* the engine's slot; NULL for engine-wide work */
+  guint index;         /* the slot number, DS_SLOT_NONE for engine-wide work */
+  guint64 generation;  /* the slot's generation when queued (read under its lock) */
+  gint kind;           /* engine-defined */
+  gint64 mono_ns;
+  const gchar *text;   /* NULL = none; ds_slot_call_queue copies it */
+};
+
+/* Runs func (call) on context's main loop (NULL: the global default), always later, never
+ * inline even on the main thread: a state change made by a request may post an error at
+ * once, and the request's reply must go out first. `call` is copied (text too); the copy
+ * is freed after func returns. Safe from any thread. */
+void ds_slot_call_queue (GMainContext *context, DsSlotCallFunc func, const DsSlotCall *call);
+
+/* A set of slot states (an engine's state or phase enum) for ds_slot_call_is_current. */
+#define DS_SLOT_STATES(s) (1u << (s))
+
+/* TRUE when the call is still about the slot's current file: generation and state are the
+ * slot's now (read under its lock) and state is one of `states`. */
+gboolean ds_slot_call_is_current (const DsSlotCall *call, guint64 generation, guint state,
+    guint states);
+
+G_END_DECLS
+
+#endif /* DS_SLOT_CORE_H */

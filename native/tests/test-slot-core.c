@@ -1,0 +1,441 @@
+/* Unit tests of the slot core both engines share: the per-file output, the
+ * generation-tagged main-loop calls, the error domain, and the GStreamer side (which slot
+ * an element belongs to, bus error texts) against real elements. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <gst/gst.h>
+
+#include "ds-slot-core.h"
+#include "ds-slot-gst.h"
+#include "ds-test-tmp.h"
+
+typedef struct {
+  gchar *dir;
+  DsSlotOutput out;
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  f->dir = ds_test_tmp_new ("ds-slot-core-XXXXXX");
+  ds_slot_output_init (&f->out);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  (void) data;
+  ds_slot_output_clear (&f->out);
+  ds_test_tmp_free (f->dir);
+}
+
+/* ---------- per-file output ---------- */
+
+static void
+test_output_lines (Fixture *f, gconstpointer data)
+{
+  gchar *p1 = g_build_filename (f->dir, "1.txt", NULL);
+  gchar *p2 = g_build_filename (f->dir, "2.txt", NULL);
+  gchar *text;
+  struct stat st;
+
+  (void) data;
+  /* No path: nothing opened, nothing to report. */
+  g_assert_true (ds_slot_output_open (&f->out, NULL, NULL));
+  g_assert_true (ds_slot_output_open (&f->out, "", NULL));
+  g_assert_false (ds_slot_output_writable (&f->out));
+  g_assert_false (ds_slot_output_printf (&f->out, "%d\n", 1));
+  g_assert_true (ds_slot_output_close (&f->out, NULL));
+
+  /* An existing file is truncated; the descriptor blocks and is not inherited. */
+  g_assert_true (g_file_set_contents (p1, "old content that must go\n", -1, NULL));
+  g_assert_true (ds_slot_output_open (&f->out, p1, NULL));
+  g_assert_cmpint (g_stat (p1, &st), ==, 0);
+  g_assert_cmpint (st.st_size, ==, 0);
+  g_assert_cmpint (fcntl (fileno (f->out.file), F_GETFD) & FD_CLOEXEC, !=, 0);
+  g_assert_cmpint (fcntl (fileno (f->out.file), F_GETFL) & O_NONBLOCK, ==, 0);
+  g_assert_true (ds_slot_output_writable (&f->out));
+  g_assert_true (ds_slot_output_printf (&f->out, "%d %s\n", 0, "a"));
+  g_assert_true (ds_slot_output_write (&f->out, "1 b\n", 4));
+  g_assert_true (ds_slot_output_close (&f->out, NULL));
+  g_assert_false (ds_slot_output_writable (&f->out));
+  g_assert_true (ds_slot_output_close (&f->out, NULL)); /* twice: nothing to do */
+  text = ds_test_read_file (p1);
+  g_assert_cmpstr (text, ==, "0 a\n1 b\n");
+  g_free (text);
+
+  /* The next file replaces the path; an open one is closed first. */
+  g_assert_true (ds_slot_output_open (&f->out, p1, NULL));
+  g_assert_true (ds_slot_output_open (&f->out, p2, NULL));
+  g_assert_cmpstr (f->out.path, ==, p2);
+  g_assert_true (ds_slot_output_write (&f->out, "x\n", 2));
+  g_assert_true (ds_slot_output_close (&f->out, NULL));
+  text = ds_test_read_file (p2);
+  g_assert_cmpstr (text, ==, "x\n");
+  g_free (text);
+  g_free (p1);
+  g_free (p2);
+}
+
+/* Opening a FIFO for writing blocks until a reader comes, on the main loop: anything but
+ * a regular file is refused at once, and a failed open leaves the output as it was. */
+static void
+test_output_refused (Fixture *f, gconstpointer data)
+{
+  gchar *fifo = g_build_filename (f->dir, "fifo", NULL);
+  gchar *missing = g_build_filename (f->dir, "no-such-dir", "o.txt", NULL);
+  gchar *reg = g_build_filename (f->dir, "o.txt", NULL);
+  const gchar *paths[] = { fifo, "/dev/null", f->dir, fifo };
+  GError *err = NULL;
+  gchar *want;
+  int reader = -1;
+  struct stat st;
+
+  (void) data;
+  g_assert_true (ds_slot_output_open (&f->out, reg, NULL));
+  g_assert_true (ds_slot_output_close (&f->out, NULL));
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++) {
+    want = g_strdup_printf ("cannot open output %s: not a regular file", paths[i]);
+    if (i == 3) { /* a FIFO with a reader opens without blocking: still refused */
+      reader = open (fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      g_assert_cmpint (reader, >=, 0);
+    }
+    g_assert_false (ds_slot_output_open (&f->out, paths[i], &err));
+    g_assert_error (err, DS_SLOT_ERROR, DS_SLOT_ERROR_OUTPUT);
+    g_assert_cmpstr (err->message, ==, want);
+    g_clear_error (&err);
+    g_free (want);
+    g_assert_null (f->out.file);
+    g_assert_cmpstr (f->out.path, ==, reg);
+  }
+  close (reader);
+  /* /dev/null was not truncated or changed into anything else. */
+  g_assert_cmpint (g_stat ("/dev/null", &st), ==, 0);
+  g_assert_true (S_ISCHR (st.st_mode));
+
+  g_assert_false (ds_slot_output_open (&f->out, missing, &err));
+  want = g_strdup_printf ("cannot open output %s: %s", missing, g_strerror (ENOENT));
+  g_assert_error (err, DS_SLOT_ERROR, DS_SLOT_ERROR_OUTPUT);
+  g_assert_cmpstr (err->message, ==, want);
+  g_clear_error (&err);
+  g_free (want);
+  g_free (fifo);
+  g_free (missing);
+  g_free (reg);
+}
+
+/* An output that takes the open but not the data (over the file size limit the writes
+ * fail with EFBIG): the first error is kept, nothing more is written, close reports it. */
+static void
+test_output_write_failure (Fixture *f, gconstpointer data)
+{
+  gchar *path = g_build_filename (f->dir, "big.txt", NULL);
+  gchar line[100];
+  struct rlimit old, small;
+  void (*old_handler) (int);
+  GError *err = NULL;
+  gchar *want;
+  guint written = 0;
+
+  (void) data;
+  memset (line, 'x', sizeof (line) - 1);
+  line[sizeof (line) - 1] = '\n';
+  g_assert_cmpint (getrlimit (RLIMIT_FSIZE, &old), ==, 0);
+  small = old;
+  small.rlim_cur = 4096;
+  old_handler = signal (SIGXFSZ, SIG_IGN);
+  g_assert_true (ds_slot_output_open (&f->out, path, NULL));
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &small), ==, 0);
+  for (guint i = 0; i < 1000; i++) {
+    if (ds_slot_output_write (&f->out, line, sizeof (line)))
+      written++;
+  }
+  g_assert_false (ds_slot_output_writable (&f->out));
+  g_assert_cmpint (f->out.errsv, ==, EFBIG);
+  g_assert_false (ds_slot_output_printf (&f->out, "more\n"));
+  g_assert_false (ds_slot_output_close (&f->out, &err));
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &old), ==, 0);
+  signal (SIGXFSZ, old_handler);
+  g_assert_cmpuint (written, <, 1000);
+  want = g_strdup_printf ("cannot write output %s: %s", path, g_strerror (EFBIG));
+  g_assert_error (err, DS_SLOT_ERROR, DS_SLOT_ERROR_OUTPUT);
+  g_assert_cmpstr (err->message, ==, want);
+  g_clear_error (&err);
+  g_free (want);
+
+  /* The next file starts clean. */
+  g_assert_true (ds_slot_output_open (&f->out, path, NULL));
+  g_assert_cmpint (f->out.errsv, ==, 0);
+  g_assert_true (ds_slot_output_write (&f->out, "ok\n", 3));
+  g_assert_true (ds_slot_output_close (&f->out, NULL));
+  g_free (path);
+}
+
+static void
+test_busy (void)
+{
+  GError *err = NULL;
+
+  ds_slot_set_busy (&err, 0, 12);
+  g_assert_error (err, DS_SLOT_ERROR, DS_SLOT_ERROR_BUSY);
+  g_assert_cmpstr (err->message, ==, "slot 0 busy (file 12)");
+  g_clear_error (&err);
+  ds_slot_set_busy (&err, 3, -1);
+  g_assert_cmpstr (err->message, ==, "slot 3 busy (file -1)");
+  g_clear_error (&err);
+}
+
+/* ---------- main-loop calls ---------- */
+
+typedef struct {
+  GMainContext *context;
+  GMutex lock;
+  GPtrArray *seen;   /* "<kind>:<text>" per call run */
+  GThread *ran_on;
+} Calls;
+
+static void
+record_call (const DsSlotCall *call)
+{
+  Calls *c = call->owner;
+
+  g_mutex_lock (&c->lock);
+  g_ptr_array_add (c->seen, g_strdup_printf ("%d:%s@%u/%" G_GUINT64_FORMAT, call->kind,
+      call->text != NULL ? call->text : "-", call->index, call->generation));
+  c->ran_on = g_thread_self ();
+  g_mutex_unlock (&c->lock);
+}
+
+static gpointer
+queue_from_thread (gpointer data)
+{
+  Calls *c = data;
+
+  ds_slot_call_queue (c->context, record_call, &(DsSlotCall) {
+      .owner = c, .index = 2, .generation = 9, .kind = 3, .text = "thread" });
+  return NULL;
+}
+
+static void
+test_call_queue (void)
+{
+  Calls c = { 0 };
+  gchar text[] = "eos";
+  gchar *engine_wide = g_strdup_printf ("2:-@%u/0", DS_SLOT_NONE);
+  GThread *t;
+
+  c.context = g_main_context_new ();
+  c.seen = g_ptr_array_new_with_free_func (g_free);
+  g_mutex_init (&c.lock);
+
+  /* Never inline; the text is the call's own copy; calls run in order. */
+  ds_slot_call_queue (c.context, record_call, &(DsSlotCall) {
+      .owner = &c, .index = 0, .generation = 4, .kind = 1, .text = text });
+  ds_slot_call_queue (c.context, record_call, &(DsSlotCall) {
+      .owner = &c, .index = DS_SLOT_NONE, .kind = 2 });
+  text[0] = 'X';
+  g_assert_cmpuint (c.seen->len, ==, 0);
+  while (g_main_context_iteration (c.context, FALSE))
+    ;
+  g_assert_cmpuint (c.seen->len, ==, 2);
+  g_assert_cmpstr (c.seen->pdata[0], ==, "1:eos@0/4");
+  g_assert_cmpstr (c.seen->pdata[1], ==, engine_wide);
+  g_assert_true (c.ran_on == g_thread_self ());
+
+  /* From a streaming thread: runs on the context's thread, not the caller's. */
+  t = g_thread_new ("queue", queue_from_thread, &c);
+  g_thread_join (t);
+  while (g_main_context_iteration (c.context, FALSE))
+    ;
+  g_assert_cmpuint (c.seen->len, ==, 3);
+  g_assert_cmpstr (c.seen->pdata[2], ==, "3:thread@2/9");
+  g_assert_true (c.ran_on == g_thread_self ());
+
+  g_ptr_array_unref (c.seen);
+  g_free (engine_wide);
+  g_mutex_clear (&c.lock);
+  g_main_context_unref (c.context);
+}
+
+enum { ST_IDLE, ST_PLAYING, ST_DRAINING };
+
+static void
+test_call_is_current (void)
+{
+  DsSlotCall call = { .generation = 7 };
+  guint active = DS_SLOT_STATES (ST_PLAYING) | DS_SLOT_STATES (ST_DRAINING);
+
+  g_assert_true (ds_slot_call_is_current (&call, 7, ST_PLAYING, active));
+  g_assert_true (ds_slot_call_is_current (&call, 7, ST_DRAINING, active));
+  g_assert_false (ds_slot_call_is_current (&call, 7, ST_IDLE, active));
+  g_assert_false (ds_slot_call_is_current (&call, 8, ST_PLAYING, active)); /* a later file */
+  g_assert_false (ds_slot_call_is_current (&call, 7, 40, G_MAXUINT));      /* no such state */
+}
+
+/* ---------- the GStreamer side ---------- */
+
+static GstElement *
+make (const gchar *factory, const gchar *name)
+{
+  GstElement *e = gst_element_factory_make (factory, name);
+
+  g_assert_nonnull (e);
+  return e;
+}
+
+static void
+test_slot_of_object (void)
+{
+  GstElement *pipeline = make ("pipeline", NULL);
+  GstElement *slot1 = make ("bin", "slot1");
+  GstElement *inner = make ("bin", "inner");
+  GstElement *deep = make ("identity", "deep");
+  GstElement *sink1 = make ("fakesink", "sink1");
+  GstElement *other = make ("identity", "other");
+  GstPad *pad;
+
+  gst_bin_add (GST_BIN (inner), deep);
+  gst_bin_add (GST_BIN (slot1), inner);
+  gst_bin_add_many (GST_BIN (pipeline), slot1, sink1, other, NULL);
+  ds_slot_tag_element (slot1, 1);
+  ds_slot_tag_element (sink1, 1);
+  ds_slot_tag_element (deep, 0); /* the nearest tag wins */
+
+  g_assert_cmpuint (ds_slot_of_object (GST_OBJECT (slot1)), ==, 1);
+  g_assert_cmpuint (ds_slot_of_object (GST_OBJECT (inner)), ==, 1);
+  g_assert_cmpuint (ds_slot_of_object (GST_OBJECT (deep)), ==, 0);
+  g_assert_cmpuint (ds_slot_of_object (GST_OBJECT (sink1)), ==, 1);
+  g_assert_cmpuint (ds_slot_of_object (GST_OBJECT (other)), ==, DS_SLOT_NONE);
+  g_assert_cmpuint (ds_slot_of_object (GST_OBJECT (pipeline)), ==, DS_SLOT_NONE);
+  g_assert_cmpuint (ds_slot_of_object (NULL), ==, DS_SLOT_NONE);
+  pad = gst_element_get_static_pad (sink1, "sink"); /* a pad of a slot element */
+  g_assert_cmpuint (ds_slot_of_object (GST_OBJECT (pad)), ==, 1);
+  gst_object_unref (pad);
+  gst_object_unref (pipeline);
+}
+
+static GstMessage *
+error_message (const gchar *message, const gchar *debug)
+{
+  GError *err = g_error_new_literal (GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+      message);
+  GstMessage *msg = gst_message_new_error (NULL, err, debug);
+
+  g_error_free (err);
+  return msg;
+}
+
+static void
+test_error_text (void)
+{
+  static const struct {
+    const gchar *message, *debug, *want;
+  } cases[] = {
+    /* The last line of the debug text names the cause; the location line goes. */
+    { "Resource not found.",
+      "gstfilesrc.c(532): gst_file_src_start (): /GstPipeline:p/GstFileSrc:src:\n"
+      "No such file \"/x.mp4\"",
+      "Resource not found: No such file \"/x.mp4\"" },
+    { "Internal data stream error.", "gstqtdemux.c(1): f (): /p/demux:", /* location only */
+      "Internal data stream error" },
+    { "Not a video.", NULL, "Not a video" },
+    { "Not a video", "", "Not a video" },
+    { "Could not decode stream.", "line one\n", "Could not decode stream" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GstMessage *msg = error_message (cases[i].message, cases[i].debug);
+    gchar *text = ds_slot_error_text (msg);
+
+    g_assert_cmpstr (text, ==, cases[i].want);
+    g_free (text);
+    gst_message_unref (msg);
+  }
+  {
+    GstMessage *eos = gst_message_new_eos (NULL);
+    g_assert_null (ds_slot_error_text (eos));
+    gst_message_unref (eos);
+  }
+  g_assert_null (ds_slot_error_text (NULL));
+}
+
+/* A real element of a slot fails: the bus error names that slot and the missing path. */
+static void
+test_real_bus_error (Fixture *f, gconstpointer data)
+{
+  GstElement *pipeline = make ("pipeline", NULL);
+  GstElement *slot = make ("bin", "slot2");
+  GstElement *src = make ("filesrc", NULL);
+  GstElement *sink = make ("fakesink", NULL);
+  gchar *missing = g_build_filename (f->dir, "missing.mp4", NULL);
+  gchar *want = g_strdup_printf ("Resource not found: No such file \"%s\"", missing);
+  GstBus *bus;
+  GstMessage *msg;
+  gchar *text;
+
+  (void) data;
+  g_object_set (src, "location", missing, NULL);
+  gst_bin_add (GST_BIN (slot), src);
+  gst_bin_add_many (GST_BIN (pipeline), slot, sink, NULL);
+  g_assert_true (gst_element_link (src, sink));
+  ds_slot_tag_element (slot, 2);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PAUSED), ==,
+      GST_STATE_CHANGE_FAILURE);
+  bus = gst_element_get_bus (pipeline);
+  msg = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND, GST_MESSAGE_ERROR);
+  g_assert_nonnull (msg);
+  g_assert_cmpuint (ds_slot_of_object (GST_MESSAGE_SRC (msg)), ==, 2);
+  text = ds_slot_error_text (msg);
+  g_assert_cmpstr (text, ==, want);
+  g_free (text);
+  gst_message_unref (msg);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  g_free (missing);
+  g_free (want);
+}
+
+/* Read by AddressSanitizer only (ASAN_OPTIONS still overrides). GStreamer's libraries
+ * allocate in their load-time constructors: slow unwinding reaches _dl_init through them,
+ * so the suppression in lsan.supp matches (test_leaks.py does the same). */
+const char *__asan_default_options (void);
+const char *
+__asan_default_options (void)
+{
+  return "fast_unwind_on_malloc=0:malloc_context_size=8";
+}
+
+int
+main (int argc, char **argv)
+{
+  int rc;
+
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+#define ADD(name, fn) g_test_add ("/slot-core/" name, Fixture, NULL, fixture_setup, fn, \
+      fixture_teardown)
+  ADD ("output-lines", test_output_lines);
+  ADD ("output-refused", test_output_refused);
+  ADD ("output-write-failure", test_output_write_failure);
+  ADD ("real-bus-error", test_real_bus_error);
+#undef ADD
+  g_test_add_func ("/slot-core/busy", test_busy);
+  g_test_add_func ("/slot-core/call-queue", test_call_queue);
+  g_test_add_func ("/slot-core/call-is-current", test_call_is_current);
+  g_test_add_func ("/slot-core/slot-of-object", test_slot_of_object);
+  g_test_add_func ("/slot-core/error-text", test_error_text);
+  rc = g_test_run ();
+  gst_deinit ();
+  return rc;
+}
