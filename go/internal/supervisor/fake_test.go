@@ -353,13 +353,14 @@ func finishAll(f *fakeInstance, e *enginetest.Engine) []map[string]any {
 	return seen
 }
 
-// checkOutcome checks the outcome of a crash in the middle of two cameras: the file
-// in flight on each slot failed once, every other file is done exactly once, and
-// each camera completed with failed_count 1.
-func checkOutcome(t *testing.T, seen []map[string]any, n int, crashed map[int64]bool) {
+// checkOutcome checks the outcome of crashes in the middle of cameras (camera id →
+// its file ids): each file in crashed failed exactly once, every other file is done
+// exactly once, and each camera completed with failed_count = its crashed files.
+func checkOutcome(t *testing.T, seen []map[string]any, cams map[int64][]int64, crashed map[int64]bool) {
 	t.Helper()
 	done := map[int64]int{}
 	failed := map[int64]int{}
+	completed := map[int64]bool{}
 	for _, m := range seen {
 		id, _ := m["file_id"].(float64)
 		switch m["type"] {
@@ -371,20 +372,40 @@ func checkOutcome(t *testing.T, seen []map[string]any, n int, crashed map[int64]
 				t.Errorf("file_error %v", m)
 			}
 		case "analysis_complete":
-			if m["failed_count"] != float64(1) || m["processed_count"] != float64(n-1) {
-				t.Errorf("analysis_complete %v", m)
+			cam := int64(m["camera_id"].(float64))
+			lost := 0
+			for _, f := range cams[cam] {
+				if crashed[f] {
+					lost++
+				}
+			}
+			completed[cam] = true
+			if m["failed_count"] != float64(lost) || m["processed_count"] != float64(len(cams[cam])-lost) {
+				t.Errorf("analysis_complete %v, want failed_count %d", m, lost)
 			}
 		}
 	}
-	for _, base := range []int64{0, 100} {
-		for i := int64(1); i <= int64(n); i++ {
-			id := base + i
+	for cam, files := range cams {
+		if !completed[cam] {
+			t.Errorf("camera %d never completed", cam)
+		}
+		for _, id := range files {
 			want := map[bool][2]int{true: {0, 1}, false: {1, 0}}[crashed[id]]
 			if done[id] != want[0] || failed[id] != want[1] {
 				t.Errorf("file %d: %d file_done, %d file_error; want %v", id, done[id], failed[id], want)
 			}
 		}
 	}
+}
+
+// twoCameras lists the files of startTwoCameras.
+func twoCameras(n int) map[int64][]int64 {
+	cams := map[int64][]int64{}
+	for i := int64(1); i <= int64(n); i++ {
+		cams[1] = append(cams[1], i)
+		cams[2] = append(cams[2], 100+i)
+	}
+	return cams
 }
 
 // A crash in the middle of two cameras costs the two files in flight: the engine is
@@ -426,7 +447,7 @@ func TestFakeCrashRestartsInPlace(t *testing.T) {
 			}
 		}
 	}
-	checkOutcome(t, seen, 5, map[int64]bool{2: true, 101: true})
+	checkOutcome(t, seen, twoCameras(5), map[int64]bool{2: true, 101: true})
 	if n := len(f.srv.recv); n != 0 {
 		t.Logf("%d messages left", n)
 	}
@@ -452,7 +473,7 @@ func TestFakeHangNoticed(t *testing.T) {
 	}
 	f.srv.expect("engine_restarted", &seen)
 	seen = append(seen, finishAll(f, f.engine(1))...)
-	checkOutcome(t, seen, 3, map[int64]bool{1: true, 101: true})
+	checkOutcome(t, seen, twoCameras(3), map[int64]bool{1: true, 101: true})
 }
 
 // Requests are answered while the engine is down; what they start waits for it.

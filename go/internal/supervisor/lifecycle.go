@@ -51,6 +51,9 @@ type engineRun struct {
 	done   <-chan struct{}
 	hung   chan error         // the liveness watcher's verdict
 	watch  context.CancelFunc // stops the watcher
+	// ctx bounds the loop's commands: the watcher cancels it when the engine hangs,
+	// so a command waiting for a reply gives up as soon as the hang is known.
+	ctx context.Context
 	// stopSeq[slot] is the engine line number of the last stop reply: an event read
 	// before it belongs to a file that was stopped and is ignored.
 	stopSeq []uint64
@@ -103,15 +106,16 @@ func (l *loop) attach(eng Engine) {
 	e.exited, e.lost = false, nil
 	e.stopSeq = make([]uint64, l.state.Streams())
 	ctx, cancel := context.WithCancel(context.Background())
-	e.watch = cancel
+	e.ctx, e.watch = ctx, cancel
 	e.hung = make(chan error, 1)
-	go watch(ctx, eng, l.o.ProbeInterval, l.o.ProbeTimeout, e.hung)
+	go watch(ctx, cancel, eng, l.o.ProbeInterval, l.o.ProbeTimeout, e.hung)
 }
 
 // watch asks eng for its progress every interval; a call without an answer within
-// timeout means the engine hangs, and is reported on hung (once). A refusal is an
-// answer. A broken connection is left to Done when the process exits soon after.
-func watch(ctx context.Context, eng Engine, interval, timeout time.Duration, hung chan<- error) {
+// timeout means the engine hangs: it is reported on hung (once) and ctx is cancelled.
+// A refusal is an answer. A broken connection is left to Done when the process exits
+// soon after.
+func watch(ctx context.Context, cancel context.CancelFunc, eng Engine, interval, timeout time.Duration, hung chan<- error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -122,9 +126,9 @@ func watch(ctx context.Context, eng Engine, interval, timeout time.Duration, hun
 			return
 		case <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, timeout)
+		pctx, cancelProbe := context.WithTimeout(ctx, timeout)
 		_, err := eng.Progress(pctx)
-		cancel()
+		cancelProbe()
 		var refused *engine.RequestError
 		if err == nil || errors.As(err, &refused) || ctx.Err() != nil {
 			continue
@@ -139,6 +143,7 @@ func watch(ctx context.Context, eng Engine, interval, timeout time.Duration, hun
 			}
 		}
 		hung <- fmt.Errorf("no answer to the liveness check within %v: %w", timeout, err)
+		cancel()
 		return
 	}
 }
@@ -161,6 +166,11 @@ func (l *loop) socketClosed() {
 func (l *loop) engineDown() (int, bool) {
 	e := &l.eng
 	eng, lost := e.cur, e.lost
+	select {
+	case err := <-e.hung: // a command cut short by the watcher: its verdict says why
+		lost = err
+	default:
+	}
 	if lost != nil {
 		l.log.Error().Err(lost).Int("engine_pid", eng.PID()).Msg("engine failed to answer; killing it")
 		eng.Kill()

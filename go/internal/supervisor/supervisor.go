@@ -329,7 +329,7 @@ func (l *loop) apply(res analysis.Result) {
 // returned result). Any other failure — no reply in time, connection gone — leaves the
 // engine's state unknown: it is recorded as lost and the loop kills it.
 func (l *loop) run(c analysis.Command) (analysis.Result, bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), l.o.CallTimeout)
+	ctx, cancel := context.WithTimeout(l.eng.ctx, l.o.CallTimeout)
 	defer cancel()
 	eng := l.eng.cur
 	var err error

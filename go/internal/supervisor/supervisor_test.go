@@ -151,10 +151,26 @@ type harness struct {
 	dir    string
 	code   chan int
 	cancel context.CancelFunc
-	eng    *engine.Engine
+	eng    *engine.Engine // the first engine
+
+	mu      sync.Mutex
+	engines []*engine.Engine // every engine started, the first included
+}
+
+// current returns the engine started last.
+func (h *harness) current() *engine.Engine {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.engines[len(h.engines)-1]
 }
 
 func startInstance(t *testing.T, slots int) *harness {
+	t.Helper()
+	return startInstanceWith(t, slots, 0)
+}
+
+// startInstanceWith runs the real gst engine under Run with a restart budget.
+func startInstanceWith(t *testing.T, slots, restarts int) *harness {
 	t.Helper()
 	bin := os.Getenv("DS_GST_ENGINE")
 	if bin == "" {
@@ -186,14 +202,25 @@ func startInstance(t *testing.T, slots int) *harness {
 	}
 	srv := newServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{srv: srv, dir: dir, code: make(chan int, 1), cancel: cancel, eng: eng}
+	h := &harness{srv: srv, dir: dir, code: make(chan int, 1), cancel: cancel, eng: eng, engines: []*engine.Engine{eng}}
+	restart := func(ctx context.Context) (Engine, error) {
+		e, err := engine.Start(ctx, eng.Config())
+		if err != nil {
+			return nil, err
+		}
+		h.mu.Lock()
+		h.engines = append(h.engines, e)
+		h.mu.Unlock()
+		return e, nil
+	}
 	sampler := metrics.NewSampler(eng.Hello().GPUIDs)
 	go func() {
 		h.code <- Run(ctx, Options{
 			AppID: "test_inst", ConfigPath: cfgPath, Version: "test", Start: time.Now(), StopTimeout: 5 * time.Second,
+			Restarts: restarts, BackoffMin: 500 * time.Millisecond, BackoffMax: 10 * time.Second,
 			Link: link.Config{URL: srv.url(), AckTimeout: 5 * time.Second, PingInterval: time.Second,
 				PingTimeout: 2 * time.Second, BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, Log: lg.Logger()},
-		}, Deps{Engine: eng, Hello: eng.Hello(), Logs: lg, Log: lg.Logger(), Metrics: sampler, Dir: idir})
+		}, Deps{Engine: eng, Restart: restart, Hello: eng.Hello(), Logs: lg, Log: lg.Logger(), Metrics: sampler, Dir: idir})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -202,7 +229,11 @@ func startInstance(t *testing.T, slots int) *harness {
 		case <-time.After(15 * time.Second):
 			t.Error("Run did not return after cancel")
 		}
-		_ = eng.Shutdown(context.Background())
+		h.mu.Lock()
+		for _, e := range h.engines {
+			_ = e.Shutdown(context.Background())
+		}
+		h.mu.Unlock()
 		sampler.Close()
 		lg.Close()
 		idir.Close()
