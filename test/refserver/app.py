@@ -339,7 +339,7 @@ class Hub:
         except (ValueError, ValidationError) as exc:
             log.warning("%s sent a message that does not match its model: %s", app_id, exc)
         rec = self.registry.get(app_id)
-        if rec and mtype == "engine_crashed":
+        if rec and mtype == "engine_crashed" and not obj.get("restarting"):
             rec.status = "crashed"
             self.registry.put(rec)
         elif rec and mtype == "app_terminated" and obj.get("status", "ok") == "ok":

@@ -3,7 +3,8 @@
 Field names, types and optionality follow the specification's examples. Every model allows
 extra fields (`Extra.allow`) so that a newer instance may add fields without breaking this
 server; the extensions documented in docs/protocol.md (`seq`, `last_seq`, `error`,
-`file_error`, `metrics`, `log`, `query_logs`/`logs`, `engine_crashed`) are modelled too.
+`file_error`, `metrics`, `log`, `query_logs`/`logs`, `engine_crashed`, `engine_restarted`) are
+modelled too.
 """
 from __future__ import annotations
 
@@ -378,6 +379,20 @@ class EngineCrashed(AppMessage):
     signal: Optional[str] = None
     last_log_lines: List[str] = Field(default_factory=list)
     cameras_in_flight: List[CameraInFlight] = Field(default_factory=list)
+    reason: Optional[str] = None
+    restarting: bool = False
+    restart_count: int = 0
+    restarts_left: int = 0
+
+
+class EngineRestarted(AppMessage):
+    type: Literal["engine_restarted"] = "engine_restarted"
+    instance_id: Optional[str] = None
+    timestamp: Optional[str] = None
+    engine_pid: int
+    restart_count: int
+    restarts_left: int
+    ready_ms: int
 
 
 #: app → server message models by `type`.
@@ -385,7 +400,7 @@ APP_MESSAGES: Dict[str, Type[AppMessage]] = {
     m.__fields__["type"].default: m
     for m in (AppReady, AnalysisStarted, PushAck, ProcessingStarted, FileDone, FileError,
               AnalysisComplete, AnalysisInterrupted, AppTerminated, Metrics, AnalysisStatus,
-              Logs, LogEvent, ErrorReply, EngineCrashed)
+              Logs, LogEvent, ErrorReply, EngineCrashed, EngineRestarted)
 }
 
 #: server → app request models by `type`.
