@@ -105,6 +105,7 @@ func run() int {
 		Binary:       s.Engine,
 		ConfigPath:   s.ConfigPath,
 		SocketPath:   dir.SocketPath(),
+		WorkDir:      s.EngineWorkDir,
 		Output:       lg.EngineWriter(),
 		StartTimeout: s.EngineStartTimeout,
 		Log:          log,

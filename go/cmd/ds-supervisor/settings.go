@@ -23,14 +23,15 @@ const defaultLogRoot = "/opt/nvidia/deepstream/deepstream/cityeyelab/vmnt/DeepSt
 // settings is everything the supervisor needs to start, from flags, env and defaults
 // (flag > env > default).
 type settings struct {
-	AppID        string
-	ConfigPath   string // exactly as given on the command line
-	WSURL        string
-	Engine       string
-	LogRoot      string
-	InstanceRoot string
-	LogLevel     zerolog.Level
-	LiveLevel    zerolog.Level
+	AppID         string
+	ConfigPath    string // exactly as given on the command line
+	WSURL         string
+	Engine        string
+	EngineWorkDir string // absolute
+	LogRoot       string
+	InstanceRoot  string
+	LogLevel      zerolog.Level
+	LiveLevel     zerolog.Level
 
 	HeartbeatInterval  time.Duration
 	HeartbeatTimeout   time.Duration
@@ -62,6 +63,7 @@ var options = []option{
 	{[]string{"c", "config", "cfg-file"}, "", "", "deepstream-app config file (required)"},
 	{[]string{"ws-url"}, "DS_WS_URL", "ws://127.0.0.1:8000/ws", "FastAPI WebSocket URL"},
 	{[]string{"engine"}, "DS_ENGINE", "", "engine executable (default: ds-gst-engine beside this executable)"},
+	{[]string{"engine-workdir"}, "DS_ENGINE_WORKDIR", "", "engine working directory (default: the config file's directory)"},
 	{[]string{"log-root"}, "DS_LOG_ROOT", defaultLogRoot, "folder for the per-instance log folders"},
 	{[]string{"instance-root"}, "DS_INSTANCE_ROOT", "/tmp/ds", "parent of the instance dir <root>/<APP_ID>"},
 	{[]string{"log-level"}, "DS_LOG_LEVEL", "info", "lowest level written to the log file (debug|info|warn|error)"},
@@ -177,6 +179,9 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 	} else if st.IsDir() || st.Mode()&0o111 == 0 {
 		return s, fmt.Errorf("engine %s: not an executable file", s.Engine)
 	}
+	if s.EngineWorkDir, err = engineWorkDir(get("engine-workdir"), s.ConfigPath); err != nil {
+		return s, err
+	}
 	for _, p := range []struct{ name, v string }{{"log-root", s.LogRoot}, {"instance-root", s.InstanceRoot}} {
 		if !filepath.IsAbs(p.v) {
 			return s, fmt.Errorf("%s %q: must be an absolute path", p.name, p.v)
@@ -220,4 +225,25 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 		return s, fmt.Errorf("backoff-min %v is above backoff-max %v", s.BackoffMin, s.BackoffMax)
 	}
 	return s, nil
+}
+
+// engineWorkDir resolves the engine's working directory. The default is the config
+// file's directory because nvinfer saves a TensorRT engine it built through a custom
+// engine-create function (DeepStream-Yolo) as <cwd>/model_b<N>_gpu<G>_<precision>.engine,
+// while a relative model-engine-file resolves against the config's directory: only when
+// the two agree does the next start load the engine instead of building it again.
+func engineWorkDir(v, configPath string) (string, error) {
+	if v == "" {
+		v = filepath.Dir(configPath)
+	}
+	abs, err := filepath.Abs(v)
+	if err != nil {
+		return "", fmt.Errorf("engine-workdir %q: %w", v, err)
+	}
+	if st, err := os.Stat(abs); err != nil {
+		return "", fmt.Errorf("engine-workdir: %w", err)
+	} else if !st.IsDir() {
+		return "", fmt.Errorf("engine-workdir %s: not a directory", abs)
+	}
+	return abs, nil
 }

@@ -42,6 +42,9 @@ func TestParseSettings(t *testing.T) {
 			if s.WSURL != "ws://127.0.0.1:8000/ws" || s.LogRoot != defaultLogRoot || s.InstanceRoot != "/tmp/ds" {
 				t.Errorf("defaults: %+v", s)
 			}
+			if s.EngineWorkDir != dir {
+				t.Errorf("engine workdir %q, want the config's directory %q", s.EngineWorkDir, dir)
+			}
 			if s.LiveLevel != zerolog.WarnLevel || s.HeartbeatInterval != 5*time.Second || s.BackoffMax != 10*time.Second {
 				t.Errorf("timing defaults: %+v", s)
 			}
@@ -76,6 +79,16 @@ func TestParseSettings(t *testing.T) {
 		{name: "bad url", args: []string{"-c", cfg, "--ws-url", "http://x"}, env: base, wantErr: "ws-url"},
 		{name: "missing engine", args: []string{"-c", cfg, "--engine", dir + "/none"}, env: base, wantErr: "engine"},
 		{name: "engine not executable", args: []string{"-c", cfg, "--engine", notExec}, env: base, wantErr: "not an executable"},
+		{name: "engine workdir", args: []string{"-c", cfg}, env: map[string]string{"APP_ID": "x", "DS_ENGINE_WORKDIR": "/"},
+			check: func(t *testing.T, s settings) {
+				if s.EngineWorkDir != "/" {
+					t.Errorf("engine workdir %q", s.EngineWorkDir)
+				}
+			}},
+		{name: "missing engine workdir", args: []string{"-c", cfg, "--engine-workdir", dir + "/none"}, env: base,
+			wantErr: "engine-workdir: stat " + dir + "/none: no such file"},
+		{name: "engine workdir is a file", args: []string{"-c", cfg, "--engine-workdir", notExec}, env: base,
+			wantErr: "engine-workdir " + notExec + ": not a directory"},
 		{name: "relative log root", args: []string{"-c", cfg, "--log-root", "logs"}, env: base, wantErr: "absolute"},
 		{name: "bad level", args: []string{"-c", cfg, "--live-log-level", "loud"}, env: base, wantErr: "live-log-level"},
 		{name: "bad duration", args: []string{"-c", cfg, "--heartbeat-timeout", "5"}, env: base, wantErr: "heartbeat-timeout"},
@@ -116,7 +129,7 @@ func TestParseSettingsHelpVersion(t *testing.T) {
 	}
 	var b strings.Builder
 	usage(&b)
-	for _, want := range []string{"DS_WS_URL", "DS_ENGINE", "DS_LOG_ROOT", "APP_ID", "--cfg-file"} {
+	for _, want := range []string{"DS_WS_URL", "DS_ENGINE", "DS_LOG_ROOT", "DS_ENGINE_WORKDIR", "APP_ID", "--cfg-file"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("usage lacks %s", want)
 		}

@@ -11,6 +11,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -56,6 +58,10 @@ type Config struct {
 	Output io.Writer
 	// Env is added to the supervisor's environment for the engine (later entries win).
 	Env []string
+	// WorkDir is the engine's working directory; empty keeps the supervisor's. Relative
+	// Binary, ConfigPath and SocketPath are made absolute first, so they keep meaning
+	// what they mean to the supervisor.
+	WorkDir string
 	// StartTimeout bounds Start from spawn to `ready` (DefaultStartTimeout when 0); a
 	// DeepStream engine may build TensorRT engines before it is ready.
 	StartTimeout time.Duration
@@ -142,7 +148,24 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("start engine: remove stale socket: %w", err)
 	}
 
+	if cfg.WorkDir != "" {
+		// exec reports a missing Dir as the binary missing: say what is wrong.
+		if st, err := os.Stat(cfg.WorkDir); err != nil {
+			return nil, fmt.Errorf("start engine: work dir: %w", err)
+		} else if !st.IsDir() {
+			return nil, fmt.Errorf("start engine: work dir %s: not a directory", cfg.WorkDir)
+		}
+		paths := []*string{&cfg.ConfigPath, &cfg.SocketPath}
+		if strings.Contains(cfg.Binary, "/") { // a bare name is looked up in PATH
+			paths = append(paths, &cfg.Binary)
+		}
+		if err := absPaths(paths...); err != nil {
+			return nil, fmt.Errorf("start engine: %w", err)
+		}
+	}
+
 	cmd := exec.Command(cfg.Binary, "-c", cfg.ConfigPath)
+	cmd.Dir = cfg.WorkDir
 	cmd.Env = append(append(os.Environ(), cfg.Env...), "DS_CONTROL_SOCKET="+cfg.SocketPath)
 	cmd.Stdout, cmd.Stderr = cfg.Output, cfg.Output
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -153,7 +176,8 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	if err := spawn(cmd, e.reaped); err != nil {
 		return nil, fmt.Errorf("start engine %s: %w", cfg.Binary, err)
 	}
-	e.log.Info().Int("pid", e.PID()).Str("binary", cfg.Binary).Str("config", cfg.ConfigPath).Msg("engine spawned")
+	e.log.Info().Int("pid", e.PID()).Str("binary", cfg.Binary).Str("config", cfg.ConfigPath).
+		Str("workdir", cfg.WorkDir).Msg("engine spawned")
 
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
@@ -164,6 +188,18 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 	e.log.Info().Int("pid", e.PID()).Str("engine", e.hello.Engine).Str("version", e.hello.Version).
 		Int("streams", e.hello.Streams).Ints("gpu_ids", e.hello.GPUIDs).Msg("engine ready")
 	return e, nil
+}
+
+// absPaths makes relative paths absolute against the supervisor's working directory.
+func absPaths(paths ...*string) error {
+	for _, p := range paths {
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return err
+		}
+		*p = abs
+	}
+	return nil
 }
 
 // reaped runs on the spawning goroutine once the process has been waited for.
