@@ -6,8 +6,9 @@
 // messages in order from an outbox that survives disconnections. Every frame
 // it writes carries a "seq" (docs/protocol.md); seqs are assigned when a
 // message is first written, so they increase in the order frames go out, and
-// a message sent again (after a failed write or on the server's last_seq
-// request) keeps its seq so that the server can drop the duplicate.
+// a message sent again (after a failed write, on the server's last_seq
+// request, or because a server without last_seq may not have handled it:
+// delivery.go) keeps its seq so that the server can drop the duplicate.
 package link
 
 import (
@@ -25,6 +26,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
 )
 
 // Defaults for the zero fields of Config.
@@ -33,11 +36,17 @@ const (
 	DefaultPingInterval = 5 * time.Second
 	DefaultPingTimeout  = 5 * time.Second
 	DefaultBackoffMin   = 250 * time.Millisecond
-	DefaultBackoffMax   = 10 * time.Second
+	DefaultBackoffMax   = time.Second
+	DefaultHandleWindow = 2 * time.Second
 	DefaultRetain       = 10000
 	DefaultRetainBytes  = 4 << 20
-	DefaultReadLimit    = 32 << 20
+	DefaultReadLimit    = protocol.MaxFrameBytes
 )
+
+// stableAfter is how long a confirmed connection must have lasted for the
+// first reconnect attempt to go out at once; a shorter one backs off, so that
+// a server that confirms and drops cannot make the link spin.
+const stableAfter = time.Second
 
 // closeTimeout bounds the close handshake on shutdown or rejection.
 const closeTimeout = 2 * time.Second
@@ -55,16 +64,23 @@ type Config struct {
 	// PingInterval is the heartbeat period; PingTimeout how long a pong may
 	// take before the connection is dropped.
 	PingInterval, PingTimeout time.Duration
-	// BackoffMin and BackoffMax bound the reconnect delay: the ceiling doubles
-	// per failed attempt from BackoffMin up to BackoffMax and the delay is
-	// drawn uniformly below it (full jitter).
+	// BackoffMin and BackoffMax bound the reconnect delay. After a connection
+	// that stayed up for stableAfter, the first attempt goes out at once; then
+	// the ceiling doubles per failed attempt from BackoffMin up to BackoffMax
+	// and the delay is drawn uniformly below it (full jitter).
 	BackoffMin, BackoffMax time.Duration
-	// Retain is how many written messages are kept for redelivery on the
-	// server's last_seq request; RetainBytes bounds their total size (the
-	// oldest go first), so that large replies cannot pile up in memory.
+	// HandleWindow is how long a server without last_seq is given to handle
+	// a frame its WebSocket layer has read (delivery.go): frames confirmed
+	// more recently than that before the connection ended are redelivered.
+	HandleWindow time.Duration
+	// Retain is how many written messages are kept for redelivery;
+	// RetainBytes bounds their total size (the oldest go first), so that
+	// large replies cannot pile up in memory.
 	Retain      int
 	RetainBytes int64
-	// ReadLimit is the largest frame accepted from the server.
+	// ReadLimit is the largest frame accepted from the server; a larger one
+	// closes the connection (1009) and costs about ReadLimit of memory, given
+	// back to the system at once.
 	ReadLimit int64
 	// Log receives every connection transition.
 	Log zerolog.Logger
@@ -91,12 +107,15 @@ type Link struct {
 	log    zerolog.Logger
 	client *http.Client
 	rnd    func(n int64) int64 // jitter source; replaced by tests
+	stable time.Duration       // stableAfter; replaced by tests
 	runs   atomic.Bool
+	live   atomic.Pointer[session] // the connection now, for tests
 
 	mu        sync.Mutex
 	out       queue
 	kept      ring
 	seq       uint64 // last seq assigned
+	handled   uint64 // highest seq a server without last_seq is known to have handled
 	tickets   uint64 // last ticket issued by Send
 	written   uint64 // highest ticket written (or known delivered)
 	connected bool
@@ -126,6 +145,7 @@ func New(cfg Config) *Link {
 	if cfg.BackoffMax < cfg.BackoffMin {
 		cfg.BackoffMax = cfg.BackoffMin
 	}
+	def(&cfg.HandleWindow, DefaultHandleWindow)
 	def(&cfg.Retain, DefaultRetain)
 	def(&cfg.RetainBytes, DefaultRetainBytes)
 	def(&cfg.ReadLimit, DefaultReadLimit)
@@ -140,6 +160,7 @@ func New(cfg Config) *Link {
 		log:      cfg.Log,
 		client:   &http.Client{Transport: tr},
 		rnd:      rand.Int64N,
+		stable:   stableAfter,
 		kept:     newRing(cfg.Retain, cfg.RetainBytes),
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
@@ -251,7 +272,7 @@ func (l *Link) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		confirmed, err := l.session(ctx, attempt)
+		up, err := l.session(ctx, attempt)
 		var rej *Rejected
 		var fatal *fatalError
 		switch {
@@ -262,8 +283,10 @@ func (l *Link) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		}
-		if confirmed {
+		if up >= l.stable {
 			bo.reset()
+			l.log.Info().Int("attempt", attempt).Msg("link: reconnecting at once")
+			continue
 		}
 		delay, ceiling := bo.next()
 		l.log.Info().Dur("delay", delay).Dur("ceiling", ceiling).Int("attempt", attempt).

@@ -276,32 +276,6 @@ func TestServerRestartRedelivery(t *testing.T) {
 		len(got), total, len(hellos), resent)
 }
 
-// Without last_seq only never-written messages are sent after a reconnect.
-func TestReconnectWithoutLastSeqSendsOnlyUnwritten(t *testing.T) {
-	srv := newTestServer(t, ackConfirmNoLast)
-	l := start(t, fast(srv.url(), nil))
-	waitFor(t, 5*time.Second, "connected", l.Connected)
-	for i := 1; i <= 10; i++ {
-		l.Send(ev(i))
-	}
-	waitFor(t, 5*time.Second, "10 messages", func() bool {
-		_, got, _ := srv.snapshot()
-		return len(got) == 10
-	})
-	srv.kill(0)
-	waitFor(t, 5*time.Second, "disconnect", func() bool { return !l.Connected() })
-	l.Send(ev(11))
-	srv.restart()
-	waitFor(t, 5*time.Second, "11 messages", func() bool {
-		_, got, _ := srv.snapshot()
-		return len(got) >= 11
-	})
-	_, got, _ := srv.snapshot()
-	if len(got) != 11 || got[10].n != 11 {
-		t.Fatalf("got %d frames, last n=%d", len(got), got[len(got)-1].n)
-	}
-}
-
 // A peer that stops forwarding (half-open connection) is noticed by the
 // heartbeat within PingInterval+PingTimeout, and the link reconnects.
 func TestStalledConnectionNoticed(t *testing.T) {

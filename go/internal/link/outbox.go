@@ -82,12 +82,12 @@ func (r *ring) add(seq uint64, frame []byte) {
 }
 
 // after returns the kept frames whose seq is greater than last, oldest first.
-func (r *ring) after(last uint64) [][]byte {
-	var out [][]byte
+func (r *ring) after(last uint64) []sentFrame {
+	var out []sentFrame
 	for i := 0; i < r.n; i++ {
 		f := r.buf[(r.start+i)%len(r.buf)]
 		if f.seq > last {
-			out = append(out, f.frame)
+			out = append(out, f)
 		}
 	}
 	return out

@@ -47,11 +47,11 @@ func TestRing(t *testing.T) {
 	for s := uint64(1); s <= 5; s++ {
 		r.add(s, []byte{byte('0' + s)})
 	}
-	if got := r.after(0); len(got) != 3 || string(got[0]) != "3" || string(got[2]) != "5" {
-		t.Fatalf("after(0) = %q", got)
+	if got := r.after(0); len(got) != 3 || string(got[0].frame) != "3" || string(got[2].frame) != "5" || got[2].seq != 5 {
+		t.Fatalf("after(0) = %v", got)
 	}
-	if got := r.after(4); len(got) != 1 || string(got[0]) != "5" {
-		t.Fatalf("after(4) = %q", got)
+	if got := r.after(4); len(got) != 1 || string(got[0].frame) != "5" {
+		t.Fatalf("after(4) = %v", got)
 	}
 	if r.evicted != 2 {
 		t.Fatalf("evicted = %d, want 2", r.evicted)
@@ -62,12 +62,12 @@ func TestRing(t *testing.T) {
 	r.add(1, []byte("aaaa"))
 	r.add(2, []byte("bbbb"))
 	r.add(3, []byte("cccc"))
-	if got := r.after(0); len(got) != 2 || string(got[0]) != "bbbb" || r.bytes != 8 || r.evicted != 1 {
-		t.Fatalf("after the byte limit: %q, %d bytes, evicted %d", got, r.bytes, r.evicted)
+	if got := r.after(0); len(got) != 2 || string(got[0].frame) != "bbbb" || r.bytes != 8 || r.evicted != 1 {
+		t.Fatalf("after the byte limit: %v, %d bytes, evicted %d", got, r.bytes, r.evicted)
 	}
 	r.add(4, []byte("0123456789abc"))
-	if got := r.after(0); len(got) != 1 || string(got[0]) != "0123456789abc" || r.evicted != 3 {
-		t.Fatalf("oversized frame: %q, evicted %d", got, r.evicted)
+	if got := r.after(0); len(got) != 1 || string(got[0].frame) != "0123456789abc" || r.evicted != 3 {
+		t.Fatalf("oversized frame: %v, evicted %d", got, r.evicted)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,11 @@ type session struct {
 	acks      chan ackMsg
 	confirmed atomic.Bool
 	wg        sync.WaitGroup
+
+	// Delivery evidence for a server without last_seq (delivery.go).
+	ev      evidence
+	written atomic.Uint64 // highest seq of a retained frame written on this connection
+	wrote   chan struct{} // nudged after each write; capacity 1
 }
 
 // ackMsg is an execute_ack as parsed and as received.
@@ -37,56 +44,82 @@ type ackMsg struct {
 	raw []byte
 }
 
-// fail records the first reason the connection ended and marks it dead.
-func (s *session) fail(err error) {
+// fail records the first reason the connection ended and marks it dead. It
+// reports whether err was that first reason.
+func (s *session) fail(err error) (first bool) {
 	s.once.Do(func() {
 		s.reason = err
 		close(s.dead)
+		first = true
 	})
+	return first
+}
+
+// noteWritten records that the retained frame seq is written and asks for a
+// confirming ping.
+func (s *session) noteWritten(seq uint64) {
+	if seq > s.written.Load() {
+		s.written.Store(seq)
+	}
+	select {
+	case s.wrote <- struct{}{}:
+	default:
+	}
 }
 
 // session runs one connection: dial, app_ready, execute_ack, redelivery, then
-// writing until the connection dies or ctx is done. confirmed tells whether
-// the handshake succeeded (the backoff then restarts).
-func (l *Link) session(ctx context.Context, attempt int) (confirmed bool, err error) {
+// writing until the connection dies or ctx is done. up is how long the
+// connection stayed up after a confirmed handshake, 0 when none.
+func (l *Link) session(ctx context.Context, attempt int) (up time.Duration, err error) {
 	l.log.Info().Str("url", l.cfg.URL).Int("attempt", attempt).Msg("link: connecting")
 	dctx, cancel := context.WithTimeout(ctx, l.cfg.AckTimeout)
 	conn, _, err := websocket.Dial(dctx, l.cfg.URL, &websocket.DialOptions{HTTPClient: l.client})
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
-			return false, nil
+			return 0, nil
 		}
 		l.log.Warn().Err(err).Msg("link: connect failed")
-		return false, fmt.Errorf("link: dial: %w", err)
+		return 0, fmt.Errorf("link: dial: %w", err)
 	}
 	conn.SetReadLimit(l.cfg.ReadLimit)
-	s := &session{conn: conn, dead: make(chan struct{}), acks: make(chan ackMsg, 1)}
+	s := &session{conn: conn, dead: make(chan struct{}), acks: make(chan ackMsg, 1),
+		wrote: make(chan struct{}, 1), ev: evidence{window: l.cfg.HandleWindow}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wg.Add(2)
+	l.live.Store(s)
+	s.wg.Add(3)
 	go l.read(s)
 	go l.heartbeat(s)
+	go l.confirm(s)
 	began := time.Now()
+	var confirmedAt time.Time
 	defer func() {
 		s.fail(errShutdown)
 		_ = conn.CloseNow() // no-op after a close handshake
 		s.cancel()
 		s.wg.Wait()
+		if !confirmedAt.IsZero() {
+			up = time.Since(confirmedAt)
+		}
+		handled := s.ev.handled()
 		l.mu.Lock()
 		l.connected = false
 		pending := l.out.len()
+		l.handled = max(l.handled, handled)
+		handled = l.handled
 		l.mu.Unlock()
 		ev := l.log.Warn()
 		if errors.Is(s.reason, errShutdown) {
 			ev = l.log.Info()
 		}
 		ev.AnErr("reason", s.reason).Dur("after", time.Since(began)).Int("pending", pending).
+			Uint64("written", s.written.Load()).Uint64("handled", handled).
 			Msg("link: disconnected")
 	}()
 	l.log.Info().Msg("link: connected")
 
 	if err := l.hello(s); err != nil {
-		return false, err
+		return 0, err
 	}
 	timer := time.NewTimer(l.cfg.AckTimeout)
 	defer timer.Stop()
@@ -94,13 +127,13 @@ func (l *Link) session(ctx context.Context, attempt int) (confirmed bool, err er
 	select {
 	case <-ctx.Done():
 		l.closeNormal(s, "", errShutdown)
-		return false, nil
+		return 0, nil
 	case <-s.dead:
-		return false, s.reason
+		return 0, s.reason
 	case <-timer.C:
 		l.log.Warn().Dur("timeout", l.cfg.AckTimeout).Msg("link: no execute_ack, closing")
 		s.fail(errAckTimeout)
-		return false, errAckTimeout
+		return 0, errAckTimeout
 	case msg = <-s.acks:
 	}
 	ack := msg.f
@@ -113,12 +146,13 @@ func (l *Link) session(ctx context.Context, attempt int) (confirmed bool, err er
 		l.log.Error().Str("status", ack.Status).Str("code", rej.Code).Str("message", rej.Message).
 			Msg("link: handshake rejected")
 		l.closeNormal(s, "execute_ack rejected", rej)
-		return false, rej
+		return 0, rej
 	}
+	confirmedAt = time.Now()
 	if err := l.confirmed(s, ack); err != nil {
-		return true, err
+		return 0, err
 	}
-	return true, l.writeLoop(ctx, s)
+	return 0, l.writeLoop(ctx, s)
 }
 
 // hello writes app_ready with the next seq.
@@ -141,39 +175,45 @@ func (l *Link) hello(s *session) error {
 	return nil
 }
 
-// confirmed marks the link connected and redelivers what the server asked for
-// with last_seq.
+// confirmed marks the link connected and redelivers the retained messages the
+// server may not have handled: those after its last_seq when it sends one,
+// else those after the handled watermark (delivery.go).
 func (l *Link) confirmed(s *session, ack ackFields) error {
 	last, hasLast := ack.lastSeq()
 	if !hasLast && len(ack.LastSeq) > 0 && string(ack.LastSeq) != "null" {
 		l.log.Warn().RawJSON("last_seq", ack.LastSeq).Msg("link: execute_ack last_seq ignored: not a non-negative integer")
 	}
-	var resend [][]byte
 	l.mu.Lock()
+	from := l.handled
 	if hasLast {
-		resend = l.kept.after(last)
-		if l.kept.evicted > last {
-			l.log.Warn().Uint64("last_seq", last).Uint64("evicted_through", l.kept.evicted).
-				Msg("link: some messages after last_seq are no longer retained")
-		}
+		from = last
 		// A message whose write failed keeps its seq; skip it if it got through.
 		for it := l.out.front(); it != nil && it.seq != 0 && it.seq <= last; it = l.out.front() {
 			l.out.pop()
 			l.advance(it.ticket)
 		}
 	}
+	resend := l.kept.after(from)
+	evicted := l.kept.evicted
 	pending := l.out.len()
 	l.mu.Unlock()
+	if evicted > from {
+		l.log.Warn().Uint64("after", from).Uint64("evicted_through", evicted).
+			Msg("link: some messages to redeliver are no longer retained")
+	}
 	ev := l.log.Info().Int("redeliver", len(resend)).Int("pending", pending)
 	if hasLast {
 		ev = ev.Uint64("last_seq", last)
+	} else {
+		ev = ev.Uint64("handled", from)
 	}
 	ev.Msg("link: handshake confirmed")
 	for _, f := range resend {
-		if err := s.conn.Write(s.ctx, websocket.MessageText, f); err != nil {
+		if err := s.conn.Write(s.ctx, websocket.MessageText, f.frame); err != nil {
 			s.fail(fmt.Errorf("redeliver: %w", err))
 			return s.reason
 		}
+		s.noteWritten(f.seq)
 	}
 	return nil
 }
@@ -230,6 +270,7 @@ func (l *Link) writeLoop(ctx context.Context, s *session) error {
 			l.kept.add(it.seq, it.frame)
 			l.advance(it.ticket)
 			l.mu.Unlock()
+			s.noteWritten(it.seq)
 		}
 	}
 }
@@ -256,11 +297,21 @@ func (l *Link) closeNormal(s *session, reason string, cause error) {
 func (l *Link) read(s *session) {
 	defer s.wg.Done()
 	for {
-		_, data, err := s.conn.Read(s.ctx)
+		data, err := readMessage(s.ctx, s.conn)
+		now := time.Now()
 		if err != nil {
-			s.fail(fmt.Errorf("read: %w", err))
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				l.log.Error().Int64("limit", l.cfg.ReadLimit).Msg("link: frame over the read limit refused, closing")
+				// The refused bytes are garbage now: hand them back to the
+				// system at once instead of holding them until the scavenger.
+				debug.FreeOSMemory()
+			}
+			if s.fail(fmt.Errorf("read: %w", err)) {
+				s.ev.peerClosed(now)
+			}
 			return
 		}
+		s.ev.frame(now)
 		if s.confirmed.Load() {
 			// After the handshake every frame is the supervisor's, a late
 			// execute_ack included (it answers it); no parsing on this path.
@@ -301,7 +352,7 @@ func (l *Link) heartbeat(s *session) {
 		case <-t.C:
 		}
 		pctx, cancel := context.WithTimeout(s.ctx, l.cfg.PingTimeout)
-		err := s.conn.Ping(pctx)
+		err := l.ping(pctx, s)
 		cancel()
 		if err != nil {
 			select {
@@ -314,4 +365,91 @@ func (l *Link) heartbeat(s *session) {
 			return
 		}
 	}
+}
+
+// confirmDelay lets a burst of writes finish before the ping that confirms it,
+// so that a burst costs one ping; it also bounds pings to about 1/confirmDelay.
+const confirmDelay = 20 * time.Millisecond
+
+// confirm pings after writes, so that each burst is confirmed by a pong
+// (delivery.go). At most one such ping is in flight; it waits for its pong as
+// long as the connection lives: liveness is the heartbeat's to judge.
+func (l *Link) confirm(s *session) {
+	defer s.wg.Done()
+	t := time.NewTimer(confirmDelay)
+	t.Stop()
+	for {
+		select {
+		case <-s.dead:
+			return
+		case <-s.wrote:
+		}
+		t.Reset(confirmDelay)
+		select {
+		case <-s.dead:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if l.ping(s.ctx, s) != nil {
+			return // the connection is ending
+		}
+	}
+}
+
+// ping pings and, on the pong, records that every frame written before it has
+// been read by the peer.
+func (l *Link) ping(ctx context.Context, s *session) error {
+	seq := s.written.Load()
+	if err := s.conn.Ping(ctx); err != nil {
+		return err
+	}
+	s.ev.pong(seq, time.Now())
+	return nil
+}
+
+// readMessage reads one message. It grows by chunks rather than by doubling
+// one buffer, so that a frame refused at the read limit has cost about the
+// limit, not twice it, and only a message spanning several chunks is copied
+// once into a slice of its size.
+func readMessage(ctx context.Context, c *websocket.Conn) ([]byte, error) {
+	_, r, err := c.Reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return readChunked(r)
+}
+
+// Chunk sizes of readChunked: the first fits a request, then doubling up to
+// the largest.
+const (
+	firstChunk = 1 << 10
+	maxChunk   = 1 << 20
+)
+
+func readChunked(r io.Reader) ([]byte, error) {
+	var chunks [][]byte
+	size, total := firstChunk, 0
+	for {
+		buf := make([]byte, size)
+		n, err := io.ReadFull(r, buf)
+		total += n
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			chunks = append(chunks, buf[:n])
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		chunks = append(chunks, buf)
+		size = min(2*size, maxChunk)
+	}
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	out := make([]byte, 0, total)
+	for _, c := range chunks {
+		out = append(out, c...)
+	}
+	return out, nil
 }

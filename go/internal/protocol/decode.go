@@ -12,6 +12,15 @@ import (
 // Limits.MaxFilesPerPush is not set.
 const DefaultMaxFilesPerPush = 10000
 
+// MaxFrameBytes is the largest frame accepted from the server: the largest push_file,
+// DefaultMaxFilesPerPush items of up to MaxPushItemBytes each (member names, a file_id,
+// and file_path, file_name and output_path of about 450 bytes each), plus its envelope.
+// A larger frame closes the connection (docs/protocol.md).
+const (
+	MaxPushItemBytes = 1536
+	MaxFrameBytes    = DefaultMaxFilesPerPush*MaxPushItemBytes + 64<<10
+)
+
 // Bounds of query_logs.lines.
 const (
 	DefaultLogLines = 100

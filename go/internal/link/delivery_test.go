@@ -1,0 +1,272 @@
+package link
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// distinct checks that the server's first arrivals are messages 1..n in order
+// and returns how many frames were duplicates.
+func distinct(t *testing.T, srv *testServer, n int) (dups int) {
+	t.Helper()
+	_, got, order := srv.snapshot()
+	if len(order) != n {
+		t.Fatalf("%d distinct messages, want %d", len(order), n)
+	}
+	for i, f := range order {
+		if f.n != i+1 {
+			t.Fatalf("message %d is n=%d (seq %d): lost or out of order", i+1, f.n, f.seq)
+		}
+	}
+	return len(got) - len(order)
+}
+
+// A server without last_seq is killed right after a burst and forgets what it
+// read last (read by its WebSocket layer, never handled): every message still
+// arrives, in order, the lost ones redelivered under their seq.
+func TestNoLastSeqRedeliversUnhandled(t *testing.T) {
+	const total, forget = 600, 40
+	srv := newTestServer(t, ackConfirmNoLast)
+	rec := &logRec{}
+	l := start(t, fast(srv.url(), rec))
+	waitFor(t, 5*time.Second, "connected", l.Connected)
+	for i := 1; i <= total/2; i++ {
+		l.Send(ev(i))
+	}
+	waitFor(t, 10*time.Second, "the burst read", func() bool {
+		_, got, _ := srv.snapshot()
+		return len(got) == total/2
+	})
+	srv.kill(forget)
+	waitFor(t, 5*time.Second, "disconnect", func() bool { return !l.Connected() })
+	for i := total/2 + 1; i <= total; i++ {
+		l.Send(ev(i))
+	}
+	srv.restart()
+	waitFor(t, 10*time.Second, "every message", func() bool {
+		_, _, order := srv.snapshot()
+		return len(order) >= total
+	})
+	dups := distinct(t, srv, total)
+	resent := 0
+	for _, c := range rec.with("link: handshake confirmed") {
+		resent += int(c.fields["redeliver"].(float64))
+	}
+	if resent < forget {
+		t.Fatalf("redelivered %d, want ≥ %d (the server forgot %d)", resent, forget, forget)
+	}
+	// A redelivered frame keeps its seq: each duplicate repeats one.
+	_, got, _ := srv.snapshot()
+	seen := map[uint64]int{}
+	for _, f := range got {
+		seen[f.seq]++
+		if seen[f.seq] == 2 && bytes.Count(f.raw, []byte(`"seq"`)) != 1 {
+			t.Fatalf("redelivered frame %s", f.raw)
+		}
+	}
+	t.Logf("%d messages, %d redelivered, %d duplicates at the server", total, resent, dups)
+}
+
+// Messages that a pong confirmed more than HandleWindow before the connection
+// ended are not sent again.
+func TestNoLastSeqSkipsHandled(t *testing.T) {
+	srv := newTestServer(t, ackConfirmNoLast)
+	cfg := fast(srv.url(), nil)
+	cfg.HandleWindow = 100 * time.Millisecond
+	l := start(t, cfg)
+	waitFor(t, 5*time.Second, "connected", l.Connected)
+	for i := 1; i <= 10; i++ {
+		l.Send(ev(i))
+	}
+	// Settled: a pong for all ten, then life from the peer a window later.
+	waitFor(t, 5*time.Second, "messages 1-10 handled", func() bool {
+		s := l.live.Load()
+		return s != nil && s.ev.handled() >= 10
+	})
+	l.Send(ev(11))
+	l.Send(ev(12))
+	waitFor(t, 5*time.Second, "messages 11-12", func() bool {
+		_, got, _ := srv.snapshot()
+		return len(got) == 12
+	})
+	srv.kill(0)
+	waitFor(t, 5*time.Second, "disconnect", func() bool { return !l.Connected() })
+	srv.restart()
+	l.Send(ev(13))
+	waitFor(t, 5*time.Second, "message 13", func() bool {
+		_, _, order := srv.snapshot()
+		return len(order) == 13
+	})
+	distinct(t, srv, 13)
+	_, got, _ := srv.snapshot()
+	count := map[int]int{}
+	for _, f := range got {
+		count[f.n]++
+	}
+	for n := 1; n <= 10; n++ {
+		if count[n] != 1 {
+			t.Fatalf("settled message %d received %d times", n, count[n])
+		}
+	}
+	t.Logf("unsettled 11, 12 received %d and %d times", count[11], count[12])
+}
+
+// Messages written into a half-open connection (never forwarded) reach a
+// server without last_seq after the heartbeat drops it.
+func TestNoLastSeqHalfOpen(t *testing.T) {
+	srv := newTestServer(t, ackConfirmNoLast)
+	px := newProxy(t, srv.addr)
+	l := start(t, fast(px.url(), nil))
+	waitFor(t, 5*time.Second, "connected", l.Connected)
+	l.Send(ev(1))
+	waitFor(t, 5*time.Second, "first message", func() bool {
+		_, got, _ := srv.snapshot()
+		return len(got) == 1
+	})
+	px.stall()
+	for i := 2; i <= 20; i++ {
+		l.Send(ev(i))
+	}
+	waitFor(t, 10*time.Second, "every message after the reconnect", func() bool {
+		_, _, order := srv.snapshot()
+		return len(order) >= 20
+	})
+	distinct(t, srv, 20)
+}
+
+// A frame over the read limit closes the connection with 1009; the link
+// reconnects and carries on. Frames up to the limit pass.
+func TestOversizedFrameRefused(t *testing.T) {
+	srv := newTestServer(t, ackConfirm)
+	rec := &logRec{}
+	cfg := fast(srv.url(), rec)
+	cfg.ReadLimit = 256 << 10
+	l := start(t, cfg)
+	waitFor(t, 5*time.Second, "connected", l.Connected)
+	pad := func(n int) []byte {
+		f := append([]byte(`{"type":"x","pad":"`), bytes.Repeat([]byte("y"), n)...)
+		f = append(f, `"}`...)
+		return f
+	}
+	ok := pad(int(cfg.ReadLimit) - len(pad(0)))
+	if err := srv.send(ok); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-l.Inbox():
+		if !bytes.Equal(f, ok) {
+			t.Fatalf("frame at the limit: got %d bytes, want %d", len(f), len(ok))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("frame at the limit not delivered")
+	}
+	_ = srv.send(pad(4 << 20)) // may fail: the link closes while it is written
+	waitFor(t, 5*time.Second, "a second handshake", func() bool {
+		h, _, _ := srv.snapshot()
+		return len(h) == 2
+	})
+	srv.mu.Lock()
+	closes := append([]websocket.StatusCode(nil), srv.closes...)
+	srv.mu.Unlock()
+	if len(closes) == 0 || closes[0] != websocket.StatusMessageTooBig {
+		t.Fatalf("server saw close statuses %v, want 1009 first", closes)
+	}
+	if len(rec.with("link: frame over the read limit refused, closing")) != 1 {
+		t.Fatal("refusal not logged")
+	}
+	l.Send(ev(1))
+	waitFor(t, 5*time.Second, "a message after the refusal", func() bool {
+		_, got, _ := srv.snapshot()
+		return len(got) == 1
+	})
+}
+
+func TestReadChunked(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, firstChunk - 1, firstChunk, firstChunk + 1, 3*firstChunk + 5,
+		maxChunk, 3*maxChunk + 7} {
+		want := make([]byte, n)
+		for i := range want {
+			want[i] = byte(rnd.Uint32())
+		}
+		got, err := readChunked(bytes.NewReader(want))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%d bytes: got %d bytes, %v", n, len(got), err)
+		}
+		if n > firstChunk && cap(got) != n {
+			t.Fatalf("%d bytes: capacity %d", n, cap(got))
+		}
+	}
+	boom := fmt.Errorf("boom")
+	if _, err := readChunked(&failing{n: 5000, err: boom}); err != boom {
+		t.Fatalf("error = %v", err)
+	}
+}
+
+type failing struct {
+	n   int
+	err error
+}
+
+func (f *failing) Read(p []byte) (int, error) {
+	if f.n == 0 {
+		return 0, f.err
+	}
+	k := min(len(p), f.n)
+	f.n -= k
+	return k, nil
+}
+
+// After a connection that stayed up, the first reconnect attempt goes out at
+// once even with a long BackoffMin; after a short one the link backs off.
+func TestFirstReconnectAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		stable time.Duration
+		want   string
+	}{
+		{"stable", 10 * time.Millisecond, "link: reconnecting at once"},
+		{"flapping", time.Hour, "link: backing off before reconnecting"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newTestServer(t, ackConfirm)
+			rec := &logRec{}
+			cfg := fast(srv.url(), rec)
+			cfg.BackoffMin, cfg.BackoffMax = 3*time.Second, 3*time.Second
+			cfg.Hello = func() []byte { return []byte(`{"type":"app_ready"}`) }
+			l := New(cfg)
+			l.stable = tc.stable
+			l.rnd = func(n int64) int64 { return n - 1 } // the whole ceiling
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- l.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			waitFor(t, 5*time.Second, "connected", l.Connected)
+			// The first heartbeat pong comes PingInterval after the handshake,
+			// past tc.stable.
+			waitFor(t, 5*time.Second, "a pong", func() bool {
+				s := l.live.Load()
+				s.ev.mu.Lock()
+				defer s.ev.mu.Unlock()
+				return len(s.ev.points) > 0
+			})
+			srv.kill(0)
+			waitFor(t, 5*time.Second, tc.want, func() bool { return len(rec.with(tc.want)) == 1 })
+			if tc.stable == time.Hour {
+				return
+			}
+			waitFor(t, 5*time.Second, "second attempt", func() bool { return len(rec.with("link: connecting")) == 2 })
+			down := rec.with("link: disconnected")[0].at
+			again := rec.with("link: connecting")[1].at
+			if gap := again.Sub(down); gap > time.Second {
+				t.Fatalf("first attempt %v after the disconnect, BackoffMin %v", gap, cfg.BackoffMin)
+			}
+		})
+	}
+}
