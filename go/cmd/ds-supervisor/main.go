@@ -146,6 +146,7 @@ func run() int {
 		Start:       start,
 		StopTimeout: s.EngineStopTimeout,
 		Restarts:    s.EngineRestarts,
+		Resume:      s.Resume,
 		Link: link.Config{
 			URL:          s.WSURL,
 			AckTimeout:   s.AckTimeout,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cityeyelab/ds-analysis/go/internal/instance"
-	"github.com/cityeyelab/ds-analysis/go/internal/link"
 )
 
 // defaultLogRoot is the log root the specification names (§2.1).
@@ -44,6 +44,8 @@ type settings struct {
 	// EngineRestarts is the restart budget per supervisor.DefaultRestartWindow (0:
 	// an engine crash ends the instance).
 	EngineRestarts int
+	// Resume takes over the queues of a previous process that did not stop cleanly.
+	Resume bool
 }
 
 // errHelp and errVersion are not failures: main prints and exits 0.
@@ -69,11 +71,11 @@ var options = []option{
 	{[]string{"instance-root"}, "DS_INSTANCE_ROOT", "/tmp/ds", "parent of the instance dir <root>/<APP_ID>"},
 	{[]string{"log-level"}, "DS_LOG_LEVEL", "info", "lowest level written to the log file (debug|info|warn|error)"},
 	{[]string{"live-log-level"}, "DS_LIVE_LOG_LEVEL", "warn", "lowest level streamed to FastAPI as log events (debug|info|warn|error|disabled)"},
-	{[]string{"heartbeat-interval"}, "DS_HEARTBEAT_INTERVAL", link.DefaultPingInterval.String(), "WebSocket ping interval"},
-	{[]string{"heartbeat-timeout"}, "DS_HEARTBEAT_TIMEOUT", link.DefaultPingTimeout.String(), "pong deadline; a missed pong drops the connection"},
-	{[]string{"backoff-min"}, "DS_BACKOFF_MIN", link.DefaultBackoffMin.String(), "reconnect delay ceiling after the first, immediate attempt (doubles per failure)"},
-	{[]string{"backoff-max"}, "DS_BACKOFF_MAX", link.DefaultBackoffMax.String(), "reconnect delay cap"},
-	{[]string{"ack-timeout"}, "DS_ACK_TIMEOUT", link.DefaultAckTimeout.String(), "wait for execute_ack before reconnecting"},
+	{[]string{"heartbeat-interval"}, "DS_HEARTBEAT_INTERVAL", "5s", "WebSocket ping interval"},
+	{[]string{"heartbeat-timeout"}, "DS_HEARTBEAT_TIMEOUT", "5s", "pong deadline; a missed pong drops the connection"},
+	{[]string{"backoff-min"}, "DS_BACKOFF_MIN", "250ms", "first reconnect delay"},
+	{[]string{"backoff-max"}, "DS_BACKOFF_MAX", "10s", "reconnect delay cap"},
+	{[]string{"ack-timeout"}, "DS_ACK_TIMEOUT", "10s", "wait for execute_ack before reconnecting"},
 	{[]string{"engine-start-timeout"}, "DS_ENGINE_START_TIMEOUT", "600s", "wait for the engine's ready (model loading)"},
 	{[]string{"engine-stop-timeout"}, "DS_ENGINE_STOP_TIMEOUT", "5s", "graceful engine stop before SIGKILL"},
 	{[]string{"engine-restarts"}, "DS_ENGINE_RESTARTS", "3", "engine restarts allowed per 10 minutes; 0: a crash ends the instance (exit 3)"},
@@ -102,6 +104,7 @@ func usage(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "  %-34s %-24s %s\n", "-", "APP_ID", "instance id (required): [A-Za-z0-9._-], 1-64 chars")
+	fmt.Fprintf(w, "  %-34s %-24s %s\n", "--resume", "DS_RESUME=1", "take over the queues of a previous process with this APP_ID that did not stop cleanly")
 	fmt.Fprintf(w, "  %-34s %-24s %s\n", "--help, --version", "-", "print and exit")
 }
 
@@ -125,6 +128,11 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 	help := fs.Bool("help", false, "")
 	fs.BoolVar(help, "h", false, "")
 	version := fs.Bool("version", false, "")
+	resumeEnv, err := strconv.ParseBool(cmp.Or(getenv("DS_RESUME"), "0"))
+	if err != nil {
+		return settings{}, fmt.Errorf("DS_RESUME %q: want 1 or 0", getenv("DS_RESUME"))
+	}
+	resume := fs.Bool("resume", resumeEnv, "")
 	if err := fs.Parse(args); err != nil {
 		return settings{}, err
 	}
@@ -153,6 +161,7 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 		Engine:       get("engine"),
 		LogRoot:      get("log-root"),
 		InstanceRoot: get("instance-root"),
+		Resume:       *resume,
 	}
 	if s.AppID == "" {
 		return s, errors.New("APP_ID is not set: start as APP_ID=<id> ds-supervisor -c <config>")

@@ -45,7 +45,7 @@ func TestParseSettings(t *testing.T) {
 			if s.EngineWorkDir != dir {
 				t.Errorf("engine workdir %q, want the config's directory %q", s.EngineWorkDir, dir)
 			}
-			if s.LiveLevel != zerolog.WarnLevel || s.HeartbeatInterval != 5*time.Second || s.BackoffMax != time.Second {
+			if s.LiveLevel != zerolog.WarnLevel || s.HeartbeatInterval != 5*time.Second || s.BackoffMax != 10*time.Second {
 				t.Errorf("timing defaults: %+v", s)
 			}
 		}},
@@ -92,6 +92,20 @@ func TestParseSettings(t *testing.T) {
 		{name: "relative log root", args: []string{"-c", cfg, "--log-root", "logs"}, env: base, wantErr: "absolute"},
 		{name: "bad level", args: []string{"-c", cfg, "--live-log-level", "loud"}, env: base, wantErr: "live-log-level"},
 		{name: "bad duration", args: []string{"-c", cfg, "--heartbeat-timeout", "5"}, env: base, wantErr: "heartbeat-timeout"},
+		{name: "restarts and resume", args: []string{"-c", cfg, "--engine-restarts", "0", "--resume"}, env: base,
+			check: func(t *testing.T, s settings) {
+				if s.EngineRestarts != 0 || !s.Resume {
+					t.Errorf("restarts %d resume %v", s.EngineRestarts, s.Resume)
+				}
+			}},
+		{name: "resume from env", args: []string{"-c", cfg}, env: map[string]string{"APP_ID": "x", "DS_RESUME": "1"},
+			check: func(t *testing.T, s settings) {
+				if !s.Resume || s.EngineRestarts != 3 {
+					t.Errorf("resume %v restarts %d", s.Resume, s.EngineRestarts)
+				}
+			}},
+		{name: "bad resume env", args: []string{"-c", cfg}, env: map[string]string{"APP_ID": "x", "DS_RESUME": "maybe"}, wantErr: "DS_RESUME"},
+		{name: "bad restarts", args: []string{"-c", cfg, "--engine-restarts", "-1"}, env: base, wantErr: "engine-restarts"},
 		{name: "negative duration", args: []string{"-c", cfg, "--backoff-max", "-1s"}, env: base, wantErr: "backoff-max"},
 		{name: "min above max", args: []string{"-c", cfg, "--backoff-min", "20s"}, env: base, wantErr: "above"},
 		{name: "unknown flag", args: []string{"-c", cfg, "--frobnicate"}, env: base, wantErr: "frobnicate"},

@@ -3,6 +3,7 @@ package analysis
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
@@ -128,6 +129,11 @@ type CameraSnapshot struct {
 	DoneCount      int            `json:"done_count"`
 	FailedCount    int            `json:"failed_count"`
 	EOS            bool           `json:"eos"`
+	EOSRequestID   string         `json:"eos_request_id,omitempty"`
+	// Played: a file of the camera went to the engine (later ones continue its
+	// tracker); TrackerReset: its next file starts with a reset after an engine loss.
+	Played       bool `json:"played"`
+	TrackerReset bool `json:"tracker_reset,omitempty"`
 }
 
 // FileSnapshot is one file of a Snapshot.
@@ -160,7 +166,7 @@ func (s *State) Snapshot() Snapshot {
 func snapCamera(c *camera) CameraSnapshot {
 	cs := CameraSnapshot{CameraID: c.id, CameraType: c.typ, CameraName: c.name, CameraPath: c.path,
 		OutputDir: c.outputDir, RequestID: c.reqID, CurrentStarted: c.started, DoneCount: c.done,
-		FailedCount: c.failed, EOS: c.eos}
+		FailedCount: c.failed, EOS: c.eos, EOSRequestID: c.eosReq, Played: c.played, TrackerReset: c.reset}
 	if c.current != nil {
 		f := *c.current
 		cs.Current = &f
@@ -172,4 +178,59 @@ func snapCamera(c *camera) CameraSnapshot {
 		cs.Queued = []FileSnapshot{} // "queued": [], not null
 	}
 	return cs
+}
+
+// Restore rebuilds a state of streams slots from a snapshot (state.json of a previous
+// process). The result is what the snapshot describes, with the files it had in the
+// engine still current: the caller reports them (EngineLost) before playing on.
+func Restore(streams int, snap Snapshot) (*State, error) {
+	if len(snap.Streams) != streams {
+		return nil, fmt.Errorf("the snapshot has %d streams, this instance %d", len(snap.Streams), streams)
+	}
+	s := New(streams)
+	add := func(slot int, cs CameraSnapshot) (*camera, error) {
+		if _, dup := s.cams[cs.CameraID]; dup {
+			return nil, fmt.Errorf("camera %d appears twice in the snapshot", cs.CameraID)
+		}
+		c := &camera{id: cs.CameraID, slot: slot, typ: cs.CameraType, name: cs.CameraName, path: cs.CameraPath,
+			outputDir: cs.OutputDir, reqID: cs.RequestID, queue: slices.Clone(cs.Queued), started: cs.CurrentStarted,
+			played: cs.Played, reset: cs.TrackerReset, known: make(map[int64]struct{}), done: cs.DoneCount,
+			failed: cs.FailedCount, eos: cs.EOS, eosReq: cs.EOSRequestID}
+		if cs.Current != nil {
+			f := *cs.Current
+			c.current = &f
+			c.known[f.FileID] = struct{}{}
+		}
+		for _, f := range c.queue {
+			c.known[f.FileID] = struct{}{}
+		}
+		s.cams[c.id] = c
+		return c, nil
+	}
+	for i, ss := range snap.Streams {
+		if ss.Running != nil {
+			c, err := add(i, *ss.Running)
+			if err != nil {
+				return nil, err
+			}
+			s.slots[i].running = c
+		}
+		for _, q := range ss.Queued {
+			c, err := add(i, q)
+			if err != nil {
+				return nil, err
+			}
+			s.slots[i].waiting = append(s.slots[i].waiting, c)
+		}
+	}
+	return s, nil
+}
+
+// Counts returns how many cameras (running and queued) and files (queued, not in
+// the engine) the state holds.
+func (s *State) Counts() (cameras, files int) {
+	for _, c := range s.cams {
+		files += len(c.pending())
+	}
+	return len(s.cams), files
 }

@@ -25,6 +25,7 @@ func TestEncodeShapes(t *testing.T) {
 		want string // sorted keys, space separated
 	}{
 		{AppReady{GPUAllocated: []int{0}}, "config_path gpu_allocated instance_id process_id request_id start_time status streams_count type version"},
+		{AppReady{Resumed: &Resumed{}}, "config_path gpu_allocated instance_id process_id request_id resumed start_time status streams_count type version"},
 		{AnalysisStarted{RequestID: Str("r"), StreamID: Int(0), CameraID: Int64(1), Status: StatusOK, Message: "m"},
 			"camera_id message request_id status stream_id type"},
 		{AnalysisStarted{Status: StatusError, ErrorReason: "x"}, "camera_id error_reason request_id status stream_id type"},

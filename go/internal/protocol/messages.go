@@ -243,6 +243,18 @@ type AppReady struct {
 	Version      string `json:"version"`
 	GPUAllocated []int  `json:"gpu_allocated"`
 	StartTime    string `json:"start_time"`
+	// Resumed (extension) is set when this process took over the queues of a
+	// previous one that did not stop cleanly (--resume).
+	Resumed *Resumed `json:"resumed,omitempty"`
+}
+
+// Resumed counts what a relaunched process restored: running and queued cameras,
+// queued files (the ones in flight are reported as file_error), and the pid of the
+// process that left them.
+type Resumed struct {
+	Cameras int `json:"cameras"`
+	Files   int `json:"files"`
+	FromPID int `json:"from_pid"`
 }
 
 // cameraReply is the shape shared by the replies about one camera of one stream.

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,7 +28,8 @@ type fakeInstance struct {
 	idir *instance.Dir
 	code chan int
 	// gate, when set, holds every restart until a value is sent.
-	gate chan struct{}
+	gate  chan struct{}
+	ready map[string]any // the first app_ready
 
 	mu      sync.Mutex
 	engines []*enginetest.Engine
@@ -39,12 +41,19 @@ type fakeOpts struct {
 	fileTime time.Duration
 	gate     bool
 	probe    time.Duration // ProbeInterval; the default when 0
+	root     string        // instance root; a new temp dir when ""
+	resume   bool
+	failing  bool // every restart fails
 }
 
 func startFake(t *testing.T, fo fakeOpts) *fakeInstance {
 	t.Helper()
 	dir := t.TempDir()
-	idir, err := instance.Open(filepath.Join(dir, "ds"), "fake")
+	root := fo.root
+	if root == "" {
+		root = filepath.Join(dir, "ds")
+	}
+	idir, err := instance.Open(root, "fake")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +75,9 @@ func startFake(t *testing.T, fo fakeOpts) *fakeInstance {
 	}
 	first := newEngine()
 	restart := func(ctx context.Context) (Engine, error) {
+		if fo.failing {
+			return nil, errors.New("engine exited before opening its socket (exit code 1)")
+		}
 		if f.gate != nil {
 			select {
 			case <-f.gate:
@@ -80,7 +92,7 @@ func startFake(t *testing.T, fo fakeOpts) *fakeInstance {
 	go func() {
 		f.code <- Run(ctx, Options{
 			AppID: "fake", ConfigPath: "/c.txt", Version: "test", Start: time.Now(), StopTimeout: time.Second,
-			Restarts: fo.restarts, ProbeInterval: fo.probe, BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+			Restarts: fo.restarts, ProbeInterval: fo.probe, Resume: fo.resume, BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 			Link: link.Config{URL: f.srv.url(), AckTimeout: 5 * time.Second, PingInterval: time.Second, PingTimeout: 2 * time.Second,
 				BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Log: lg.Logger()},
 		}, Deps{Engine: first, Restart: restart, Hello: first.Hello(), Logs: lg, Log: lg.Logger(), Metrics: sampler, Dir: idir})
@@ -96,7 +108,7 @@ func startFake(t *testing.T, fo fakeOpts) *fakeInstance {
 		lg.Close()
 		idir.Close()
 	})
-	f.srv.expect("app_ready", nil)
+	f.ready = f.srv.expect("app_ready", nil)
 	return f
 }
 
@@ -368,7 +380,7 @@ func checkOutcome(t *testing.T, seen []map[string]any, cams map[int64][]int64, c
 			done[int64(id)]++
 		case "file_error":
 			failed[int64(id)]++
-			if r, _ := m["error_reason"].(string); !strings.Contains(r, "engine") {
+			if r, _ := m["error_reason"].(string); !strings.Contains(r, "engine") && r != prevDied {
 				t.Errorf("file_error %v", m)
 			}
 		case "analysis_complete":
@@ -539,5 +551,36 @@ func TestFakeSignalWhileDown(t *testing.T) {
 	f.srv.expect("app_terminated", nil)
 	if c := f.exit(); c != ExitOK {
 		t.Fatalf("exit %d", c)
+	}
+}
+
+// Restarts that fail spend the budget like crashes; then the instance exits.
+func TestFakeRestartFails(t *testing.T) {
+	f := startFake(t, fakeOpts{streams: 1, restarts: 2, failing: true})
+	f.engine(0).Crash("SIGSEGV")
+	if m := f.srv.expect("engine_crashed", nil); m["restarting"] != true {
+		t.Fatalf("engine_crashed %v", m)
+	}
+	m := f.srv.expect("engine_crashed", nil)
+	if m["restarting"] != false || !strings.Contains(m["reason"].(string), "did not start again") || m["restart_count"] != float64(2) {
+		t.Fatalf("last engine_crashed %v", m)
+	}
+	if c := f.exit(); c != ExitCrashed {
+		t.Fatalf("exit %d", c)
+	}
+}
+
+// An engine that closes its control connection but lives on is killed and replaced.
+func TestFakeEngineDropsItsSocket(t *testing.T) {
+	f := startFake(t, fakeOpts{streams: 1, restarts: 1})
+	e := f.engine(0)
+	e.CloseSocket()
+	m := f.srv.expect("engine_crashed", nil)
+	if r, _ := m["reason"].(string); !strings.Contains(r, "closed its control connection") || m["restarting"] != true {
+		t.Fatalf("engine_crashed %v", m)
+	}
+	f.srv.expect("engine_restarted", nil)
+	if st := e.ExitStatus(); st.Signal != "SIGKILL" {
+		t.Fatalf("old engine ended with %v", st)
 	}
 }

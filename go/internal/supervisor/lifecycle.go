@@ -184,6 +184,7 @@ func (l *loop) engineDown() (int, bool) {
 	// Hold the slots first: the events the engine sent before it died are still
 	// queued and end files, which must not start the next ones on a dead engine.
 	l.state.Hold()
+	l.journal.add(record{Op: recHold})
 	e.cur = nil
 	l.drain(e.events)
 	e.events, e.done, e.hung = nil, nil, nil
@@ -208,7 +209,7 @@ func (l *loop) engineDown() (int, bool) {
 	if lost != nil {
 		reason = "engine stopped answering while playing this file (killed): " + lost.Error()
 	}
-	l.apply(l.state.EngineLost(reason))
+	l.apply(l.journaled(record{Op: recLost, Reason: reason}, l.state.EngineLost(reason)))
 	e.downSince = now
 	delay := l.backoff()
 	l.log.Warn().Int("restart_count", report.RestartCount).Int("restarts_left", report.RestartsLeft).
@@ -286,7 +287,7 @@ func (l *loop) started(r startResult) (int, bool) {
 		RestartsLeft: l.o.Restarts - len(e.restarts),
 		ReadyMS:      ready.Milliseconds(),
 	})
-	l.apply(l.state.EngineBack())
+	l.apply(l.journaled(record{Op: recBack}, l.state.EngineBack()))
 	l.markDirty()
 	return 0, false
 }

@@ -28,6 +28,7 @@ func (l *loop) appReady() []byte {
 		Version:      l.o.Version,
 		GPUAllocated: gpus,
 		StartTime:    protocol.Timestamp(l.o.Start),
+		Resumed:      l.resumed,
 	})
 }
 

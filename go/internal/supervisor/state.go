@@ -19,7 +19,7 @@ type stateStore interface {
 type stateWriter struct {
 	store stateStore
 	log   zerolog.Logger
-	next  chan any
+	next  chan snapshot
 	done  chan struct{}
 	took  atomic.Int64 // nanoseconds the last write took
 }
@@ -36,13 +36,19 @@ func (w *stateWriter) delay(base time.Duration) time.Duration {
 }
 
 func newStateWriter(store stateStore, log zerolog.Logger) *stateWriter {
-	w := &stateWriter{store: store, log: log, next: make(chan any, 1), done: make(chan struct{})}
+	w := &stateWriter{store: store, log: log, next: make(chan snapshot, 1), done: make(chan struct{})}
 	go w.run()
 	return w
 }
 
+// snapshot is one state to write; written (when set) runs after a successful write.
+type snapshot struct {
+	v       any
+	written func()
+}
+
 // put queues snapshot v, replacing one not yet written. One goroutine calls put.
-func (w *stateWriter) put(v any) {
+func (w *stateWriter) put(v snapshot) {
 	for {
 		select {
 		case w.next <- v:
@@ -66,13 +72,15 @@ func (w *stateWriter) run() {
 	defer close(w.done)
 	for v := range w.next {
 		t0 := time.Now()
-		b, err := json.Marshal(v)
+		b, err := json.Marshal(v.v)
 		if err == nil {
 			err = w.store.WriteState(b)
 		}
 		w.took.Store(int64(time.Since(t0)))
 		if err != nil {
 			w.log.Warn().Err(err).Msg("state.json not written")
+		} else if v.written != nil {
+			v.written()
 		}
 	}
 }

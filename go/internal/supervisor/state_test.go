@@ -29,9 +29,10 @@ func TestStateWriterBacksOffAfterSlowWrites(t *testing.T) {
 	if d := w.delay(100 * time.Millisecond); d != 100*time.Millisecond {
 		t.Fatalf("delay before any write = %v, want the base", d)
 	}
-	w.put(map[string]int{"n": 1})
+	written := false
+	w.put(snapshot{v: map[string]int{"n": 1}, written: func() { written = true }})
 	w.close()
-	if len(store.got) != 1 || store.got[0] != `{"n":1}` {
+	if len(store.got) != 1 || store.got[0] != `{"n":1}` || !written {
 		t.Fatalf("written: %q", store.got)
 	}
 	if d := w.delay(100 * time.Millisecond); d < 300*time.Millisecond || d > 3*time.Second {

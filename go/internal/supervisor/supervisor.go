@@ -81,6 +81,10 @@ type Options struct {
 	ProbeTimeout  time.Duration // and its deadline (DefaultProbeTimeout)
 	BackoffMin    time.Duration // first restart delay (DefaultRestartBackoffMin)
 	BackoffMax    time.Duration // restart delay cap (DefaultRestartBackoffMax)
+	// Resume takes over the queues of a previous process with this APP_ID that did
+	// not stop cleanly (state.json and its journals); without it they are kept as
+	// state.json.prev and nothing is resumed.
+	Resume bool
 }
 
 // Deps are the started parts the loop drives.
@@ -109,6 +113,9 @@ type loop struct {
 	liveDropped int
 	stateTimer  *time.Timer
 	states      *stateWriter
+	journal     journal
+	clean       bool              // the stop is clean: the next process resumes nothing
+	resumed     *protocol.Resumed // what was taken over from a previous process
 }
 
 // Run serves until terminate_app, a signal (ctx done), an engine crash past the
@@ -127,11 +134,17 @@ func Run(ctx context.Context, o Options, d Deps) int {
 	l.link = link.New(cfg)
 	l.stateTimer = time.NewTimer(time.Hour)
 	l.stateTimer.Stop()
+	l.journal = journal{dir: d.Dir, log: l.log}
+	defer l.journal.close()
+	l.takeOver(o.Resume)
 	l.states = newStateWriter(d.Dir, l.log)
 	defer l.states.close()
 	l.eng.init()
 	l.attach(d.Engine)
 	l.writeState()
+	if l.resumed != nil {
+		l.resumePlay()
+	}
 
 	// The link outlives ctx so that app_terminated can still go out after a signal.
 	linkCtx, cancelLink := context.WithCancel(context.Background())
@@ -251,13 +264,13 @@ func (l *loop) handleFrame(frame []byte) *protocol.TerminateApp {
 	switch r := req.(type) {
 	case *protocol.StartAnalysis:
 		l.logRequest(ev, req)
-		l.start(r)
+		l.start(r, frame)
 	case *protocol.PushFile:
 		l.logRequest(ev, req)
-		l.apply(l.state.Push(r))
+		l.apply(l.journaled(record{Op: recRequest, Frame: frame}, l.state.Push(r)))
 	case *protocol.InterruptAnalysis:
 		l.logRequest(ev, req)
-		l.apply(l.state.Interrupt(r))
+		l.apply(l.journaled(record{Op: recRequest, Frame: frame}, l.state.Interrupt(r)))
 	case *protocol.TerminateApp:
 		l.logRequest(ev, req)
 		return r
@@ -284,7 +297,7 @@ func (l *loop) logRequest(ev *zerolog.Event, req protocol.Request) {
 
 // start checks a start_analysis against the state, prepares output_dir, then starts or
 // queues the camera; a refused start creates nothing.
-func (l *loop) start(r *protocol.StartAnalysis) {
+func (l *loop) start(r *protocol.StartAnalysis, frame []byte) {
 	if rej := l.state.CheckStart(r); rej != nil {
 		l.send(rej)
 		return
@@ -293,7 +306,7 @@ func (l *loop) start(r *protocol.StartAnalysis) {
 		l.send(analysis.StartError(r, fmt.Sprintf("cannot create output_dir: %v", err)))
 		return
 	}
-	l.apply(l.state.Start(r))
+	l.apply(l.journaled(record{Op: recRequest, Frame: frame}, l.state.Start(r)))
 }
 
 // apply sends a state result's reply and events, then runs its engine commands. A
@@ -346,7 +359,9 @@ func (l *loop) run(c analysis.Command) (analysis.Result, bool) {
 		var refused *engine.RequestError
 		if errors.As(err, &refused) {
 			l.log.Warn().Err(err).Int("slot", c.Slot).Int64("file_id", c.FileID).Msg("engine refused play")
-			return l.state.FileFailed(c.Slot, c.FileID, "engine refused the file: "+refused.Message), true
+			reason := "engine refused the file: " + refused.Message
+			return l.journaled(record{Op: recFailed, Slot: c.Slot, File: c.FileID, Reason: reason},
+				l.state.FileFailed(c.Slot, c.FileID, reason)), true
 		}
 	case analysis.OpStop:
 		var r engine.StopResult
@@ -378,10 +393,12 @@ func (l *loop) handleEvent(ev engine.Event) {
 		res = l.state.FileStarted(ev.Slot, ev.FileID)
 	case "file_done":
 		l.log.Info().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Uint64("frames", ev.Frames).Msg("file done")
-		res = l.state.FileDone(ev.Slot, ev.FileID, ev.Frames)
+		res = l.journaled(record{Op: recDone, Slot: ev.Slot, File: ev.FileID, Frames: ev.Frames},
+			l.state.FileDone(ev.Slot, ev.FileID, ev.Frames))
 	case "file_error":
 		l.log.Warn().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Str("error", ev.Error).Msg("file failed")
-		res = l.state.FileFailed(ev.Slot, ev.FileID, ev.Error)
+		res = l.journaled(record{Op: recFailed, Slot: ev.Slot, File: ev.FileID, Reason: ev.Error},
+			l.state.FileFailed(ev.Slot, ev.FileID, ev.Error))
 	case "fatal":
 		l.log.Error().Str("error", ev.Error).Msg("engine reported a fatal pipeline error")
 		return
@@ -440,6 +457,7 @@ func (l *loop) shutdown(req *protocol.TerminateApp, why string) int {
 	if l.link.Connected() {
 		l.flushLink(flushTimeout, "app_terminated")
 	}
+	l.clean = true
 	l.flushState()
 	return ExitOK
 }
@@ -468,16 +486,25 @@ func (l *loop) flushState() {
 	l.writeState()
 }
 
-// writeState hands a snapshot of the whole analysis state to the state writer.
+// writeState hands a snapshot of the whole analysis state to the state writer and
+// starts the journal that follows it; the older journals go once it is written.
 func (l *loop) writeState() {
-	l.states.put(stateFile{
+	n := l.journal.rotate()
+	dir := l.d.Dir
+	l.states.put(snapshot{v: stateFile{
 		AppID:     l.o.AppID,
 		PID:       os.Getpid(),
 		EnginePID: l.eng.pid(),
 		Updated:   protocol.Timestamp(time.Now()),
 		Connected: l.link.Connected(),
+		Clean:     l.clean,
+		Journal:   n,
 		Analysis:  l.state.Snapshot(),
-	})
+	}, written: func() {
+		if err := dir.RemoveJournalsBefore(n); err != nil {
+			l.log.Warn().Err(err).Msg("old state journals not removed")
+		}
+	}})
 }
 
 // stateFile is the content of state.json.
@@ -487,5 +514,9 @@ type stateFile struct {
 	EnginePID int    `json:"engine_pid"`
 	Updated   string `json:"updated"`
 	Connected bool   `json:"ws_connected"`
-	Analysis  any    `json:"analysis"`
+	// Clean marks a stop by terminate_app or a signal: nothing to resume.
+	Clean bool `json:"clean"`
+	// Journal is the journal replayed on top of this snapshot (see journal.go).
+	Journal  uint64 `json:"journal"`
+	Analysis any    `json:"analysis"`
 }

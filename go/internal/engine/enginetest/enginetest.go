@@ -32,6 +32,7 @@ type Engine struct {
 	seq     uint64 // line numbers, as the engine client counts them
 	exit    engine.ExitStatus
 	dead    bool
+	closed  bool // events closed before the end (CloseSocket)
 	hung    bool
 	playing map[int]engine.PlayRequest
 	plays   []engine.PlayRequest
@@ -94,7 +95,7 @@ func (e *Engine) Playing(slot int) (int64, bool) {
 // an error from a dead one.
 func (e *Engine) call(ctx context.Context, op string) error {
 	e.mu.Lock()
-	dead, hung := e.dead, e.hung
+	dead, hung := e.dead || e.closed, e.hung
 	if !dead {
 		e.ops = append(e.ops, op)
 	}
@@ -153,7 +154,7 @@ func (e *Engine) Finish(slot int, fileID int64) {
 
 // emit queues one event; e.mu is held.
 func (e *Engine) emit(ev engine.Event) {
-	if e.dead {
+	if e.dead || e.closed {
 		return
 	}
 	e.seq++
@@ -221,6 +222,17 @@ func (e *Engine) Kill() { e.end(engine.ExitStatus{Code: -1, Signal: "SIGKILL"}) 
 // Crash ends the engine on its own, as a signal such as "SIGSEGV" would.
 func (e *Engine) Crash(signal string) { e.end(engine.ExitStatus{Code: -1, Signal: signal}) }
 
+// CloseSocket closes the event stream while the engine lives on, as an engine that
+// dropped its control connection; requests fail from then on, and Kill ends it.
+func (e *Engine) CloseSocket() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.dead && !e.closed {
+		e.closed = true
+		close(e.events)
+	}
+}
+
 // Hang makes the engine stop answering, as SIGSTOP does; Kill still ends it.
 func (e *Engine) Hang() {
 	e.mu.Lock()
@@ -235,6 +247,8 @@ func (e *Engine) end(st engine.ExitStatus) {
 		return
 	}
 	e.dead, e.exit = true, st
-	close(e.events)
+	if !e.closed {
+		close(e.events)
+	}
 	close(e.done)
 }

@@ -1,0 +1,190 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// copyDir copies the files of src into a new dst: the instance dir as a process
+// killed at this moment leaves it.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || strings.HasSuffix(e.Name(), ".lock") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// stateSays waits until state.json satisfies ok.
+func stateSays(t *testing.T, path string, ok func(stateFile, map[string]any) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		var st stateFile
+		var an map[string]any
+		if json.Unmarshal(b, &st) == nil {
+			an, _ = st.Analysis.(map[string]any)
+			if ok(st, an) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state.json never got there: %s", b)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// killedMidCamera runs an instance until camera 1 (files 1..6) on slot 0 plays file
+// 3 and camera 2 (files 21..22) waits behind it, camera 3 plays file 31 on slot 1,
+// and returns the root of a copy of its instance dir: what a kill -9 leaves.
+func killedMidCamera(t *testing.T) string {
+	f := startFake(t, fakeOpts{streams: 2})
+	e := f.engine(0)
+	out := filepath.Join(f.dir, "out")
+	s1, p1 := fileset(0, 1, out, 1, 901, 2, 3, 4, 5, 6)
+	s2, p2 := fileset(0, 2, out, 21, 22)
+	s3, p3 := fileset(1, 3, out, 31, 32)
+	s4, _ := fileset(1, 4, out)
+	for _, m := range []string{s1, p1, s2, p2, s3, p3, s4,
+		`{"type":"interrupt_analysis","request_id":"i","stream_id":1,"camera_id":4}`} {
+		f.srv.send(m)
+	}
+	f.srv.expect("analysis_interrupted", nil)
+	playing(t, e, 0, 1)
+	e.Finish(0, 1)
+	playing(t, e, 0, 2)
+	e.Finish(0, 2)
+	playing(t, e, 0, 3)
+	playing(t, e, 1, 31)
+	// Changes after the last snapshot live in the journal only: wait for a snapshot
+	// that shows file 2 as current, then copy while file 3 plays.
+	stateSays(t, f.idir.StatePath(), func(st stateFile, an map[string]any) bool { return !st.Clean })
+	root := filepath.Join(t.TempDir(), "ds")
+	copyDir(t, f.idir.Path(), filepath.Join(root, "fake"))
+	return root
+}
+
+// A relaunch with --resume takes over the queues: the file in flight is reported,
+// every other queued file plays exactly once, app_ready says what was resumed.
+func TestFakeResume(t *testing.T) {
+	root := killedMidCamera(t)
+	f := startFake(t, fakeOpts{streams: 2, root: root, resume: true})
+	res, _ := f.ready["resumed"].(map[string]any)
+	// cameras 1, 2, 3 (4 was removed); files 4, 5, 6, 21, 22, 32 (3 and 31 were in
+	// the engine)
+	if res["cameras"] != float64(3) || res["files"] != float64(6) || res["from_pid"] != float64(os.Getpid()) {
+		t.Fatalf("app_ready.resumed %v", f.ready["resumed"])
+	}
+	e := f.engine(0)
+	var seen []map[string]any
+	for range 2 {
+		m := f.srv.expect("file_error", &seen)
+		seen = append(seen, m)
+		if m["error_reason"] != prevDied || (m["file_id"] != float64(3) && m["file_id"] != float64(31)) {
+			t.Fatalf("file_error %v", m)
+		}
+	}
+	playing(t, e, 0, 4)
+	playing(t, e, 1, 32)
+	for _, p := range e.Plays() {
+		if !p.NewCamera {
+			t.Errorf("resumed play without a tracker reset: %+v", p)
+		}
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			for slot := 0; slot < 2; slot++ {
+				if id, ok := e.Playing(slot); ok {
+					e.Finish(slot, id)
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	for range 3 {
+		seen = append(seen, f.srv.expect("analysis_complete", &seen))
+	}
+	// Camera 1 played files 1, 901 (bad) and 2 before: they count, and do not play
+	// again.
+	var cam1 []string
+	for _, m := range seen {
+		if m["camera_id"] == float64(1) && m["type"] != "processing_started" {
+			cam1 = append(cam1, fmt.Sprintf("%v:%v", m["type"], m["file_id"]))
+			if m["type"] == "analysis_complete" && (m["processed_count"] != float64(5) || m["failed_count"] != float64(2)) {
+				t.Errorf("camera 1: %v", m)
+			}
+		}
+	}
+	if got := strings.Join(cam1, " "); got != "file_error:3 file_done:4 file_done:5 file_done:6 analysis_complete:<nil>" {
+		t.Errorf("camera 1 after the resume: %s", got)
+	}
+	var rest []map[string]any
+	for _, m := range seen {
+		if m["camera_id"] != float64(1) {
+			rest = append(rest, m)
+		}
+	}
+	checkOutcome(t, rest, map[int64][]int64{2: {21, 22}, 3: {31, 32}}, map[int64]bool{31: true})
+	// A clean stop leaves nothing to resume.
+	f.srv.send(`{"type":"terminate_app","request_id":"t"}`)
+	f.srv.expect("app_terminated", nil)
+	if c := f.exit(); c != ExitOK {
+		t.Fatalf("exit %d", c)
+	}
+	stateSays(t, filepath.Join(root, "fake", "state.json"), func(st stateFile, _ map[string]any) bool { return st.Clean })
+}
+
+// Without --resume the previous state is kept as state.json.prev and nothing resumed.
+func TestFakeNoResume(t *testing.T) {
+	root := killedMidCamera(t)
+	prev, err := os.ReadFile(filepath.Join(root, "fake", "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := startFake(t, fakeOpts{streams: 2, root: root})
+	if _, ok := f.ready["resumed"]; ok {
+		t.Fatalf("app_ready %v", f.ready)
+	}
+	kept, err := os.ReadFile(filepath.Join(root, "fake", "state.json.prev"))
+	if err != nil || string(kept) != string(prev) {
+		t.Fatalf("state.json.prev: %v", err)
+	}
+	f.srv.send(`{"type":"query_analysis_status","request_id":"q"}`)
+	st := f.srv.expect("analysis_status", nil)
+	for _, s := range st["streams"].([]any) {
+		if s.(map[string]any)["status"] != "idle" {
+			t.Fatalf("status %v", st)
+		}
+	}
+	if n := len(f.engine(0).Plays()); n != 0 {
+		t.Fatalf("%d plays", n)
+	}
+}
