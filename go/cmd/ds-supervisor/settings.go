@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cityeyelab/ds-analysis/go/internal/instance"
+	"github.com/cityeyelab/ds-analysis/go/internal/link"
 )
 
 // defaultLogRoot is the log root the specification names (§2.1).
@@ -71,11 +72,11 @@ var options = []option{
 	{[]string{"instance-root"}, "DS_INSTANCE_ROOT", "/tmp/ds", "parent of the instance dir <root>/<APP_ID>"},
 	{[]string{"log-level"}, "DS_LOG_LEVEL", "info", "lowest level written to the log file (debug|info|warn|error)"},
 	{[]string{"live-log-level"}, "DS_LIVE_LOG_LEVEL", "warn", "lowest level streamed to FastAPI as log events (debug|info|warn|error|disabled)"},
-	{[]string{"heartbeat-interval"}, "DS_HEARTBEAT_INTERVAL", "5s", "WebSocket ping interval"},
-	{[]string{"heartbeat-timeout"}, "DS_HEARTBEAT_TIMEOUT", "5s", "pong deadline; a missed pong drops the connection"},
-	{[]string{"backoff-min"}, "DS_BACKOFF_MIN", "250ms", "first reconnect delay"},
-	{[]string{"backoff-max"}, "DS_BACKOFF_MAX", "10s", "reconnect delay cap"},
-	{[]string{"ack-timeout"}, "DS_ACK_TIMEOUT", "10s", "wait for execute_ack before reconnecting"},
+	{[]string{"heartbeat-interval"}, "DS_HEARTBEAT_INTERVAL", link.DefaultPingInterval.String(), "WebSocket ping interval"},
+	{[]string{"heartbeat-timeout"}, "DS_HEARTBEAT_TIMEOUT", link.DefaultPingTimeout.String(), "pong deadline; a missed pong drops the connection"},
+	{[]string{"backoff-min"}, "DS_BACKOFF_MIN", link.DefaultBackoffMin.String(), "reconnect delay ceiling after the first, immediate attempt (doubles per failure)"},
+	{[]string{"backoff-max"}, "DS_BACKOFF_MAX", link.DefaultBackoffMax.String(), "reconnect delay cap"},
+	{[]string{"ack-timeout"}, "DS_ACK_TIMEOUT", link.DefaultAckTimeout.String(), "wait for execute_ack before reconnecting"},
 	{[]string{"engine-start-timeout"}, "DS_ENGINE_START_TIMEOUT", "600s", "wait for the engine's ready (model loading)"},
 	{[]string{"engine-stop-timeout"}, "DS_ENGINE_STOP_TIMEOUT", "5s", "graceful engine stop before SIGKILL"},
 	{[]string{"engine-restarts"}, "DS_ENGINE_RESTARTS", "3", "engine restarts allowed per 10 minutes; 0: a crash ends the instance (exit 3)"},

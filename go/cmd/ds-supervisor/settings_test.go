@@ -45,7 +45,7 @@ func TestParseSettings(t *testing.T) {
 			if s.EngineWorkDir != dir {
 				t.Errorf("engine workdir %q, want the config's directory %q", s.EngineWorkDir, dir)
 			}
-			if s.LiveLevel != zerolog.WarnLevel || s.HeartbeatInterval != 5*time.Second || s.BackoffMax != 10*time.Second {
+			if s.LiveLevel != zerolog.WarnLevel || s.HeartbeatInterval != 5*time.Second || s.BackoffMax != time.Second {
 				t.Errorf("timing defaults: %+v", s)
 			}
 		}},
