@@ -116,3 +116,74 @@ def test_four_kills_spend_a_budget_of_3(launcher):
     assert rec["exit_code"] == 3 and rec["status"] == "crashed"
     assert not any(h.alive(p) for p in seen + [pid])
     report(f"four kills with a budget of 3: exit {rec['exit_code']}, {len(seen)} engines, none left")
+
+
+def kill_supervisor(c, app_id):
+    """kill -9 of the supervisor; its engine dies with it. Returns the dead pid."""
+    pid = c.instance(app_id)["process_id"]
+    engines = h.engine_pids(pid)
+    os.kill(pid, signal.SIGKILL)
+    h.wait_until(lambda: not any(h.alive(p) for p in engines + [pid]), 10,
+                 "the supervisor and its engine to die")
+    return pid
+
+
+def relaunch(c, launcher, app_id, env):
+    """Launch app_id again through the server, as FastAPI restarts a dead instance."""
+    h.wait_until(lambda: c.instance(app_id)["exit_code"] is not None, 10, f"{app_id}'s wrapper to exit")
+    c.launch(app_id, launcher.config(2), env=h.instance_env(launcher.root, **env))
+    return c.wait_connected(app_id, timeout=30)
+
+
+def test_supervisor_kill_9_then_resume(launcher, clips):
+    c = launcher.client
+    app_id = launcher.launch("resume", slots=2)
+    out = launcher.out_dir(app_id, 5)
+    items = [file_item(500 + i, clips["long"], out) for i in range(1, 21)]
+    ids = [i["file_id"] for i in items]
+    assert c.start(app_id, **start_body(0, 5, "fileset", out, init=items[0]))["status"] == "ok"
+    c.push(app_id, 0, 5, items[1:] + [EOS], ack_wait=0)
+    c.wait_message(app_id, lambda m: m["type"] == "processing_started" and m["file_id"] == 505,
+                   timeout=120, what="file 505 started")
+    old = kill_supervisor(c, app_id)
+
+    rec = relaunch(c, launcher, app_id, {"DS_RESUME": "1"})
+    assert rec["process_id"] != old
+    resumed = rec["resumed"]
+    ready = c.msgs(app_id, types="app_ready")[-1]
+    assert ready["resumed"] == resumed and resumed["from_pid"] == old and resumed["cameras"] == 1
+    c.wait_message(app_id, lambda m: m["type"] == "analysis_complete" and m["camera_id"] == 5,
+                   timeout=180, what="camera 5 complete")
+    entries = c.messages(app_id, types="processing_started,file_done,file_error,analysis_complete")["messages"]
+    before = [e["msg"] for e in entries if e["process_id"] == old]
+    after = [e["msg"] for e in entries if e["process_id"] != old]
+    lost = [m for m in after if m["type"] == "file_error"]
+    assert len(lost) == 1 and lost[0]["error_reason"] == "the previous process died while playing it"
+    in_flight = lost[0]["file_id"]
+    # Every file has exactly one outcome over both processes; none plays twice.
+    for f in ids:
+        ends = [m["type"] for m in before + after if m.get("file_id") == f and m["type"] != "processing_started"]
+        assert ends == (["file_error"] if f == in_flight else ["file_done"]), (f, ends)
+        starts = [m for m in before + after if m["type"] == "processing_started" and m["file_id"] == f]
+        assert len(starts) <= 1, (f, starts)
+    played_after = {m["file_id"] for m in after if m["type"] == "processing_started"}
+    assert resumed["files"] == len(played_after) == len(ids) - 1 - ids.index(in_flight)
+    done = [m for m in after if m["type"] == "analysis_complete"][0]
+    assert done["processed_count"] == 19 and done["failed_count"] == 1
+    report(f"supervisor kill -9 at file 505, --resume: {resumed}, in flight {in_flight}, "
+           f"{len(played_after)} files played after, each file once")
+
+    # The same again without --resume: nothing is taken over, state.json.prev stays.
+    out = launcher.out_dir(app_id, 6)
+    items = [file_item(600 + i, clips["long"], out) for i in range(1, 11)]
+    assert c.start(app_id, **start_body(1, 6, "fileset", out, init=items[0]))["status"] == "ok"
+    c.push(app_id, 1, 6, items[1:] + [EOS], ack_wait=0)
+    c.wait_message(app_id, lambda m: m["type"] == "processing_started" and m["file_id"] == 603,
+                   timeout=120, what="file 603 started")
+    kill_supervisor(c, app_id)
+    rec = relaunch(c, launcher, app_id, {})
+    assert rec["resumed"] is None and "resumed" not in c.msgs(app_id, types="app_ready")[-1]
+    inst_dir = os.path.join(launcher.root, "inst", app_id)
+    assert os.path.exists(os.path.join(inst_dir, "state.json.prev"))
+    status = c.status(app_id)
+    assert all(s["status"] == "idle" for s in status["streams"]), status

@@ -301,6 +301,9 @@ class Hub:
         rec.ws_status = "connected"
         rec.process_id = ready.process_id
         rec.version = ready.version
+        rec.resumed = ready.resumed.dict() if ready.resumed else None
+        if ready.resumed:
+            log.info("%s resumed %s", app_id, rec.resumed)
         rec.connected_at = m.now_iso()
         rec.connections += 1
         self.registry.put(rec)

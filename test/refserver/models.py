@@ -46,6 +46,13 @@ class AppMessage(Message):
 
 # ---------------------------------------------------------------- §2.3.1 execute app
 
+class Resumed(BaseModel):
+    """`app_ready.resumed`: what a relaunched instance took over from the process before it."""
+    cameras: int
+    files: int
+    from_pid: int
+
+
 class AppReady(AppMessage):
     type: Literal["app_ready"] = "app_ready"
     request_id: Optional[str] = None
@@ -57,6 +64,7 @@ class AppReady(AppMessage):
     version: Optional[str] = None
     gpu_allocated: List[int] = Field(default_factory=list)
     start_time: Optional[str] = None
+    resumed: Optional[Resumed] = None
 
 
 class ExecuteAck(Message):

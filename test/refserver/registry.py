@@ -24,6 +24,7 @@ class InstanceRecord(BaseModel):
     streams_count: Optional[int] = None
     process_id: Optional[int] = None  # from app_ready: the instance's own pid
     version: Optional[str] = None
+    resumed: Optional[Dict[str, int]] = None  # app_ready.resumed of the latest process
     connected_at: Optional[str] = None
     connections: int = 0
     ack_error: Optional[str] = None
