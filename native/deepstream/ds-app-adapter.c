@@ -2,16 +2,21 @@
  *
  * One pipeline for the life of the process. Each slot (sub_bins[i]: uridecodebin → … →
  * ghost pad `src` → nvstreammux sink_i) is stopped and locked once the pipeline is
- * PLAYING; play sets the uri and syncs it with the pipeline again, a file's end sets it
- * back to NULL. The EOS of a file is
- * dropped at the slot's ghost pad so the muxer never sees it. Frames are counted there
- * (source side) and again after the tracker (sink side), where each frame's objects go
- * to the per-file output. Every decision that needs no DeepStream lives in ds-track.c.
+ * PLAYING; play sets the uri and syncs it with the pipeline again. A file's EOS goes on
+ * into the muxer, so an idle slot leaves the legacy muxer's batch instead of holding
+ * every batch for batched-push-timeout; the next file's stream-start opens the pad
+ * again. Frames are counted at the slot output (source side) and again after the
+ * tracker (sink side), where each frame's objects go to the per-file output; only when
+ * every frame of a file has left the tracker does its slot go back to NULL (the muxer
+ * may hold the decoder's surfaces until then). Every decision that needs no DeepStream
+ * lives in ds-track.c.
  *
  * Threads: probes run on streaming threads and only touch the DsTrackSlot books under
- * `lock`, then hand work to the main loop. State changes happen on the main loop only,
- * and never with `lock` held (a state change joins streaming threads that may wait for
- * it). */
+ * `lock`, then hand work to the main loop. A slot is taken down (to NULL) on a worker
+ * thread: a decoder may wait there for surfaces still held downstream, and the main loop
+ * must not wait with it; the slot restarts on the main loop once it is down. Other state
+ * changes happen on the main loop, never with `lock` held (a state change joins
+ * streaming threads that may wait for it). */
 #include "ds-app-hooks.h"
 
 #include <errno.h>
@@ -26,6 +31,8 @@
 #include "nvds_version.h"
 
 #include "ds-shim.h"
+#include "ds-slot-core.h"
+#include "ds-slot-gst.h"
 #include "ds-track.h"
 
 GST_DEBUG_CATEGORY_STATIC (ds_adapter_debug);
@@ -54,9 +61,16 @@ typedef struct {
   guint watch_id;         /* start watchdog */
   guint64 watch_generation;
   gint64 watch_start_ns;
+  /* main loop only */
+  gboolean source_up;     /* set to play a file, not yet handed to the stopper */
+  gboolean source_busy;   /* the stopper is taking it down */
+  gboolean start_pending; /* a play waits for the stopper */
+  guint64 pending_generation;
+  gchar *pending_uri;
   /* guarded by ad->lock */
   DsTrackSlot book;
   gchar *source_error;    /* first bus error of the current file */
+  gboolean reset_pending; /* a stream reset goes in before the next file's first frame */
 } DsAdapterSlot;
 
 struct _DsAdapter {
@@ -68,6 +82,7 @@ struct _DsAdapter {
   GstElement *pipeline;
   GstBus *bus;
   GstPad *sink_pad;       /* after the tracker (or the last analytics stage) */
+  GThreadPool *stopper;   /* takes slots down to NULL off the main loop */
   gulong sink_probe;
   guint tick_id;
   guint sigterm_id;
@@ -95,53 +110,35 @@ now_ns (void)
 
 /* ---------- main-loop calls from streaming threads ---------- */
 
-typedef struct {
-  DsAdapter *ad;
-  DsAdapterSlot *slot;    /* NULL for adapter-wide calls */
-  guint64 generation;
-  gint64 mono_ns;
-  gchar *error;
-} SlotCall;
-
-static void
-slot_call_free (gpointer data)
-{
-  SlotCall *c = data;
-
-  g_free (c->error);
-  g_free (c);
-}
-
 static void
 schedule (DsAdapter *ad, DsAdapterSlot *s, guint64 generation, gint64 mono_ns,
-    const gchar *error, GSourceFunc fn)
+    const gchar *text, DsSlotCallFunc fn)
 {
-  SlotCall *c = g_new0 (SlotCall, 1);
+  DsSlotCall c = {
+    .owner = ad, .slot = s, .index = s != NULL ? s->index : DS_SLOT_NONE,
+    .generation = generation, .mono_ns = mono_ns, .text = text,
+  };
 
-  c->ad = ad;
-  c->slot = s;
-  c->generation = generation;
-  c->mono_ns = mono_ns;
-  c->error = g_strdup (error);
-  g_idle_add_full (G_PRIORITY_DEFAULT, fn, c, slot_call_free);
+  ds_slot_call_queue (NULL, fn, &c);
 }
 
 /* TRUE when the call is still about the slot's current file in one of `phases`. */
 static gboolean
-call_is_current (SlotCall *c, guint phases)
+call_is_current (const DsSlotCall *c, guint phases)
 {
+  DsAdapter *ad = c->owner;
+  DsAdapterSlot *s = c->slot;
   gboolean ok;
 
-  if (g_atomic_int_get (&c->ad->detached))
+  if (g_atomic_int_get (&ad->detached))
     return FALSE;
-  g_mutex_lock (&c->ad->lock);
-  ok = c->slot->book.generation == c->generation
-      && (phases & (1u << c->slot->book.phase)) != 0;
-  g_mutex_unlock (&c->ad->lock);
+  g_mutex_lock (&ad->lock);
+  ok = ds_slot_call_is_current (c, s->book.generation, s->book.phase, phases);
+  g_mutex_unlock (&ad->lock);
   return ok;
 }
 
-#define PH(p) (1u << (p))
+#define PH(p) DS_SLOT_STATES (p)
 #define PH_ACTIVE (PH (DS_TRACK_STARTING) | PH (DS_TRACK_PLAYING))
 
 /* ---------- slot control (main loop) ---------- */
@@ -155,41 +152,102 @@ watch_stop (DsAdapterSlot *s)
   }
 }
 
-/* Stops the source and keeps pipeline state changes away from it. Pre-empting a file
- * flushes so a streaming thread blocked downstream lets go (as the stock
- * reset_source_pipeline does); the flush ends at the muxer pad only once the source is
- * down, so no buffer can slip in between. At a natural end the muxer keeps the frames. */
+static void start_source (DsAdapterSlot *s, const gchar *uri, guint64 generation);
+
+/* Takes a slot's source down and keeps pipeline state changes away from it; then its
+ * muxer pad gets EOS, which takes it out of the legacy muxer's batch (a pad that is
+ * merely idle would hold every batch for batched-push-timeout). A pre-empted file was
+ * flushed first (flush_start on the main loop) so a streaming thread blocked downstream
+ * lets go, as the stock reset_source_pipeline does; the flush ends at the muxer pad only
+ * once the source is down, so no buffer slips in between. A file that reached its end
+ * is not flushed: its EOS is already in the muxer, behind its last frames. Runs on the
+ * stopper thread, or on the main loop at takeover and detach. */
 static void
-source_stop (DsAdapterSlot *s, gboolean flush)
+source_down (DsAdapterSlot *s, gboolean flushed)
+{
+  gst_element_set_locked_state (s->src->bin, TRUE);
+  if (gst_element_set_state (s->src->bin, GST_STATE_NULL) == GST_STATE_CHANGE_FAILURE)
+    GST_WARNING ("slot %u: could not stop the source", s->index);
+  if (flushed)
+    gst_pad_send_event (s->mux_pad, gst_event_new_flush_stop (TRUE));
+  if (!GST_PAD_IS_EOS (s->mux_pad))
+    gst_pad_send_event (s->mux_pad, gst_event_new_eos ());
+}
+
+static void
+flush_start (DsAdapterSlot *s)
 {
   NvDsSrcBin *src = s->src;
+  GstElement *target = src->dewarper_bin.bin != NULL ? src->dewarper_bin.bin
+      : src->cap_filter1;
 
-  if (flush) {
-    GstElement *target = src->dewarper_bin.bin != NULL ? src->dewarper_bin.bin
-        : src->cap_filter1;
-    gst_element_send_event (target, gst_event_new_flush_start ());
-  }
-  gst_element_set_locked_state (src->bin, TRUE);
-  if (gst_element_set_state (src->bin, GST_STATE_NULL) == GST_STATE_CHANGE_FAILURE)
-    GST_WARNING ("slot %u: could not stop the source", s->index);
-  if (flush)
-    gst_pad_send_event (s->mux_pad, gst_event_new_flush_stop (TRUE));
+  gst_element_send_event (target, gst_event_new_flush_start ());
 }
 
-/* A muxer pad that saw EOS refuses data until flushed. EOS is dropped at the ghost pad,
- * so this only matters if one slipped through before attach. */
+typedef struct {
+  DsAdapterSlot *slot;
+  gboolean flushed;
+} StopJob;
+
 static void
-mux_pad_clear_eos (DsAdapterSlot *s)
+on_source_down (const DsSlotCall *c)
 {
-  if (!GST_PAD_IS_EOS (s->mux_pad))
+  DsAdapterSlot *s = c->slot;
+
+  if (g_atomic_int_get (&s->ad->detached))
     return;
-  GST_WARNING ("slot %u: muxer pad had EOS, flushing it", s->index);
-  gst_pad_send_event (s->mux_pad, gst_event_new_flush_start ());
-  gst_pad_send_event (s->mux_pad, gst_event_new_flush_stop (FALSE));
+  s->source_busy = FALSE;
+  if (s->start_pending) {
+    gchar *uri = g_steal_pointer (&s->pending_uri);
+    gboolean still;
+    s->start_pending = FALSE;
+    g_mutex_lock (&s->ad->lock);
+    still = s->book.generation == s->pending_generation
+        && s->book.phase == DS_TRACK_STARTING;
+    g_mutex_unlock (&s->ad->lock);
+    if (still)
+      start_source (s, uri, s->pending_generation);
+    g_free (uri);
+  }
 }
 
-/* Drops the slot's tracker state (IDs go on, never reused: tracking-id-reset-mode bit 0),
- * ordered after the data already sent on the slot's muxer pad. */
+static void
+stopper_run (gpointer data, gpointer user_data)
+{
+  StopJob *job = data;
+  DsAdapterSlot *s = job->slot;
+  gint64 t0 = now_ns ();
+
+  (void) user_data;
+  source_down (s, job->flushed);
+  GST_INFO ("slot %u: source down in %" G_GINT64_FORMAT " ms", s->index,
+      (now_ns () - t0) / 1000000);
+  schedule (s->ad, s, 0, 0, NULL, on_source_down);
+  g_free (job);
+}
+
+/* Hands the slot's source to the stopper (no-op when it is not up). */
+static void
+source_release (DsAdapterSlot *s, gboolean preempt)
+{
+  StopJob *job;
+
+  if (!s->source_up)
+    return;
+  s->source_up = FALSE;
+  s->source_busy = TRUE;
+  if (preempt)
+    flush_start (s);
+  job = g_new (StopJob, 1);
+  job->slot = s;
+  job->flushed = preempt;
+  g_thread_pool_push (s->ad->stopper, job, NULL);
+}
+
+/* Drops the slot's tracker state (IDs go on, never reused: tracking-id-reset-mode bit 0)
+ * right before the next file's first frame: the pad is then open again (a pad at EOS
+ * refuses serialized events) and holds no frame of an earlier file, so the reset cannot
+ * overtake one even in a muxer that forwards it out of order. Streaming thread. */
 static void
 send_stream_reset (DsAdapterSlot *s)
 {
@@ -203,7 +261,8 @@ send_stream_reset (DsAdapterSlot *s)
   g_mutex_unlock (&s->ad->lock);
 }
 
-/* Draining → idle, and the event that goes with it. */
+/* Draining → idle, and the event that goes with it; the source goes down now (its
+ * frames have left the tracker). */
 static void
 finish_slot (DsAdapterSlot *s)
 {
@@ -215,6 +274,7 @@ finish_slot (DsAdapterSlot *s)
   g_mutex_unlock (&s->ad->lock);
   if (!ok)
     return;
+  source_release (s, FALSE);
   if (done.end == DS_TRACK_END_EOS) {
     GST_INFO ("slot %u: file %" G_GINT64_FORMAT " done, %" G_GUINT64_FORMAT " frames",
         s->index, done.file_id, done.frames);
@@ -228,13 +288,15 @@ finish_slot (DsAdapterSlot *s)
   ds_track_done_clear (&done);
 }
 
-/* The current file ends (error != NULL: it failed) at the source side. */
+/* The current file ends (error != NULL: it failed) at the source side. A failed file is
+ * pre-empted at once; a file at its EOS drains first. */
 static void
 end_source (DsAdapterSlot *s, const gchar *error, gboolean preempt)
 {
   gboolean complete;
 
-  source_stop (s, preempt);
+  if (preempt)
+    source_release (s, TRUE);
   watch_stop (s);
   g_mutex_lock (&s->ad->lock);
   complete = ds_track_slot_source_end (&s->book, error, now_ns ());
@@ -243,45 +305,35 @@ end_source (DsAdapterSlot *s, const gchar *error, gboolean preempt)
     finish_slot (s);
 }
 
-static gboolean
-on_source_eos (gpointer data)
+static void
+on_source_eos (const DsSlotCall *c)
 {
-  SlotCall *c = data;
-
   if (call_is_current (c, PH_ACTIVE))
     end_source (c->slot, NULL, FALSE);
-  return G_SOURCE_REMOVE;
 }
 
-static gboolean
-on_source_error (gpointer data)
+static void
+on_source_error (const DsSlotCall *c)
 {
-  SlotCall *c = data;
-
   if (call_is_current (c, PH_ACTIVE))
-    end_source (c->slot, c->error, TRUE);
-  return G_SOURCE_REMOVE;
+    end_source (c->slot, c->text, TRUE);
 }
 
-static gboolean
-on_drained (gpointer data)
+static void
+on_drained (const DsSlotCall *c)
 {
-  SlotCall *c = data;
-
   if (call_is_current (c, PH (DS_TRACK_DRAINING)))
     finish_slot (c->slot);
-  return G_SOURCE_REMOVE;
 }
 
-static gboolean
-on_file_started (gpointer data)
+static void
+on_file_started (const DsSlotCall *c)
 {
-  SlotCall *c = data;
   DsAdapterSlot *s = c->slot;
   gint64 file_id, duration = -1;
 
   if (!call_is_current (c, PH_ACTIVE | PH (DS_TRACK_DRAINING)))
-    return G_SOURCE_REMOVE;
+    return;
   g_mutex_lock (&s->ad->lock);
   file_id = s->book.file_id;
   g_mutex_unlock (&s->ad->lock);
@@ -295,7 +347,6 @@ on_file_started (gpointer data)
       ds_track_slot_set_duration (&s->book, duration);
     g_mutex_unlock (&s->ad->lock);
   }
-  return G_SOURCE_REMOVE;
 }
 
 /* Start watchdog: a restarted decodebin may settle in PAUSED (the stock
@@ -380,13 +431,20 @@ on_slot_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     gint64 pts = GST_BUFFER_PTS_IS_VALID (buf) ? (gint64) GST_BUFFER_PTS (buf) : -1;
     gint64 mono = now_ns ();
     DsTrackFrameResult r;
+    gboolean reset = FALSE;
 
     g_mutex_lock (&ad->lock);
     r = ds_track_slot_source_frame (&s->book, pts, mono);
     generation = s->book.generation;
+    if (r == DS_TRACK_FRAME_FIRST && s->reset_pending) {
+      s->reset_pending = FALSE;
+      reset = TRUE;
+    }
     g_mutex_unlock (&ad->lock);
     if (r == DS_TRACK_FRAME_IGNORED)
       return GST_PAD_PROBE_DROP; /* no file to count it for: keep it out of the mux */
+    if (reset)
+      send_stream_reset (s); /* the new file's stream-start has opened the pad */
     if (r == DS_TRACK_FRAME_FIRST)
       schedule (ad, s, generation, mono, NULL, on_file_started);
     return GST_PAD_PROBE_OK;
@@ -398,7 +456,7 @@ on_slot_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     generation = s->book.generation;
     g_mutex_unlock (&ad->lock);
     schedule (ad, s, generation, now_ns (), NULL, on_source_eos);
-    return GST_PAD_PROBE_DROP; /* the muxer must never see it */
+    return GST_PAD_PROBE_OK; /* into the muxer, behind the file's last frame */
   }
   return GST_PAD_PROBE_OK;
 }
@@ -489,23 +547,19 @@ on_tracker_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 static DsAdapterSlot *
 slot_of (DsAdapter *ad, GstObject *src)
 {
-  for (guint i = 0; i < ad->n_slots; i++) {
-    GstObject *bin = GST_OBJECT (ad->slots[i].src->bin);
-    if (src == bin || gst_object_has_as_ancestor (src, bin))
-      return &ad->slots[i];
-  }
-  return NULL;
+  guint index = ds_slot_of_object (src);
+
+  return index < ad->n_slots ? &ad->slots[index] : NULL;
 }
 
-static gboolean
-on_fatal (gpointer data)
+static void
+on_fatal (const DsSlotCall *c)
 {
-  SlotCall *c = data;
-  DsAdapter *ad = c->ad;
+  DsAdapter *ad = c->owner;
   gchar *msg = NULL;
 
   if (g_atomic_int_get (&ad->detached))
-    return G_SOURCE_REMOVE;
+    return;
   g_mutex_lock (&ad->lock);
   if (!ad->fatal_sent && ad->fatal != NULL) {
     ad->fatal_sent = TRUE;
@@ -515,25 +569,24 @@ on_fatal (gpointer data)
   if (msg != NULL)
     ds_shim_emit_fatal (ad->shim, msg);
   g_free (msg);
-  return G_SOURCE_REMOVE;
 }
 
 /* The pipeline reached PLAYING with every slot prerolled on the placeholder: take the
  * slots over now. Stopping them earlier (attach runs while the pipeline may still be
  * going to PAUSED) would strand the decodebins' pending async state change in the parent
  * bins and the pipeline would never reach PAUSED. */
-static gboolean
-on_pipeline_playing (gpointer data)
+static void
+on_pipeline_playing (const DsSlotCall *c)
 {
-  SlotCall *c = data;
-  DsAdapter *ad = c->ad;
+  DsAdapter *ad = c->owner;
 
   if (g_atomic_int_get (&ad->detached) || g_atomic_int_get (&ad->ready))
-    return G_SOURCE_REMOVE;
+    return;
   for (guint i = 0; i < ad->n_slots; i++) {
     DsAdapterSlot *s = &ad->slots[i];
-    source_stop (s, TRUE);
-    mux_pad_clear_eos (s);
+    /* The placeholder's frames never reached the muxer: nothing downstream to wait for. */
+    flush_start (s);
+    source_down (s, TRUE);
     /* From now on a restarting decodebin must not drag the pipeline back to PAUSED;
      * set only once stopped, so no async-start already passed up stays unanswered. */
     g_object_set (s->src->bin, "async-handling", TRUE, NULL);
@@ -545,7 +598,6 @@ on_pipeline_playing (gpointer data)
   }
   g_message ("pipeline playing: %u slots ready", ad->n_slots);
   ds_shim_set_ready (ad->shim);
-  return G_SOURCE_REMOVE;
 }
 
 /* The stock handler quits on any source ERROR and on EOS: slot errors become file_error
@@ -568,10 +620,11 @@ on_bus_sync (GstBus *bus, GstMessage *msg, gpointer user_data)
       gst_message_parse_error (msg, &err, &debug);
       /* Before the takeover a slot error means the placeholder failed: fatal. */
       if (s != NULL && g_atomic_int_get (&ad->ready)) {
+        gchar *text = ds_slot_error_text (msg);
         g_mutex_lock (&ad->lock);
         if ((s->book.phase == DS_TRACK_STARTING || s->book.phase == DS_TRACK_PLAYING)
             && s->source_error == NULL) {
-          s->source_error = g_strdup (err->message);
+          s->source_error = g_strdup (text);
           generation = s->book.generation;
           first = TRUE;
         }
@@ -579,7 +632,8 @@ on_bus_sync (GstBus *bus, GstMessage *msg, gpointer user_data)
         GST_INFO ("slot %u: %s (%s)", s->index, err->message, debug ? debug : "");
         /* One per file; later ones (typefind posts two) and stale ones are dropped. */
         if (first)
-          schedule (ad, s, generation, 0, err->message, on_source_error);
+          schedule (ad, s, generation, 0, text, on_source_error);
+        g_free (text);
         g_clear_error (&err);
         g_free (debug);
         gst_message_unref (msg); /* a sync handler owns what it drops */
@@ -650,30 +704,16 @@ on_sigterm (gpointer data)
 
 /* ---------- DsEngineVTable (main loop) ---------- */
 
-static gboolean
-adapter_play (gpointer engine, const DsPlayRequest *req, GError **error)
+/* Plays uri on a slot whose source is down (main loop). */
+static void
+start_source (DsAdapterSlot *s, const gchar *uri, guint64 generation)
 {
-  DsAdapter *ad = engine;
-  DsAdapterSlot *s = &ad->slots[req->slot];
-  gboolean send_reset = FALSE, ok;
-  guint64 generation;
+  DsAdapter *ad = s->ad;
+  gboolean failed = FALSE;
   gchar *failure;
 
-  g_mutex_lock (&ad->lock);
-  ok = ds_track_slot_begin (&s->book, req->file_id, req->new_camera, req->output_path,
-      &send_reset, error);
-  generation = s->book.generation;
-  g_clear_pointer (&s->source_error, g_free);
-  g_mutex_unlock (&ad->lock);
-  if (!ok)
-    return FALSE;
-
-  GST_INFO ("slot %u: file %" G_GINT64_FORMAT " %s%s", s->index, req->file_id, req->uri,
-      send_reset ? " (new camera)" : "");
-  mux_pad_clear_eos (s);
-  if (send_reset)
-    send_stream_reset (s);
-  g_object_set (s->src->src_elem, "uri", req->uri, NULL);
+  s->source_up = TRUE;
+  g_object_set (s->src->src_elem, "uri", uri, NULL);
   gst_element_set_locked_state (s->src->bin, FALSE);
   if (!gst_element_sync_state_with_parent (s->src->bin)) {
     /* A missing file fails here at once; the bus error (if any) says why. The
@@ -682,19 +722,55 @@ adapter_play (gpointer engine, const DsPlayRequest *req, GError **error)
     failure = g_strdup (s->source_error != NULL ? s->source_error
         : "the source could not be started");
     g_mutex_unlock (&ad->lock);
-    source_stop (s, FALSE);
+    source_release (s, FALSE);
     g_mutex_lock (&ad->lock);
-    ds_track_slot_source_end (&s->book, failure, now_ns ());
-    generation = s->book.generation;
+    if (s->book.generation == generation) {
+      ds_track_slot_source_end (&s->book, failure, now_ns ());
+      generation = s->book.generation;
+      failed = TRUE;
+    }
     g_mutex_unlock (&ad->lock);
     g_free (failure);
-    schedule (ad, s, generation, 0, NULL, on_drained);
-    return TRUE;
+    if (failed)
+      schedule (ad, s, generation, 0, NULL, on_drained);
+    return;
   }
   watch_stop (s);
   s->watch_generation = generation;
   s->watch_start_ns = now_ns ();
   s->watch_id = g_timeout_add (WATCH_INTERVAL_MS, on_watch, s);
+}
+
+static gboolean
+adapter_play (gpointer engine, const DsPlayRequest *req, GError **error)
+{
+  DsAdapter *ad = engine;
+  DsAdapterSlot *s = &ad->slots[req->slot];
+  gboolean send_reset = FALSE, ok;
+  guint64 generation;
+
+  g_mutex_lock (&ad->lock);
+  ok = ds_track_slot_begin (&s->book, req->file_id, req->new_camera, req->output_path,
+      &send_reset, error);
+  generation = s->book.generation;
+  g_clear_pointer (&s->source_error, g_free);
+  if (ok && send_reset)
+    s->reset_pending = TRUE;
+  g_mutex_unlock (&ad->lock);
+  if (!ok)
+    return FALSE;
+
+  GST_INFO ("slot %u: file %" G_GINT64_FORMAT " %s%s", s->index, req->file_id, req->uri,
+      send_reset ? " (new camera)" : "");
+  if (s->source_busy) {
+    /* The previous file's source is still going down: start when it is. */
+    s->start_pending = TRUE;
+    s->pending_generation = generation;
+    g_free (s->pending_uri);
+    s->pending_uri = g_strdup (req->uri);
+    return TRUE;
+  }
+  start_source (s, req->uri, generation);
   return TRUE;
 }
 
@@ -703,21 +779,18 @@ adapter_stop (gpointer engine, gint slot, DsStopResult *out, GError **error)
 {
   DsAdapter *ad = engine;
   DsAdapterSlot *s = &ad->slots[slot];
-  DsTrackPhase phase;
   gboolean send_reset = FALSE;
 
   (void) error;
-  g_mutex_lock (&ad->lock);
-  phase = s->book.phase;
-  g_mutex_unlock (&ad->lock);
-  if (phase == DS_TRACK_STARTING || phase == DS_TRACK_PLAYING)
-    source_stop (s, TRUE);
+  source_release (s, TRUE);
+  s->start_pending = FALSE;
+  g_clear_pointer (&s->pending_uri, g_free);
   watch_stop (s);
   g_mutex_lock (&ad->lock);
   ds_track_slot_stop (&s->book, out, &send_reset);
-  g_mutex_unlock (&ad->lock);
   if (send_reset)
-    send_stream_reset (s);
+    s->reset_pending = TRUE;
+  g_mutex_unlock (&ad->lock);
   return TRUE;
 }
 
@@ -730,9 +803,9 @@ adapter_reset (gpointer engine, gint slot, GError **error)
 
   g_mutex_lock (&ad->lock);
   ok = ds_track_slot_reset (&s->book, &send_reset, error);
-  g_mutex_unlock (&ad->lock);
   if (ok && send_reset)
-    send_stream_reset (s);
+    s->reset_pending = TRUE; /* sent in front of the next file */
+  g_mutex_unlock (&ad->lock);
   return ok;
 }
 
@@ -784,6 +857,7 @@ adapter_clear (DsAdapter *ad)
   for (guint i = 0; i < ad->n_slots; i++) {
     ds_track_slot_clear (&ad->slots[i].book);
     g_free (ad->slots[i].source_error);
+    g_free (ad->slots[i].pending_uri);
   }
   g_free (ad->slots);
   g_free (ad->fatal);
@@ -864,6 +938,12 @@ check_config (AppCtx *app, GString *why)
     g_string_append (why, "file-loop must be 0; ");
   if (config->use_nvmultiurisrcbin)
     g_string_append (why, "use-nvmultiurisrcbin is not supported; ");
+  /* The new muxer ignores [streammux] width/height/batched-push-timeout (deepstream-app
+   * sets them on the legacy muxer only), so output coordinates would silently change;
+   * its per-pad flush and idle handling also differ from what the adapter is built for. */
+  if (g_strcmp0 (g_getenv ("USE_NEW_NVSTREAMMUX"), "yes") == 0)
+    g_string_append (why, "USE_NEW_NVSTREAMMUX=yes (the new nvstreammux) is not supported, "
+        "unset it; ");
   if (config->num_source_sub_bins == 0 || parent->num_bins != config->num_source_sub_bins
       || parent->streammux == NULL)
     g_string_append (why, "no muxed sources; ");
@@ -934,6 +1014,7 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
     g_snprintf (pad_name, sizeof (pad_name), "sink_%u", i);
     s->mux_pad = gst_element_get_static_pad (app->pipeline.multi_src_bin.streammux, pad_name);
     s->ghost = gst_element_get_static_pad (s->src->bin, "src");
+    ds_slot_tag_element (s->src->bin, i);
     if (s->mux_pad == NULL || s->ghost == NULL) {
       g_printerr ("control mode: slot %u is not linked to the muxer\n", i);
       g_free (config_path);
@@ -980,6 +1061,7 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
   else
     g_warning ("no analytics output pad found: per-file output disabled");
 
+  ad->stopper = g_thread_pool_new (stopper_run, ad, (gint) ad->n_slots, FALSE, NULL);
   gst_bus_set_sync_handler (ad->bus, on_bus_sync, ad, NULL);
   ad->tick_id = g_timeout_add (TICK_INTERVAL_MS, on_tick, ad);
   ad->sigterm_id = g_unix_signal_add (SIGTERM, on_sigterm, ad);
@@ -1012,16 +1094,19 @@ ds_app_hooks_detach (void)
   if (ad->ready_kick_id != 0)
     g_source_remove (ad->ready_kick_id);
 
+  /* Slots on their way down get there first. */
+  g_thread_pool_free (ad->stopper, FALSE, TRUE);
+  ad->stopper = NULL;
   for (guint i = 0; i < ad->n_slots; i++) {
     DsAdapterSlot *s = &ad->slots[i];
-    DsTrackPhase phase;
     gst_pad_remove_probe (s->ghost, s->ghost_probe);
     watch_stop (s);
-    g_mutex_lock (&ad->lock);
-    phase = s->book.phase;
-    g_mutex_unlock (&ad->lock);
-    if (phase == DS_TRACK_STARTING || phase == DS_TRACK_PLAYING)
-      source_stop (s, TRUE);
+    if (s->source_up) {
+      s->source_up = FALSE;
+      flush_start (s);
+      source_down (s, TRUE);
+    }
+    g_clear_pointer (&s->pending_uri, g_free);
     /* Taken-over slots stay NULL and locked: unlocked, the stock teardown's state change
      * would first raise them to PAUSED with whatever uri they had last. */
   }

@@ -1,0 +1,564 @@
+/* dsstandinmux: a model of the legacy nvstreammux, from its documented behaviour.
+ *
+ * - Request pads sink_%u, one per source; each has a short queue (the muxer does not
+ *   buffer much: a source waits while its pad is full).
+ * - A batch is at most one frame per pad that is in the batch; it is pushed when every
+ *   such pad has a frame (or batch-size frames are there), else when batched-push-timeout
+ *   has passed since a frame was first waiting. A pad is in the batch from when it is
+ *   requested; EOS takes it out until it gets data again (an idle pad that never saw EOS
+ *   holds every batch for the whole timeout).
+ * - EOS on a pad becomes a per-source stream EOS event downstream, after that pad's
+ *   frames; when every pad is at EOS an EOS follows unless drop-pipeline-eos.
+ * - Serialized custom events (the stream reset) go downstream in order with the pad's
+ *   frames, or ahead of the frames it has queued when reset-in-order=false.
+ * - A per-pad flush drops that pad's queue and is not forwarded downstream, unless
+ *   forward-flush=true (which then flushes every source's frames in flight).
+ * - Input buffers are not copied: the batch holds them until it is released downstream.
+ *
+ * Test code, see README.md. */
+#include "ds-standin.h"
+
+#include <stdlib.h>
+
+GST_DEBUG_CATEGORY_STATIC (mux_debug);
+#define GST_CAT_DEFAULT mux_debug
+
+#define MAX_PADS 64
+
+typedef struct _DsStandinMux DsStandinMux;
+typedef struct _DsStandinMuxClass DsStandinMuxClass;
+
+typedef struct {
+  DsStandinMux *mux;
+  GstPad *pad;
+  guint index;
+  GQueue items;       /* GstBuffer / GstEvent, in arrival order */
+  guint n_buffers;
+  gboolean eos;       /* out of the batch until it gets data again */
+  gboolean flushing;
+  gint frame_num;
+} MuxPad;
+
+struct _DsStandinMux {
+  GstElement parent;
+  GstPad *srcpad;
+  GMutex lock;
+  GCond cond;
+  MuxPad *pads[MAX_PADS];
+  GQueue urgent;      /* events that overtake queued frames */
+  gboolean pending_flush_stop;
+  GThread *thread;
+  gboolean running;
+  guint next_first;   /* round robin over the pads */
+  gboolean sent_eos;
+  /* properties */
+  guint batch_size;
+  gint batched_push_timeout; /* µs, -1 = wait forever */
+  guint max_queue;
+  gboolean drop_pipeline_eos;
+  gboolean forward_flush;
+  gboolean reset_in_order;
+};
+
+struct _DsStandinMuxClass {
+  GstElementClass parent_class;
+};
+
+GType ds_standin_mux_get_type (void);
+G_DEFINE_TYPE (DsStandinMux, ds_standin_mux, GST_TYPE_ELEMENT)
+
+enum {
+  PROP_0, PROP_BATCH_SIZE, PROP_BATCHED_PUSH_TIMEOUT, PROP_MAX_QUEUE,
+  PROP_DROP_PIPELINE_EOS, PROP_FORWARD_FLUSH, PROP_RESET_IN_ORDER
+};
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink_%u",
+    GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS_ANY);
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS ("application/x-ds-standin-batch"));
+
+static void
+pad_drop_queue (MuxPad *p)
+{
+  GstMiniObject *o;
+
+  while ((o = g_queue_pop_head (&p->items)) != NULL)
+    gst_mini_object_unref (o);
+  p->n_buffers = 0;
+}
+
+/* ---------- the batching thread ---------- */
+
+static void
+push_unlocked (DsStandinMux *self, GstEvent *event)
+{
+  g_mutex_unlock (&self->lock);
+  gst_pad_push_event (self->srcpad, event);
+  g_mutex_lock (&self->lock);
+}
+
+static gboolean
+all_pads_eos (DsStandinMux *self)
+{
+  gboolean any = FALSE;
+
+  for (guint i = 0; i < MAX_PADS; i++) {
+    if (self->pads[i] == NULL)
+      continue;
+    if (!self->pads[i]->eos)
+      return FALSE;
+    any = TRUE;
+  }
+  return any;
+}
+
+/* An event that reached the head of a pad's queue: every frame before it is batched. */
+static void
+pad_event (DsStandinMux *self, MuxPad *p, GstEvent *event)
+{
+  if (GST_EVENT_TYPE (event) != GST_EVENT_EOS) {
+    push_unlocked (self, event);
+    return;
+  }
+  gst_event_unref (event);
+  p->eos = TRUE;
+  g_cond_broadcast (&self->cond);
+  push_unlocked (self, gst_nvevent_new_stream_eos (p->index));
+  if (!self->drop_pipeline_eos && !self->sent_eos && all_pads_eos (self)) {
+    self->sent_eos = TRUE;
+    push_unlocked (self, gst_event_new_eos ());
+  }
+}
+
+static GstBuffer *
+take_batch (DsStandinMux *self)
+{
+  GstBuffer *out = gst_buffer_new ();
+  NvDsBatchMeta *batch = ds_standin_batch_meta_add (out);
+  guint n = 0;
+
+  for (guint k = 0; k < MAX_PADS && n < self->batch_size; k++) {
+    MuxPad *p = self->pads[(self->next_first + k) % MAX_PADS];
+    NvDsFrameMeta *f;
+    GstBuffer *in;
+
+    if (p == NULL || p->n_buffers == 0 || !GST_IS_BUFFER (g_queue_peek_head (&p->items)))
+      continue;
+    in = g_queue_pop_head (&p->items);
+    p->n_buffers--;
+    /* Scaling into the batch reads the surface. */
+    if (ds_standin_surface_is_poisoned (in))
+      g_atomic_int_inc (&ds_standin_stats.poisoned_reads);
+    f = ds_standin_frame_meta_new ();
+    f->pad_index = f->source_id = p->index;
+    f->frame_num = p->frame_num++;
+    f->buf_pts = GST_BUFFER_PTS (in);
+    f->standin_input = in;
+    if (n == 0)
+      GST_BUFFER_PTS (out) = GST_BUFFER_PTS (in);
+    batch->frame_meta_list = g_list_append (batch->frame_meta_list, f);
+    n++;
+  }
+  batch->num_frames_in_batch = n;
+  self->next_first = (self->next_first + 1) % MAX_PADS;
+  g_atomic_int_inc (&ds_standin_stats.batches);
+  ds_standin_stats_add_frames (n);
+  return out;
+}
+
+static gpointer
+collect_loop (gpointer data)
+{
+  DsStandinMux *self = data;
+  gint64 waiting_since = -1;
+  GstSegment segment;
+
+  gst_pad_push_event (self->srcpad, gst_event_new_stream_start ("ds-standin-mux"));
+  gst_pad_push_event (self->srcpad, gst_event_new_caps (
+          gst_static_pad_template_get_caps (&src_template)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  gst_pad_push_event (self->srcpad, gst_event_new_segment (&segment));
+
+  g_mutex_lock (&self->lock);
+  while (self->running) {
+    GstEvent *ev;
+    MuxPad *head_event = NULL;
+    guint active = 0, ready = 0, target;
+    GstBuffer *batch;
+
+    if (self->pending_flush_stop) {
+      self->pending_flush_stop = FALSE;
+      push_unlocked (self, gst_event_new_flush_stop (TRUE));
+      push_unlocked (self, gst_event_new_segment (&segment)); /* a flush ends the segment */
+      continue;
+    }
+    if ((ev = g_queue_pop_head (&self->urgent)) != NULL) {
+      push_unlocked (self, ev);
+      continue;
+    }
+    for (guint i = 0; i < MAX_PADS && head_event == NULL; i++) {
+      MuxPad *p = self->pads[i];
+      if (p != NULL && GST_IS_EVENT (g_queue_peek_head (&p->items)))
+        head_event = p;
+    }
+    if (head_event != NULL) {
+      pad_event (self, head_event, g_queue_pop_head (&head_event->items));
+      continue;
+    }
+
+    for (guint i = 0; i < MAX_PADS; i++) {
+      MuxPad *p = self->pads[i];
+      if (p == NULL)
+        continue;
+      if (!p->eos)
+        active++;
+      if (p->n_buffers > 0)
+        ready++;
+    }
+    if (ready == 0) {
+      waiting_since = -1;
+      g_cond_wait (&self->cond, &self->lock);
+      continue;
+    }
+    target = MIN (active, self->batch_size);
+    if (ready < target) {
+      gint64 now = g_get_monotonic_time ();
+      if (waiting_since < 0)
+        waiting_since = now;
+      if (self->batched_push_timeout < 0) {
+        g_cond_wait (&self->cond, &self->lock);
+        continue;
+      }
+      if (now < waiting_since + self->batched_push_timeout) {
+        g_cond_wait_until (&self->cond, &self->lock,
+            waiting_since + self->batched_push_timeout);
+        continue;
+      }
+    }
+    waiting_since = -1;
+    batch = take_batch (self);
+    g_cond_broadcast (&self->cond); /* room in the pads' queues */
+    g_mutex_unlock (&self->lock);
+    gst_pad_push (self->srcpad, batch); /* FLUSHING after a forwarded flush: dropped */
+    g_mutex_lock (&self->lock);
+  }
+  g_mutex_unlock (&self->lock);
+  return NULL;
+}
+
+/* ---------- sink pads (upstream streaming threads) ---------- */
+
+static GstFlowReturn
+mux_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
+{
+  DsStandinMux *self = (DsStandinMux *) parent;
+  MuxPad *p = gst_pad_get_element_private (pad);
+
+  g_mutex_lock (&self->lock);
+  while (!p->flushing && self->running && p->n_buffers >= self->max_queue)
+    g_cond_wait (&self->cond, &self->lock);
+  if (p->flushing || !self->running) {
+    g_mutex_unlock (&self->lock);
+    gst_buffer_unref (buf);
+    return GST_FLOW_FLUSHING;
+  }
+  p->eos = FALSE;
+  self->sent_eos = FALSE;
+  g_queue_push_tail (&p->items, buf);
+  p->n_buffers++;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return GST_FLOW_OK;
+}
+
+static gboolean
+mux_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
+{
+  DsStandinMux *self = (DsStandinMux *) parent;
+  MuxPad *p = gst_pad_get_element_private (pad);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_FLUSH_START:
+      g_mutex_lock (&self->lock);
+      p->flushing = TRUE;
+      pad_drop_queue (p);
+      g_cond_broadcast (&self->cond);
+      g_mutex_unlock (&self->lock);
+      if (self->forward_flush) {
+        g_atomic_int_inc (&ds_standin_stats.flushes_forwarded);
+        return gst_pad_push_event (self->srcpad, event);
+      }
+      gst_event_unref (event);
+      return TRUE;
+    case GST_EVENT_FLUSH_STOP:
+      g_mutex_lock (&self->lock);
+      p->flushing = FALSE;
+      p->eos = FALSE;
+      pad_drop_queue (p);
+      if (self->forward_flush)
+        self->pending_flush_stop = TRUE;
+      g_cond_broadcast (&self->cond);
+      g_mutex_unlock (&self->lock);
+      gst_event_unref (event);
+      return TRUE;
+    case GST_EVENT_STREAM_START:
+    case GST_EVENT_CAPS:
+    case GST_EVENT_SEGMENT:
+    case GST_EVENT_TAG:
+    case GST_EVENT_GAP:
+    case GST_EVENT_STREAM_GROUP_DONE:
+      gst_event_unref (event); /* the batch has its own */
+      return TRUE;
+    default:
+      break;
+  }
+  if (GST_EVENT_IS_SERIALIZED (event) && GST_EVENT_IS_DOWNSTREAM (event)) {
+    g_mutex_lock (&self->lock);
+    if ((gint) GST_EVENT_TYPE (event) == (gint) GST_NVEVENT_STREAM_RESET
+        && !self->reset_in_order)
+      g_queue_push_tail (&self->urgent, event);
+    else
+      g_queue_push_tail (&p->items, event); /* EOS included */
+    g_cond_broadcast (&self->cond);
+    g_mutex_unlock (&self->lock);
+    return TRUE;
+  }
+  return gst_pad_event_default (pad, parent, event);
+}
+
+static gboolean
+mux_sink_activate_mode (GstPad *pad, GstObject *parent, GstPadMode mode, gboolean active)
+{
+  DsStandinMux *self = (DsStandinMux *) parent;
+  MuxPad *p = gst_pad_get_element_private (pad);
+
+  (void) mode;
+  g_mutex_lock (&self->lock);
+  p->flushing = !active;
+  if (!active)
+    pad_drop_queue (p);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}
+
+static GstPad *
+mux_request_new_pad (GstElement *element, GstPadTemplate *templ, const gchar *name,
+    const GstCaps *caps)
+{
+  DsStandinMux *self = (DsStandinMux *) element;
+  guint64 index;
+  MuxPad *p;
+  gchar *end = NULL;
+
+  (void) caps;
+  if (name == NULL || !g_str_has_prefix (name, "sink_"))
+    return NULL;
+  index = g_ascii_strtoull (name + 5, &end, 10);
+  if (end == name + 5 || *end != '\0' || index >= MAX_PADS)
+    return NULL;
+  g_mutex_lock (&self->lock);
+  if (self->pads[index] != NULL) {
+    g_mutex_unlock (&self->lock);
+    return NULL;
+  }
+  p = g_new0 (MuxPad, 1);
+  p->mux = self;
+  p->index = (guint) index;
+  p->flushing = TRUE;
+  g_queue_init (&p->items);
+  p->pad = gst_pad_new_from_template (templ, name);
+  gst_pad_set_element_private (p->pad, p);
+  gst_pad_set_chain_function (p->pad, mux_chain);
+  gst_pad_set_event_function (p->pad, mux_sink_event);
+  gst_pad_set_activatemode_function (p->pad, mux_sink_activate_mode);
+  self->pads[index] = p;
+  g_mutex_unlock (&self->lock);
+  if (GST_STATE (element) >= GST_STATE_PAUSED)
+    gst_pad_set_active (p->pad, TRUE);
+  gst_element_add_pad (element, p->pad);
+  return p->pad;
+}
+
+static void
+mux_release_pad (GstElement *element, GstPad *pad)
+{
+  DsStandinMux *self = (DsStandinMux *) element;
+  MuxPad *p = gst_pad_get_element_private (pad);
+
+  g_mutex_lock (&self->lock);
+  self->pads[p->index] = NULL;
+  pad_drop_queue (p);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  gst_element_remove_pad (element, pad);
+  g_free (p);
+}
+
+static void
+stop_thread (DsStandinMux *self)
+{
+  g_mutex_lock (&self->lock);
+  self->running = FALSE;
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  if (self->thread != NULL) {
+    g_thread_join (self->thread);
+    self->thread = NULL;
+  }
+  g_mutex_lock (&self->lock);
+  for (guint i = 0; i < MAX_PADS; i++)
+    if (self->pads[i] != NULL)
+      pad_drop_queue (self->pads[i]);
+  g_queue_clear_full (&self->urgent, (GDestroyNotify) gst_mini_object_unref);
+  self->pending_flush_stop = FALSE;
+  g_mutex_unlock (&self->lock);
+}
+
+static GstStateChangeReturn
+mux_change_state (GstElement *element, GstStateChange transition)
+{
+  DsStandinMux *self = (DsStandinMux *) element;
+  GstStateChangeReturn ret;
+
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    stop_thread (self);
+  ret = GST_ELEMENT_CLASS (ds_standin_mux_parent_class)->change_state (element, transition);
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && ret != GST_STATE_CHANGE_FAILURE) {
+    self->running = TRUE;
+    self->sent_eos = FALSE;
+    self->thread = g_thread_new ("standin-mux", collect_loop, self);
+  }
+  return ret;
+}
+
+static void
+mux_set_property (GObject *object, guint id, const GValue *value, GParamSpec *pspec)
+{
+  DsStandinMux *self = (DsStandinMux *) object;
+
+  g_mutex_lock (&self->lock);
+  switch (id) {
+    case PROP_BATCH_SIZE:
+      self->batch_size = MAX (1u, g_value_get_uint (value));
+      break;
+    case PROP_BATCHED_PUSH_TIMEOUT:
+      self->batched_push_timeout = g_value_get_int (value);
+      break;
+    case PROP_MAX_QUEUE:
+      self->max_queue = MAX (1u, g_value_get_uint (value));
+      break;
+    case PROP_DROP_PIPELINE_EOS:
+      self->drop_pipeline_eos = g_value_get_boolean (value);
+      break;
+    case PROP_FORWARD_FLUSH:
+      self->forward_flush = g_value_get_boolean (value);
+      break;
+    case PROP_RESET_IN_ORDER:
+      self->reset_in_order = g_value_get_boolean (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
+  }
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+mux_get_property (GObject *object, guint id, GValue *value, GParamSpec *pspec)
+{
+  DsStandinMux *self = (DsStandinMux *) object;
+
+  g_mutex_lock (&self->lock);
+  switch (id) {
+    case PROP_BATCH_SIZE:
+      g_value_set_uint (value, self->batch_size);
+      break;
+    case PROP_BATCHED_PUSH_TIMEOUT:
+      g_value_set_int (value, self->batched_push_timeout);
+      break;
+    case PROP_MAX_QUEUE:
+      g_value_set_uint (value, self->max_queue);
+      break;
+    case PROP_DROP_PIPELINE_EOS:
+      g_value_set_boolean (value, self->drop_pipeline_eos);
+      break;
+    case PROP_FORWARD_FLUSH:
+      g_value_set_boolean (value, self->forward_flush);
+      break;
+    case PROP_RESET_IN_ORDER:
+      g_value_set_boolean (value, self->reset_in_order);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
+  }
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+mux_finalize (GObject *object)
+{
+  DsStandinMux *self = (DsStandinMux *) object;
+
+  for (guint i = 0; i < MAX_PADS; i++) {
+    if (self->pads[i] != NULL) {
+      pad_drop_queue (self->pads[i]);
+      g_free (self->pads[i]);
+    }
+  }
+  g_queue_clear_full (&self->urgent, (GDestroyNotify) gst_mini_object_unref);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  G_OBJECT_CLASS (ds_standin_mux_parent_class)->finalize (object);
+}
+
+static void
+ds_standin_mux_class_init (DsStandinMuxClass *klass)
+{
+  GObjectClass *oc = G_OBJECT_CLASS (klass);
+  GstElementClass *ec = GST_ELEMENT_CLASS (klass);
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
+
+  GST_DEBUG_CATEGORY_INIT (mux_debug, "dsstandinmux", 0, "legacy nvstreammux stand-in");
+  oc->set_property = mux_set_property;
+  oc->get_property = mux_get_property;
+  oc->finalize = mux_finalize;
+  g_object_class_install_property (oc, PROP_BATCH_SIZE, g_param_spec_uint ("batch-size",
+          "Batch size", "Frames per batch at most", 1, MAX_PADS, 1, rw));
+  g_object_class_install_property (oc, PROP_BATCHED_PUSH_TIMEOUT,
+      g_param_spec_int ("batched-push-timeout", "Batched push timeout",
+          "µs to wait for a full batch (-1 = forever)", -1, G_MAXINT, 40000, rw));
+  g_object_class_install_property (oc, PROP_MAX_QUEUE, g_param_spec_uint ("max-queue",
+          "Max queue", "Frames a pad may have waiting", 1, 1024, 2, rw));
+  g_object_class_install_property (oc, PROP_DROP_PIPELINE_EOS,
+      g_param_spec_boolean ("drop-pipeline-eos", "Drop pipeline EOS",
+          "No EOS downstream when every pad is at EOS", FALSE, rw));
+  g_object_class_install_property (oc, PROP_FORWARD_FLUSH,
+      g_param_spec_boolean ("forward-flush", "Forward flush",
+          "Pass a pad's flush downstream (pessimistic variant)", FALSE, rw));
+  g_object_class_install_property (oc, PROP_RESET_IN_ORDER,
+      g_param_spec_boolean ("reset-in-order", "Reset in order",
+          "Stream resets stay behind the pad's queued frames", TRUE, rw));
+  ec->change_state = mux_change_state;
+  ec->request_new_pad = mux_request_new_pad;
+  ec->release_pad = mux_release_pad;
+  gst_element_class_add_static_pad_template (ec, &sink_template);
+  gst_element_class_add_static_pad_template (ec, &src_template);
+  gst_element_class_set_static_metadata (ec, "Legacy muxer stand-in", "Muxer",
+      "Models the legacy nvstreammux batching", "ds-analysis");
+}
+
+static void
+ds_standin_mux_init (DsStandinMux *self)
+{
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  g_queue_init (&self->urgent);
+  self->batch_size = 1;
+  self->batched_push_timeout = 40000;
+  self->max_queue = 2;
+  self->reset_in_order = TRUE;
+  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_use_fixed_caps (self->srcpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+}

@@ -1,0 +1,119 @@
+"""Fixtures for the DeepStream stand-in tests: the stand-in app (the real adapter and
+shim on stand-in elements), clips made with gst-launch, configs in deepstream-app's
+format with the [standin] switches, and the per-file output reader."""
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests",
+                                "integration"))
+from engine_client import Engine, make_clip  # noqa: E402
+
+LONG_FRAMES = 300
+
+
+@pytest.fixture(scope="session")
+def app_bin():
+    path = os.environ.get("DS_STANDIN_APP")
+    if not path:
+        pytest.fail("DS_STANDIN_APP is not set (run through `meson test deepstream-standin`)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clips")
+    c = {
+        "a": make_clip(d / "a.mp4", 60, width=320, height=180),
+        "b": make_clip(d / "b.mp4", 45, width=320, height=180, pattern="ball"),
+        "long": make_clip(d / "long.mp4", LONG_FRAMES, width=320, height=180),
+        "tiny": make_clip(d / "tiny.mp4", 3, width=64, height=64),
+    }
+    for i in range(5):
+        c[f"part{i}"] = make_clip(d / f"part{i}.mp4", 20 + 5 * i, width=320, height=180)
+    c["missing"] = str(d / "does-not-exist.mp4")
+    return c
+
+
+def uri(path):
+    return "file://" + os.path.abspath(path)
+
+
+def write_config(path, placeholder, slots=4, timeout_us=33333, reset_mode=1, tracker=True,
+                 **standin):
+    """A deepstream-app config as shipped (configs/deepstream), plus [standin] switches."""
+    lines = ["[application]", "enable-perf-measurement=0", "",
+             "[tests]", "file-loop=0", "",
+             "[source0]", "enable=1", "type=3", f"uri={uri(placeholder)}",
+             f"num-sources={slots}", "gpu-id=0", "",
+             "[streammux]", "gpu-id=0", f"batch-size={slots}",
+             f"batched-push-timeout={timeout_us}", "drop-pipeline-eos=1", "sync-inputs=0", "",
+             "[tracker]", f"enable={1 if tracker else 0}", "gpu-id=0",
+             f"tracking-id-reset-mode={reset_mode}", "",
+             "[sink0]", "enable=1", "type=1", "sync=0", ""]
+    if standin:
+        lines.append("[standin]")
+        lines += [f"{k.replace('_', '-')}={int(v)}" for k, v in standin.items()]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return str(path)
+
+
+class StandinEngine(Engine):
+    """The stand-in app with its stats file; `finish()` shuts it down and checks the exit."""
+
+    def __init__(self, binary, config, workdir, env=None):
+        self.stats_path = os.path.join(str(workdir), f"stats-{id(self)}.json")
+        env = dict(env or {}, DS_STANDIN_STATS=self.stats_path)
+        if asan():
+            # Slow unwinding lets lsan.supp match GStreamer's load-time allocations by
+            # their stack (as native/tests/integration/test_leaks.py does).
+            env["ASAN_OPTIONS"] = "detect_leaks=1:fast_unwind_on_malloc=0:malloc_context_size=8"
+        super().__init__(binary, config, workdir, env=env)
+        self.client = None
+
+    def start(self):
+        self.client = self.connect()
+        return self.client
+
+    def finish(self):
+        """shutdown → exit 0 (under ASan also: no leak), then the element counters."""
+        self.client.ok("shutdown")
+        code = self.wait(timeout=60)
+        assert code == 0, f"exit {code}\n{self.log()[-4000:]}"
+        with open(self.stats_path) as f:
+            return json.load(f)
+
+
+@pytest.fixture
+def start(app_bin, clips, tmp_path):
+    """start(**config) → a connected StandinEngine; stopped after the test."""
+    engines = []
+
+    def _start(env=None, **kw):
+        cfg = write_config(tmp_path / f"cfg{len(engines)}.txt", clips["a"], **kw)
+        e = StandinEngine(app_bin, cfg, tmp_path, env=env)
+        engines.append(e)
+        e.start()
+        return e
+
+    yield _start
+    for e in engines:
+        e.stop()
+
+
+def read_kitti(path):
+    """Per-file output of the adapter: (frame, track_id, camera_frame) per line."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            x = line.split()
+            assert len(x) == 21, line
+            rows.append((int(x[0]), int(x[1]), int(x[18])))
+    return rows
+
+
+def asan():
+    return os.environ.get("DS_STANDIN_ASAN") == "1"
