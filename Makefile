@@ -8,6 +8,7 @@ BIN := bin
 NATIVE := $(BUILD)/native
 
 .PHONY: all build native go test test-native test-go test-e2e bench bench-native bench-go run deps clean
+.PHONY: gpu-check test-gpu-check
 
 all: build
 
@@ -24,7 +25,7 @@ go:
 	@mkdir -p $(BIN)
 	go build -o $(BIN)/ds-supervisor ./go/cmd/ds-supervisor
 
-test: build test-native test-go test-e2e
+test: build test-native test-go test-e2e test-gpu-check
 
 test-native: native
 	$(MAKE) -C native test BUILD=$(abspath $(NATIVE)) BIN=$(abspath $(BIN))
@@ -36,6 +37,17 @@ test-go:
 
 test-e2e: build
 	$(PY) -m pytest -q test/e2e
+
+# The GPU acceptance check (README "First run on a GPU"). ENGINE=deepstream (inside the
+# image: make -C /opt/ds-analysis gpu-check) builds nothing; ENGINE=gst runs the same
+# script against bin/ds-gst-engine, DeepStream-only checks skipped.
+ENGINE ?= deepstream
+gpu-check: $(if $(filter gst,$(ENGINE)),build)
+	PYTHON=$(PY) bash docker/gpu-check.sh $(ENGINE)
+
+# Part of make test so the script keeps working: a smaller soak, output under build/.
+test-gpu-check: build
+	GPU_CHECK_OUT=$(abspath $(BUILD))/gpu-check $(MAKE) --no-print-directory gpu-check ENGINE=gst
 
 bench: build bench-native bench-go
 

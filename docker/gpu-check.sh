@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# GPU acceptance check (docker/README.md "First run on a GPU"): runs gpu_check.py, beside
+# this script, against the patched deepstream-app inside the image, or against
+# ds-gst-engine in a checkout (DeepStream-only checks skipped). Builds nothing.
+#
+#   gpu-check.sh [deepstream|gst]          default: $ENGINE, else deepstream
+#
+# Environment (all optional): GPU_CHECK_OUT (folder for the table and run files,
+# ./gpu-check-out), SOAK_CLIPS (files in the soak: 300 deepstream, 100 gst),
+# GPU_CHECK_CONFIG (the 4-slot config), DS_ENGINE / DS_GST_ENGINE (engine executable),
+# DS_ENGINE_WORKDIR (the engine's working directory, as the supervisor uses it),
+# DS_SAMPLES (folder with sample_720p.mp4 and sample_1080p_h264.mp4), PYTHON.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+kind=${1:-${ENGINE:-deepstream}}
+py=${PYTHON:-python3}
+args=()
+
+case "${kind}" in
+  deepstream)
+    ds_root=/opt/nvidia/deepstream/deepstream
+    engine=${DS_ENGINE:-/opt/ds-analysis/bin/deepstream-app-engine}
+    config=${GPU_CHECK_CONFIG:-/opt/ds-analysis/configs/deepstream/ds-app-4slots.txt}
+    soak=${SOAK_CLIPS:-300}
+    # The supervisor's start timeout (the image sets 1800s: the first start builds the
+    # TensorRT engine), as seconds.
+    start_timeout=${DS_ENGINE_START_TIMEOUT:-1800s}
+    start_timeout=${start_timeout%s}
+    args+=(--samples "${DS_SAMPLES:-${ds_root}/samples/streams}" --start-timeout "${start_timeout}")
+    ;;
+  gst)
+    repo=$(cd "${here}/.." && pwd)
+    engine=${DS_GST_ENGINE:-${repo}/bin/ds-gst-engine}
+    config=${GPU_CHECK_CONFIG:-${repo}/configs/gst/four-slots.txt}
+    soak=${SOAK_CLIPS:-100}
+    args+=(--start-timeout 30 --file-timeout 30)
+    ;;
+  *)
+    echo "gpu-check: unknown engine '${kind}' (deepstream or gst)" >&2
+    exit 2
+    ;;
+esac
+
+if [[ -n "${DS_ENGINE_WORKDIR:-}" ]]; then
+  args+=(--workdir "${DS_ENGINE_WORKDIR}")
+fi
+
+exec "${py}" "${here}/gpu_check.py" --kind "${kind}" --engine "${engine}" --config "${config}" \
+  --out "${GPU_CHECK_OUT:-gpu-check-out}" --soak-clips "${soak}" "${args[@]}"
