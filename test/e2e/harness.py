@@ -159,7 +159,8 @@ class Server:
         self.client = RefClient(self.url)
         self.starts = 0
 
-    def start(self, timeout: float = 20.0) -> "Server":
+    def start(self, timeout: float = 20.0, wait: bool = True) -> "Server":
+        """Start uvicorn; with wait, return once the server answers (else call wait_ready)."""
         os.makedirs(self.data_dir, exist_ok=True)
         env = {**os.environ, "REFSERVER_DATA_DIR": self.data_dir,
                "REFSERVER_SUPERVISOR": SUPERVISOR, "REFSERVER_ENGINE": ENGINE, **self.env}
@@ -171,7 +172,8 @@ class Server:
             cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
         self.starts += 1
-        self.wait_ready(timeout)
+        if wait:
+            self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout: float) -> None:

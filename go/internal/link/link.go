@@ -37,7 +37,7 @@ const (
 	DefaultPingTimeout  = 5 * time.Second
 	DefaultBackoffMin   = 250 * time.Millisecond
 	DefaultBackoffMax   = time.Second
-	DefaultHandleWindow = 2 * time.Second
+	DefaultHandleWindow = time.Second
 	DefaultRetain       = 10000
 	DefaultRetainBytes  = 4 << 20
 	DefaultReadLimit    = protocol.MaxFrameBytes
