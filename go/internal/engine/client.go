@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/queue"
 )
 
 // maxLine is the protocol's line limit (the '\n' excluded).
@@ -65,8 +67,9 @@ func (r result) decode(v any) error {
 }
 
 type pendingCall struct {
-	op string
-	ch chan result // buffered: the reader never blocks, even for a caller that gave up
+	op   string
+	slot int         // of a stop, whose reply makes the slot's earlier events stale
+	ch   chan result // buffered: the reader never blocks, even for a caller that gave up
 }
 
 // client is the JSON-lines side of Engine: one reader goroutine matches replies to
@@ -87,8 +90,7 @@ type client struct {
 	rejected   string        // the `rejected` event's reason, read after readerDone
 	readerDone chan struct{} // closed when the reader has ended
 
-	queue  eventQueue
-	events chan Event
+	events *eventStream
 	quit   chan struct{} // closed when nobody will ever read events
 }
 
@@ -97,9 +99,8 @@ func (c *client) init(log zerolog.Logger) {
 	c.pending = map[uint64]*pendingCall{}
 	c.ready = make(chan struct{})
 	c.readerDone = make(chan struct{})
-	c.queue.wake = make(chan struct{}, 1)
-	c.events = make(chan Event)
 	c.quit = make(chan struct{})
+	c.events = newEventStream(c.quit)
 }
 
 // attach starts the reader and the event pump on conn.
@@ -108,7 +109,7 @@ func (c *client) attach(conn net.Conn) {
 	c.conn = conn
 	c.mu.Unlock()
 	go c.readLoop(conn)
-	go c.queue.pump(c.events, c.quit)
+	go c.events.pump()
 }
 
 // peerGone is called once the process has exited: the reader still takes what is
@@ -156,7 +157,10 @@ func (c *client) call(ctx context.Context, req request) (result, error) {
 	}
 	c.nextID++
 	req.ID = c.nextID
-	pc := &pendingCall{op: req.Op, ch: make(chan result, 1)}
+	pc := &pendingCall{op: req.Op, slot: -1, ch: make(chan result, 1)}
+	if req.Op == "stop" && req.Slot != nil {
+		pc.slot = *req.Slot
+	}
 	c.pending[req.ID] = pc
 	conn := c.conn
 	c.mu.Unlock()
@@ -300,6 +304,11 @@ func (c *client) handleReply(seq uint64, env envelope, line []byte) {
 		}
 	}
 	c.log.Debug().Uint64("seq", seq).Uint64("id", id).Str("op", pc.op).Bool("ok", res.ok).Msg("engine reply")
+	if pc.op == "stop" && res.ok && pc.slot >= 0 {
+		// Before the caller learns of the stop: the stopped file's last events must
+		// never reach it.
+		c.events.dropBefore(pc.slot, seq)
+	}
 	pc.ch <- res
 }
 
@@ -349,7 +358,7 @@ func (c *client) handleEvent(seq uint64, kind string, line []byte) {
 		ev.Slot, ev.FileID = *p.Slot, *p.FileID
 	}
 	c.log.Debug().Uint64("seq", seq).Str("event", kind).Int("slot", ev.Slot).Int64("file_id", ev.FileID).Msg("engine event")
-	c.queue.push(ev)
+	c.events.q.Push(ev)
 }
 
 // finish fails every pending call and closes the event stream.
@@ -371,7 +380,7 @@ func (c *client) finish(readErr error) {
 		pc.ch <- result{err: err}
 	}
 	c.log.Info().Err(readErr).Msg("engine connection closed")
-	c.queue.close()
+	c.events.q.Close()
 	close(c.readerDone)
 }
 
@@ -384,60 +393,73 @@ func excerpt(b []byte) string {
 	return string(b)
 }
 
-// eventQueue is an unbounded FIFO between the reader, which must never block, and
-// the consumer of Events.
-type eventQueue struct {
-	mu     sync.Mutex
-	items  []Event
-	closed bool
-	wake   chan struct{} // capacity 1
+// eventStream moves events from the reader, which must never block, to Events in
+// order, leaving out those of a stopped file: an event of a slot read before a stop
+// reply of that slot. The supervisor needs no line numbers.
+type eventStream struct {
+	q    *queue.Unbounded[Event]
+	out  chan Event
+	quit <-chan struct{}
+	// purge wakes the pump after dropBefore, so that an event it holds is checked
+	// again before it can be delivered.
+	purge chan struct{}
+	done  chan struct{} // closed when the pump returns
+
+	mu      sync.Mutex
+	stopped map[int]uint64 // slot → line number of its last stop reply
 }
 
-func (q *eventQueue) push(ev Event) {
-	q.mu.Lock()
-	q.items = append(q.items, ev)
-	q.mu.Unlock()
-	q.signal()
+func newEventStream(quit <-chan struct{}) *eventStream {
+	return &eventStream{q: queue.New[Event](), out: make(chan Event), quit: quit,
+		purge: make(chan struct{}), done: make(chan struct{}), stopped: map[int]uint64{}}
 }
 
-func (q *eventQueue) close() {
-	q.mu.Lock()
-	q.closed = true
-	q.mu.Unlock()
-	q.signal()
-}
-
-func (q *eventQueue) signal() {
+// dropBefore makes the events of slot read before line seq stale. It returns once
+// the pump cannot deliver any of them any more.
+func (s *eventStream) dropBefore(slot int, seq uint64) {
+	s.mu.Lock()
+	s.stopped[slot] = max(s.stopped[slot], seq)
+	s.mu.Unlock()
 	select {
-	case q.wake <- struct{}{}:
-	default:
+	case s.purge <- struct{}{}:
+	case <-s.done:
 	}
 }
 
-// pump moves events to out in order and closes out after the last one.
-func (q *eventQueue) pump(out chan<- Event, quit <-chan struct{}) {
-	defer close(out)
+func (s *eventStream) stale(ev Event) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ev.Slot >= 0 && ev.Seq < s.stopped[ev.Slot]
+}
+
+// pump delivers the queued events to out and closes out after the last one. Every
+// wait includes purge, so dropBefore never waits long.
+func (s *eventStream) pump() {
+	defer close(s.done)
+	defer close(s.out)
 	for {
-		q.mu.Lock()
-		batch, closed := q.items, q.closed
-		q.items = nil
-		q.mu.Unlock()
+		batch, closed := s.q.TakeAll()
 		if len(batch) == 0 {
 			if closed {
 				return
 			}
 			select {
-			case <-q.wake:
-			case <-quit:
+			case <-s.q.Wake():
+			case <-s.purge:
+			case <-s.quit:
 				return
 			}
 			continue
 		}
 		for _, ev := range batch {
-			select {
-			case out <- ev:
-			case <-quit:
-				return
+			for sent := false; !sent && !s.stale(ev); {
+				select {
+				case s.out <- ev:
+					sent = true
+				case <-s.purge: // check ev again
+				case <-s.quit:
+					return
+				}
 			}
 		}
 	}

@@ -304,11 +304,12 @@ func (e *Engine) Config() Config { return e.cfg }
 func (e *Engine) PID() int { return e.cmd.Process.Pid }
 
 // Events delivers the engine's file_started, file_done, file_error and fatal events
-// in the order received. It never drops one: they queue without bound until read.
+// in the order received. They queue without bound until read; the only ones left
+// out are those of a stopped file: a slot's events read before its stop reply.
 // The channel is closed after the connection ends (the engine exited, or closed the
 // connection, which leaves the engine useless) and every queued event was delivered;
 // read it until then.
-func (e *Engine) Events() <-chan Event { return e.client.events }
+func (e *Engine) Events() <-chan Event { return e.client.events.out }
 
 // Done is closed when the engine process has exited and been reaped.
 func (e *Engine) Done() <-chan struct{} { return e.done }

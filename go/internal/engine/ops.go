@@ -8,8 +8,8 @@ import (
 // Event is one engine event.
 type Event struct {
 	// Seq is the position of the event's line in everything received from the engine,
-	// counted from 1 over replies and events alike: an event with a smaller Seq than a
-	// reply (StopResult.Seq) was sent before that reply.
+	// counted from 1 over replies and events alike (Events leaves out a slot's events
+	// with a smaller Seq than its last stop reply, StopResult.Seq).
 	Seq uint64
 	// Kind is "file_started", "file_done", "file_error" or "fatal".
 	Kind string
@@ -39,7 +39,7 @@ type PlayRequest struct {
 // StopResult is the reply to Stop.
 type StopResult struct {
 	// Seq is the position of the reply line (see Event.Seq). Events of the stopped
-	// file with a smaller Seq came before the stop; none come after.
+	// file came before it, and Events leaves them out.
 	Seq        uint64
 	WasPlaying bool
 	// FileID and Frames describe the file that was stopped, when WasPlaying.

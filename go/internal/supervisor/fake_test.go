@@ -248,8 +248,13 @@ func TestFakeFlow(t *testing.T) {
 	if m := f.srv.expect("analysis_interrupted", nil); m["status"] != "ok" {
 		t.Fatalf("interrupt running %v", m)
 	}
-	if _, ok := e.Playing(1); ok {
-		t.Fatal("slot 1 still plays after the interrupt")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, ok := e.Playing(1); !ok {
+			break // the stop follows the reply
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("slot 1 still plays after the interrupt")
+		}
 	}
 	f.srv.send(`{"type":"interrupt_analysis","request_id":"i3","stream_id":1,"camera_id":3}`)
 	if m := f.srv.expect("analysis_interrupted", nil); m["status"] != "error" {

@@ -54,9 +54,6 @@ type engineRun struct {
 	// ctx bounds the loop's commands: the watcher cancels it when the engine hangs,
 	// so a command waiting for a reply gives up as soon as the hang is known.
 	ctx context.Context
-	// stopSeq[slot] is the engine line number of the last stop reply: an event read
-	// before it belongs to a file that was stopped and is ignored.
-	stopSeq []uint64
 
 	exited bool  // Done fired
 	lost   error // the engine failed to answer: its state is unknown
@@ -89,22 +86,11 @@ func (e *engineRun) pid() int {
 	return e.cur.PID()
 }
 
-func (e *engineRun) stopped(slot int, seq uint64) {
-	if slot >= 0 && slot < len(e.stopSeq) {
-		e.stopSeq[slot] = seq
-	}
-}
-
-func (e *engineRun) stale(ev engine.Event) bool {
-	return ev.Slot >= 0 && ev.Slot < len(e.stopSeq) && ev.Seq < e.stopSeq[ev.Slot]
-}
-
 // attach makes eng the current engine and starts watching it.
 func (l *loop) attach(eng Engine) {
 	e := &l.eng
 	e.cur, e.events, e.done = eng, eng.Events(), eng.Done()
 	e.exited, e.lost = false, nil
-	e.stopSeq = make([]uint64, l.state.Streams())
 	ctx, cancel := context.WithCancel(context.Background())
 	e.ctx, e.watch = ctx, cancel
 	e.hung = make(chan error, 1)

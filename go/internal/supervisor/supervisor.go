@@ -364,10 +364,8 @@ func (l *loop) run(c analysis.Command) (analysis.Result, bool) {
 				l.state.FileFailed(c.Slot, c.FileID, reason)), true
 		}
 	case analysis.OpStop:
-		var r engine.StopResult
-		if r, err = eng.Stop(ctx, c.Slot); err == nil {
-			l.eng.stopped(c.Slot, r.Seq)
-		}
+		// The stopped file's last events never come (engine.Engine.Events).
+		_, err = eng.Stop(ctx, c.Slot)
 	case analysis.OpReset:
 		err = eng.Reset(ctx, c.Slot)
 	}
@@ -382,11 +380,6 @@ func (l *loop) run(c analysis.Command) (analysis.Result, bool) {
 }
 
 func (l *loop) handleEvent(ev engine.Event) {
-	if l.eng.stale(ev) {
-		l.log.Debug().Str("event", ev.Kind).Int("slot", ev.Slot).Int64("file_id", ev.FileID).
-			Msg("event of a stopped file ignored")
-		return
-	}
 	var res analysis.Result
 	switch ev.Kind {
 	case "file_started":
