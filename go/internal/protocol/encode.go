@@ -31,7 +31,7 @@ func encode(msg any) (b []byte, err error) {
 	if !ok {
 		return nil, fmt.Errorf("%T is not a protocol message", msg)
 	}
-	// Straight to the body: going through MarshalJSON would make encoding/json re-scan
+	// Straight to the body: a MarshalJSON method would make encoding/json re-scan
 	// the whole output (a large analysis_status) once more.
 	return marshalTyped(m.MessageType(), m.body())
 }

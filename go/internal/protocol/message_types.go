@@ -1,106 +1,34 @@
-// MessageType and MarshalJSON of every message type (one block per type, same shape).
+// MessageType of every message type, and body (its fields without "type", for Encode)
+// of every app → server type (one block per type, same shape).
 
 package protocol
 
 // MessageType returns "start_analysis".
 func (StartAnalysis) MessageType() string { return TypeStartAnalysis }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m StartAnalysis) MarshalJSON() ([]byte, error) {
-	return marshalTyped(TypeStartAnalysis, m.body())
-}
-
-func (m StartAnalysis) body() any {
-	type plain StartAnalysis
-	return plain(m)
-}
-
 // MessageType returns "push_file".
 func (PushFile) MessageType() string { return TypePushFile }
-
-// MarshalJSON encodes the message with its "type" field first.
-func (m PushFile) MarshalJSON() ([]byte, error) { return marshalTyped(TypePushFile, m.body()) }
-
-func (m PushFile) body() any {
-	type plain PushFile
-	return plain(m)
-}
 
 // MessageType returns "interrupt_analysis".
 func (InterruptAnalysis) MessageType() string { return TypeInterruptAnalysis }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m InterruptAnalysis) MarshalJSON() ([]byte, error) {
-	return marshalTyped(TypeInterruptAnalysis, m.body())
-}
-
-func (m InterruptAnalysis) body() any {
-	type plain InterruptAnalysis
-	return plain(m)
-}
-
 // MessageType returns "terminate_app".
 func (TerminateApp) MessageType() string { return TypeTerminateApp }
-
-// MarshalJSON encodes the message with its "type" field first.
-func (m TerminateApp) MarshalJSON() ([]byte, error) { return marshalTyped(TypeTerminateApp, m.body()) }
-
-func (m TerminateApp) body() any {
-	type plain TerminateApp
-	return plain(m)
-}
 
 // MessageType returns "query_metrics".
 func (QueryMetrics) MessageType() string { return TypeQueryMetrics }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m QueryMetrics) MarshalJSON() ([]byte, error) { return marshalTyped(TypeQueryMetrics, m.body()) }
-
-func (m QueryMetrics) body() any {
-	type plain QueryMetrics
-	return plain(m)
-}
-
 // MessageType returns "query_analysis_status".
 func (QueryAnalysisStatus) MessageType() string { return TypeQueryAnalysisStatus }
-
-// MarshalJSON encodes the message with its "type" field first.
-func (m QueryAnalysisStatus) MarshalJSON() ([]byte, error) {
-	return marshalTyped(TypeQueryAnalysisStatus, m.body())
-}
-
-func (m QueryAnalysisStatus) body() any {
-	type plain QueryAnalysisStatus
-	return plain(m)
-}
 
 // MessageType returns "query_logs".
 func (QueryLogs) MessageType() string { return TypeQueryLogs }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m QueryLogs) MarshalJSON() ([]byte, error) { return marshalTyped(TypeQueryLogs, m.body()) }
-
-func (m QueryLogs) body() any {
-	type plain QueryLogs
-	return plain(m)
-}
-
 // MessageType returns "execute_ack".
 func (ExecuteAck) MessageType() string { return TypeExecuteAck }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m ExecuteAck) MarshalJSON() ([]byte, error) { return marshalTyped(TypeExecuteAck, m.body()) }
-
-func (m ExecuteAck) body() any {
-	type plain ExecuteAck
-	return plain(m)
-}
-
 // MessageType returns "app_ready".
 func (AppReady) MessageType() string { return TypeAppReady }
-
-// MarshalJSON encodes the message with its "type" field first.
-func (m AppReady) MarshalJSON() ([]byte, error) { return marshalTyped(TypeAppReady, m.body()) }
 
 func (m AppReady) body() any {
 	type plain AppReady
@@ -110,11 +38,6 @@ func (m AppReady) body() any {
 // MessageType returns "analysis_started".
 func (AnalysisStarted) MessageType() string { return TypeAnalysisStarted }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m AnalysisStarted) MarshalJSON() ([]byte, error) {
-	return marshalTyped(TypeAnalysisStarted, m.body())
-}
-
 func (m AnalysisStarted) body() any {
 	type plain AnalysisStarted
 	return plain(m)
@@ -122,9 +45,6 @@ func (m AnalysisStarted) body() any {
 
 // MessageType returns "push_ack".
 func (PushAck) MessageType() string { return TypePushAck }
-
-// MarshalJSON encodes the message with its "type" field first.
-func (m PushAck) MarshalJSON() ([]byte, error) { return marshalTyped(TypePushAck, m.body()) }
 
 func (m PushAck) body() any {
 	type plain PushAck
@@ -134,11 +54,6 @@ func (m PushAck) body() any {
 // MessageType returns "processing_started".
 func (ProcessingStarted) MessageType() string { return TypeProcessingStarted }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m ProcessingStarted) MarshalJSON() ([]byte, error) {
-	return marshalTyped(TypeProcessingStarted, m.body())
-}
-
 func (m ProcessingStarted) body() any {
 	type plain ProcessingStarted
 	return plain(m)
@@ -146,9 +61,6 @@ func (m ProcessingStarted) body() any {
 
 // MessageType returns "file_done".
 func (FileDone) MessageType() string { return TypeFileDone }
-
-// MarshalJSON encodes the message with its "type" field first.
-func (m FileDone) MarshalJSON() ([]byte, error) { return marshalTyped(TypeFileDone, m.body()) }
 
 func (m FileDone) body() any {
 	type plain FileDone
@@ -158,9 +70,6 @@ func (m FileDone) body() any {
 // MessageType returns "file_error".
 func (FileError) MessageType() string { return TypeFileError }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m FileError) MarshalJSON() ([]byte, error) { return marshalTyped(TypeFileError, m.body()) }
-
 func (m FileError) body() any {
 	type plain FileError
 	return plain(m)
@@ -168,11 +77,6 @@ func (m FileError) body() any {
 
 // MessageType returns "analysis_complete".
 func (AnalysisComplete) MessageType() string { return TypeAnalysisComplete }
-
-// MarshalJSON encodes the message with its "type" field first.
-func (m AnalysisComplete) MarshalJSON() ([]byte, error) {
-	return marshalTyped(TypeAnalysisComplete, m.body())
-}
 
 func (m AnalysisComplete) body() any {
 	type plain AnalysisComplete
@@ -182,11 +86,6 @@ func (m AnalysisComplete) body() any {
 // MessageType returns "analysis_interrupted".
 func (AnalysisInterrupted) MessageType() string { return TypeAnalysisInterrupted }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m AnalysisInterrupted) MarshalJSON() ([]byte, error) {
-	return marshalTyped(TypeAnalysisInterrupted, m.body())
-}
-
 func (m AnalysisInterrupted) body() any {
 	type plain AnalysisInterrupted
 	return plain(m)
@@ -194,11 +93,6 @@ func (m AnalysisInterrupted) body() any {
 
 // MessageType returns "app_terminated".
 func (AppTerminated) MessageType() string { return TypeAppTerminated }
-
-// MarshalJSON encodes the message with its "type" field first.
-func (m AppTerminated) MarshalJSON() ([]byte, error) {
-	return marshalTyped(TypeAppTerminated, m.body())
-}
 
 func (m AppTerminated) body() any {
 	type plain AppTerminated
@@ -208,9 +102,6 @@ func (m AppTerminated) body() any {
 // MessageType returns "metrics".
 func (Metrics) MessageType() string { return TypeMetrics }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m Metrics) MarshalJSON() ([]byte, error) { return marshalTyped(TypeMetrics, m.body()) }
-
 func (m Metrics) body() any {
 	type plain Metrics
 	return plain(m)
@@ -218,9 +109,6 @@ func (m Metrics) body() any {
 
 // MessageType returns "metrics".
 func (MetricsError) MessageType() string { return TypeMetrics }
-
-// MarshalJSON encodes the message with its "type" field first.
-func (m MetricsError) MarshalJSON() ([]byte, error) { return marshalTyped(TypeMetrics, m.body()) }
 
 func (m MetricsError) body() any {
 	type plain MetricsError
@@ -230,11 +118,6 @@ func (m MetricsError) body() any {
 // MessageType returns "analysis_status".
 func (AnalysisStatusAll) MessageType() string { return TypeAnalysisStatus }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m AnalysisStatusAll) MarshalJSON() ([]byte, error) {
-	return marshalTyped(TypeAnalysisStatus, m.body())
-}
-
 func (m AnalysisStatusAll) body() any {
 	type plain AnalysisStatusAll
 	return plain(m)
@@ -242,11 +125,6 @@ func (m AnalysisStatusAll) body() any {
 
 // MessageType returns "analysis_status".
 func (AnalysisStatusStream) MessageType() string { return TypeAnalysisStatus }
-
-// MarshalJSON encodes the message with its "type" field first.
-func (m AnalysisStatusStream) MarshalJSON() ([]byte, error) {
-	return marshalTyped(TypeAnalysisStatus, m.body())
-}
 
 func (m AnalysisStatusStream) body() any {
 	type plain AnalysisStatusStream
@@ -256,11 +134,6 @@ func (m AnalysisStatusStream) body() any {
 // MessageType returns "analysis_status".
 func (AnalysisStatusCamera) MessageType() string { return TypeAnalysisStatus }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m AnalysisStatusCamera) MarshalJSON() ([]byte, error) {
-	return marshalTyped(TypeAnalysisStatus, m.body())
-}
-
 func (m AnalysisStatusCamera) body() any {
 	type plain AnalysisStatusCamera
 	return plain(m)
@@ -268,11 +141,6 @@ func (m AnalysisStatusCamera) body() any {
 
 // MessageType returns "analysis_status".
 func (AnalysisStatusError) MessageType() string { return TypeAnalysisStatus }
-
-// MarshalJSON encodes the message with its "type" field first.
-func (m AnalysisStatusError) MarshalJSON() ([]byte, error) {
-	return marshalTyped(TypeAnalysisStatus, m.body())
-}
 
 func (m AnalysisStatusError) body() any {
 	type plain AnalysisStatusError
@@ -282,9 +150,6 @@ func (m AnalysisStatusError) body() any {
 // MessageType returns "log".
 func (LogEvent) MessageType() string { return TypeLog }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m LogEvent) MarshalJSON() ([]byte, error) { return marshalTyped(TypeLog, m.body()) }
-
 func (m LogEvent) body() any {
 	type plain LogEvent
 	return plain(m)
@@ -292,9 +157,6 @@ func (m LogEvent) body() any {
 
 // MessageType returns "logs".
 func (Logs) MessageType() string { return TypeLogs }
-
-// MarshalJSON encodes the message with its "type" field first.
-func (m Logs) MarshalJSON() ([]byte, error) { return marshalTyped(TypeLogs, m.body()) }
 
 func (m Logs) body() any {
 	type plain Logs
@@ -304,11 +166,6 @@ func (m Logs) body() any {
 // MessageType returns "engine_crashed".
 func (EngineCrashed) MessageType() string { return TypeEngineCrashed }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m EngineCrashed) MarshalJSON() ([]byte, error) {
-	return marshalTyped(TypeEngineCrashed, m.body())
-}
-
 func (m EngineCrashed) body() any {
 	type plain EngineCrashed
 	return plain(m)
@@ -317,11 +174,6 @@ func (m EngineCrashed) body() any {
 // MessageType returns "engine_restarted".
 func (EngineRestarted) MessageType() string { return TypeEngineRestarted }
 
-// MarshalJSON encodes the message with its "type" field first.
-func (m EngineRestarted) MarshalJSON() ([]byte, error) {
-	return marshalTyped(TypeEngineRestarted, m.body())
-}
-
 func (m EngineRestarted) body() any {
 	type plain EngineRestarted
 	return plain(m)
@@ -329,9 +181,6 @@ func (m EngineRestarted) body() any {
 
 // MessageType returns "error".
 func (ErrorMessage) MessageType() string { return TypeError }
-
-// MarshalJSON encodes the message with its "type" field first.
-func (m ErrorMessage) MarshalJSON() ([]byte, error) { return marshalTyped(TypeError, m.body()) }
 
 func (m ErrorMessage) body() any {
 	type plain ErrorMessage

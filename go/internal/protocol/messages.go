@@ -2,8 +2,8 @@
 // FastAPI (specification §2.3 plus the extensions of docs/protocol.md), validates the
 // server's requests and encodes the instance's messages. It does no I/O.
 //
-// Every message type writes its own "type" field first when marshalled, so a value can
-// never be sent with the wrong type. App → server messages carry no "seq": the link
+// Encode writes every message's own "type" field first, so a value can never be sent
+// with the wrong type. App → server messages carry no "seq": the link
 // adds it to the encoded object.
 package protocol
 
