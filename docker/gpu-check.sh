@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU acceptance check (docker/README.md "First run on a GPU"): runs gpu_check.py, beside
+# GPU acceptance check (README.md "First run on a GPU"): runs gpu_check.py, beside
 # this script, against the patched deepstream-app inside the image, or against
 # ds-gst-engine in a checkout (DeepStream-only checks skipped). Builds nothing.
 #

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """GPU acceptance check: drives one engine over its control socket (docs/engine-protocol.md)
-through the checks docker/README.md "make gpu-check" lists, prints one verdict line per
+through the checks README.md "First run on a GPU" lists, prints one verdict line per
 check and writes a summary table. Standard library only: it runs inside the DeepStream
 7.1 image (Ubuntu 22.04's python3) as well as here against ds-gst-engine.
 
