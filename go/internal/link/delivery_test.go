@@ -270,3 +270,38 @@ func TestFirstReconnectAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// The handled watermark: a pong settles the frames before its ping once the
+// peer shows life a window later; the peer closing the connection counts.
+func TestEvidence(t *testing.T) {
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	e := evidence{window: 100 * time.Millisecond}
+	if e.handled() != 0 {
+		t.Fatal("handled before any pong")
+	}
+	e.pong(5, at(0))
+	e.pong(9, at(50))
+	if got := e.handled(); got != 0 {
+		t.Fatalf("handled %d with no life a window after a pong", got)
+	}
+	e.frame(at(120)) // settles the pong at 0, not the one at 50
+	if got := e.handled(); got != 5 {
+		t.Fatalf("handled %d, want 5", got)
+	}
+	e.pong(9, at(130)) // nothing new: the pong at 50 still stands for 9
+	e.peerClosed(at(160))
+	if got := e.handled(); got != 9 {
+		t.Fatalf("handled %d after the peer closed, want 9", got)
+	}
+	// Old points are pruned to the newest settled one.
+	for i := 1; i <= 1000; i++ {
+		e.pong(uint64(9+i), at(200+10*i))
+	}
+	if n := len(e.points); n > 12 {
+		t.Fatalf("%d points kept", n)
+	}
+	if got := e.handled(); got != 1009-10 {
+		t.Fatalf("handled %d, want %d", got, 1009-10)
+	}
+}
