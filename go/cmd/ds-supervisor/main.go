@@ -29,6 +29,10 @@ const (
 	exitOK       = 0
 	exitFatal    = 1
 	exitSettings = 2
+	// exitRunning: another supervisor holds this APP_ID's instance dir. A status of its
+	// own, so supervisord's exitcodes or systemd's RestartPreventExitStatus= can tell it
+	// from bad settings (2) and from statuses 3 and 4 of supervisor.Run.
+	exitRunning = 5
 )
 
 func main() {
@@ -73,6 +77,9 @@ func run() int {
 	dir, err := instance.Open(s.InstanceRoot, s.AppID)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ds-supervisor: %v\n", err)
+		if errors.Is(err, instance.ErrAlreadyRunning) {
+			return exitRunning
+		}
 		return exitSettings
 	}
 	defer dir.Close()
