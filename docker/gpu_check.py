@@ -78,7 +78,7 @@ def mp4_video_frames(path):
             if mdia is None:
                 continue
             sub = {k: (a, b) for k, a, b in _boxes(data, mdia[1], mdia[2])}
-            if "hdlr".encode() not in sub or data[sub[b"hdlr"][0] + 8:sub[b"hdlr"][0] + 12] != b"vide":
+            if b"hdlr" not in sub or data[sub[b"hdlr"][0] + 8:sub[b"hdlr"][0] + 12] != b"vide":
                 continue
             minf = sub.get(b"minf")
             stbl = next((b for b in _boxes(data, *minf) if b[0] == b"stbl"), None) if minf else None
