@@ -122,37 +122,83 @@ func Decode(frame []byte, lim Limits) (Request, *Reject) {
 		return nil, generic("", o.echoString("request_id"), CodeBadMessage,
 			fmt.Sprintf(`field "type": expected a string, got %s`, describe(rawType)))
 	}
-	var (
-		req Request
-		err error
-	)
-	switch typ {
-	case TypeStartAnalysis:
-		req, err = decodeStart(o, lim)
-	case TypePushFile:
-		req, err = decodePush(o, lim)
-	case TypeInterruptAnalysis:
-		req, err = decodeInterrupt(o, lim)
-	case TypeTerminateApp:
-		req, err = decodeTerminate(o)
-	case TypeQueryMetrics:
-		var q QueryMetrics
-		q.RequestID, err = o.requestID()
-		req = &q
-	case TypeQueryAnalysisStatus:
-		req, err = decodeStatusQuery(o, lim)
-	case TypeQueryLogs:
-		req, err = decodeQueryLogs(o)
-	case TypeExecuteAck:
-		req, err = decodeExecuteAck(o)
-	default:
+	kind, known := requestKinds[typ]
+	if !known {
 		return nil, generic(typ, o.echoString("request_id"), CodeUnknownType,
 			fmt.Sprintf("unknown message type %q", typ))
 	}
+	req, err := kind.decode(o, lim)
 	if err != nil {
-		return nil, rejectTyped(typ, o, err.Error())
+		rid := o.echoString("request_id")
+		if kind.reject == nil { // execute_ack has no reply type of its own
+			return nil, generic(typ, rid, CodeBadMessage, err.Error())
+		}
+		e := echo{rid: rid, sid: o.echoStream(), cid: o.echoInt("camera_id"), reason: err.Error()}
+		return nil, &Reject{Type: typ, RequestID: rid, reason: e.reason, Reply: kind.reject(e)}
 	}
 	return req, nil
+}
+
+// requestKind is how a server → app request type is decoded, and the error reply it
+// gets when it is invalid (nil: the generic error).
+type requestKind struct {
+	decode func(o object, lim Limits) (Request, error)
+	reject func(e echo) Message
+}
+
+// echo is what an error reply repeats of an invalid request: the ids that could be
+// read, and why it was refused.
+type echo struct {
+	rid    *string
+	sid    *int
+	cid    *int64
+	reason string
+}
+
+func (e echo) camera() cameraReply {
+	return cameraReply{RequestID: e.rid, StreamID: e.sid, CameraID: e.cid, Status: StatusError, ErrorReason: e.reason}
+}
+
+// requestKinds is every request type the instance takes.
+var requestKinds = map[string]requestKind{
+	TypeStartAnalysis: {
+		func(o object, lim Limits) (Request, error) { return decodeStart(o, lim) },
+		func(e echo) Message { return AnalysisStarted(e.camera()) }},
+	TypePushFile: {
+		func(o object, lim Limits) (Request, error) { return decodePush(o, lim) },
+		func(e echo) Message { return PushAck(e.camera()) }},
+	TypeInterruptAnalysis: {
+		func(o object, lim Limits) (Request, error) { return decodeInterrupt(o, lim) },
+		func(e echo) Message { return AnalysisInterrupted(e.camera()) }},
+	TypeTerminateApp: {
+		func(o object, _ Limits) (Request, error) { return decodeTerminate(o) },
+		func(e echo) Message {
+			return AppTerminated{RequestID: e.rid, Status: StatusError, ErrorReason: e.reason}
+		}},
+	TypeQueryMetrics: {
+		func(o object, _ Limits) (Request, error) {
+			var q QueryMetrics
+			var err error
+			q.RequestID, err = o.requestID()
+			return &q, err
+		},
+		func(e echo) Message {
+			return MetricsError{RequestID: e.rid, Status: StatusError, Timestamp: Timestamp(time.Now()), ErrorReason: e.reason}
+		}},
+	TypeQueryAnalysisStatus: {
+		func(o object, lim Limits) (Request, error) { return decodeStatusQuery(o, lim) },
+		func(e echo) Message {
+			return AnalysisStatusError{RequestID: e.rid, Timestamp: Timestamp(time.Now()), StreamID: e.sid, CameraID: e.cid,
+				Status: StatusError, ErrorReason: e.reason}
+		}},
+	TypeQueryLogs: {
+		func(o object, _ Limits) (Request, error) { return decodeQueryLogs(o) },
+		func(e echo) Message {
+			return Logs{RequestID: e.rid, Status: StatusError, Lines: []LogLine{}, ErrorReason: e.reason}
+		}},
+	TypeExecuteAck: {
+		func(o object, _ Limits) (Request, error) { return decodeExecuteAck(o) },
+		nil},
 }
 
 // generic builds a Reject carrying an ErrorMessage.
@@ -164,36 +210,6 @@ func generic(typ string, reqID *string, code, reason string) *Reject {
 	return &Reject{Type: typ, RequestID: reqID, Code: code, reason: reason, Reply: ErrorMessage{
 		RequestID: reqID, Status: StatusError, ErrorCode: code, ErrorReason: reason, ReceivedType: rt,
 	}}
-}
-
-// rejectTyped builds the error reply of a known request type, echoing the ids that
-// could be read.
-func rejectTyped(typ string, o object, reason string) *Reject {
-	rid := o.echoString("request_id")
-	sid := o.echoStream()
-	cid := o.echoInt("camera_id")
-	r := &Reject{Type: typ, RequestID: rid, reason: reason}
-	cam := cameraReply{RequestID: rid, StreamID: sid, CameraID: cid, Status: StatusError, ErrorReason: reason}
-	switch typ {
-	case TypeStartAnalysis:
-		r.Reply = AnalysisStarted(cam)
-	case TypePushFile:
-		r.Reply = PushAck(cam)
-	case TypeInterruptAnalysis:
-		r.Reply = AnalysisInterrupted(cam)
-	case TypeTerminateApp:
-		r.Reply = AppTerminated{RequestID: rid, Status: StatusError, ErrorReason: reason}
-	case TypeQueryMetrics:
-		r.Reply = MetricsError{RequestID: rid, Status: StatusError, Timestamp: Timestamp(time.Now()), ErrorReason: reason}
-	case TypeQueryAnalysisStatus:
-		r.Reply = AnalysisStatusError{RequestID: rid, Timestamp: Timestamp(time.Now()), StreamID: sid, CameraID: cid,
-			Status: StatusError, ErrorReason: reason}
-	case TypeQueryLogs:
-		r.Reply = Logs{RequestID: rid, Status: StatusError, Lines: []LogLine{}, ErrorReason: reason}
-	default: // execute_ack has no reply type of its own
-		return generic(typ, rid, CodeBadMessage, reason)
-	}
-	return r
 }
 
 func decodeStart(o object, lim Limits) (*StartAnalysis, error) {
