@@ -7,8 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -59,6 +62,9 @@ func run() int {
 	case errors.Is(err, errVersion):
 		fmt.Println("ds-supervisor", version)
 		return exitOK
+	case errors.Is(err, errVersionAll):
+		printVersions(os.Stdout, s.Engine)
+		return exitOK
 	case err != nil:
 		fmt.Fprintf(os.Stderr, "ds-supervisor: %v\n", err)
 		return exitSettings
@@ -99,7 +105,10 @@ func run() int {
 	log := lg.Logger().Level(s.LogLevel)
 	log.Info().Str("app_id", s.AppID).Str("config", s.ConfigPath).Str("engine", s.Engine).
 		Str("ws_url", s.WSURL).Str("version", version).Str("instance_dir", dir.Path()).
-		Str("log_path", lg.Path()).Msg("starting")
+		Str("log_path", lg.Path()).Strs("engine_args", s.EngineArgs).Msg("starting")
+	for _, m := range s.Ignored {
+		log.Warn().Msg(m)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -111,6 +120,7 @@ func run() int {
 	eng, err := engine.Start(startCtx, engine.Config{
 		Binary:       s.Engine,
 		ConfigPath:   s.ConfigPath,
+		Args:         s.EngineArgs,
 		SocketPath:   dir.SocketPath(),
 		WorkDir:      s.EngineWorkDir,
 		Output:       lg.EngineWriter(),
@@ -175,4 +185,18 @@ func run() int {
 	dir.RemovePID("engine")
 	log.Info().Int("exit_code", code).Msg("exiting")
 	return code
+}
+
+// printVersions answers --version-all: the supervisor's version, then what the engine
+// prints for its own --version-all (deepstream-app: the DeepStream SDK and its
+// libraries). An engine that cannot say is reported on one line, not as a failure.
+func printVersions(w io.Writer, engineBin string) {
+	fmt.Fprintf(w, "ds-supervisor %s (%s)\n", version, runtime.Version())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, engineBin, "--version-all").Output()
+	w.Write(out)
+	if err != nil {
+		fmt.Fprintf(w, "engine %s --version-all: %v\n", engineBin, err)
+	}
 }

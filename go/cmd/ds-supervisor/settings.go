@@ -47,12 +47,19 @@ type settings struct {
 	EngineRestarts int
 	// Resume takes over the queues of a previous process that did not stop cleanly.
 	Resume bool
+	// EngineArgs are deepstream-app options passed on to the engine after -c <config>
+	// (-t, GStreamer's --gst-*; both engines parse them).
+	EngineArgs []string
+	// Ignored says, one sentence each, which deepstream-app options were accepted but
+	// have no effect here; main logs them.
+	Ignored []string
 }
 
-// errHelp and errVersion are not failures: main prints and exits 0.
+// errHelp, errVersion and errVersionAll are not failures: main prints and exits 0.
 var (
-	errHelp    = errors.New("help requested")
-	errVersion = errors.New("version requested")
+	errHelp       = errors.New("help requested")
+	errVersion    = errors.New("version requested")
+	errVersionAll = errors.New("all versions requested")
 )
 
 // option describes one setting: its flag names, env variable, default and doc.
@@ -106,12 +113,60 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  %-34s %-24s %s\n", "-", "APP_ID", "instance id (required): [A-Za-z0-9._-], 1-64 chars")
 	fmt.Fprintf(w, "  %-34s %-24s %s\n", "--resume", "DS_RESUME=1", "take over the queues of a previous process with this APP_ID that did not stop cleanly")
-	fmt.Fprintf(w, "  %-34s %-24s %s\n", "--help, --version", "-", "print and exit")
+	fmt.Fprintf(w, "  %-34s %-24s %s\n", "-t, --tiledtext", "-", "passed to the engine (deepstream-app: labels in tiled mode)")
+	fmt.Fprintf(w, "  %-34s %-24s %s\n", "--gst-*", "-", "GStreamer's options, passed to the engine (--gst-version, --gst-debug-help: ignored)")
+	fmt.Fprintf(w, "  %-34s %-24s %s\n", "-i, --input-uri", "-", "ignored with a log line: slots play what start_analysis sends")
+	fmt.Fprintf(w, "  %-34s %-24s %s\n", "-h, --help, --help-all, --help-gst", "-", "print this and exit")
+	fmt.Fprintf(w, "  %-34s %-24s %s\n", "-v, --version", "-", "print the supervisor's version and exit")
+	fmt.Fprintf(w, "  %-34s %-24s %s\n", "--version-all", "-", "print the supervisor's and the engine's versions (engine --version-all) and exit")
+}
+
+// gstValued are GStreamer's command-line options that take a value; the others in
+// gstPassed are switches. gstPrinting print and exit, which would end the engine's start:
+// they are ignored.
+var (
+	gstValued   = map[string]bool{"gst-debug-level": true, "gst-debug": true, "gst-debug-color-mode": true, "gst-plugin-path": true, "gst-plugin-load": true}
+	gstPassed   = map[string]bool{"gst-fatal-warnings": true, "gst-debug-no-color": true, "gst-debug-disable": true, "gst-plugin-spew": true, "gst-disable-segtrap": true, "gst-disable-registry-update": true, "gst-disable-registry-fork": true}
+	gstPrinting = map[string]bool{"gst-version": true, "gst-debug-help": true}
+)
+
+// splitGstArgs takes GStreamer's --gst-* options out of args (as GOption reads them:
+// --gst-x=v or --gst-x v), up to a "--" terminator. Known ones go to the engine; the
+// rest are named in ignored.
+func splitGstArgs(args []string) (rest, engine, ignored []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "--gst-") {
+			rest = append(rest, a)
+			continue
+		}
+		name, _, hasValue := strings.Cut(a[2:], "=")
+		switch {
+		case gstValued[name]:
+			if !hasValue && i+1 < len(args) {
+				i++
+				a += "=" + args[i]
+			}
+			engine = append(engine, a)
+		case gstPassed[name] && !hasValue:
+			engine = append(engine, a)
+		case gstPrinting[name]:
+			ignored = append(ignored, fmt.Sprintf("%s ignored: it would make the engine print and exit", a))
+		default:
+			ignored = append(ignored, fmt.Sprintf("%s ignored: not a GStreamer option the engines know", a))
+		}
+	}
+	return rest, engine, ignored
 }
 
 // parseSettings reads flags from args and env through getenv. Any error is meant to be
 // printed as one line, followed by exit status 2.
 func parseSettings(args []string, getenv func(string) string, self string) (settings, error) {
+	args, engineArgs, ignored := splitGstArgs(args)
 	fs := flag.NewFlagSet("ds-supervisor", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	values := make([]string, len(options))
@@ -127,8 +182,20 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 		}
 	}
 	help := fs.Bool("help", false, "")
-	fs.BoolVar(help, "h", false, "")
+	for _, n := range []string{"h", "help-all", "help-gst"} {
+		fs.BoolVar(help, n, false, "")
+	}
 	version := fs.Bool("version", false, "")
+	fs.BoolVar(version, "v", false, "")
+	versionAll := fs.Bool("version-all", false, "")
+	// deepstream-app's own options: -t changes what its OSD draws, so the engine gets
+	// it; -i names sources, which here come from start_analysis.
+	tiled := fs.Bool("tiledtext", false, "")
+	fs.BoolVar(tiled, "t", false, "")
+	var inputURIs []string
+	for _, n := range []string{"i", "input-uri"} {
+		fs.Func(n, "", func(v string) error { inputURIs = append(inputURIs, v); return nil })
+	}
 	resumeEnv, err := strconv.ParseBool(cmp.Or(getenv("DS_RESUME"), "0"))
 	if err != nil {
 		return settings{}, fmt.Errorf("DS_RESUME %q: want 1 or 0", getenv("DS_RESUME"))
@@ -140,8 +207,18 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 	if *help {
 		return settings{}, errHelp
 	}
+	if *versionAll {
+		// Only the engine is needed, to ask it for its versions.
+		return settings{Engine: cmp.Or(values[engineOption()], filepath.Join(filepath.Dir(self), "ds-gst-engine"))}, errVersionAll
+	}
 	if *version {
 		return settings{}, errVersion
+	}
+	if *tiled {
+		engineArgs = append([]string{"-t"}, engineArgs...)
+	}
+	for _, u := range inputURIs {
+		ignored = append(ignored, fmt.Sprintf("-i %s ignored: stream slots play what start_analysis sends", u))
 	}
 	if fs.NArg() > 0 {
 		return settings{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -163,6 +240,8 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 		LogRoot:      get("log-root"),
 		InstanceRoot: get("instance-root"),
 		Resume:       *resume,
+		EngineArgs:   engineArgs,
+		Ignored:      ignored,
 	}
 	if s.AppID == "" {
 		return s, errors.New("APP_ID is not set: start as APP_ID=<id> ds-supervisor -c <config>")
@@ -236,6 +315,16 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 		return s, fmt.Errorf("backoff-min %v is above backoff-max %v", s.BackoffMin, s.BackoffMax)
 	}
 	return s, nil
+}
+
+// engineOption is the index of --engine in options.
+func engineOption() int {
+	for i, o := range options {
+		if o.names[0] == "engine" {
+			return i
+		}
+	}
+	panic("no engine option")
 }
 
 // engineWorkDir resolves the engine's working directory. The default is the config

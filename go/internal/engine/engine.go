@@ -50,6 +50,8 @@ type Config struct {
 	// Binary is the engine executable; it is run as `Binary -c ConfigPath`.
 	Binary     string
 	ConfigPath string
+	// Args follow `-c ConfigPath` (deepstream-app options the supervisor passes on).
+	Args []string
 	// SocketPath is passed in DS_CONTROL_SOCKET; a stale file there is removed first.
 	SocketPath string
 	// Output receives the engine's stdout and stderr; nil discards them. Give a file
@@ -164,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (*Engine, error) {
 		}
 	}
 
-	cmd := exec.Command(cfg.Binary, "-c", cfg.ConfigPath)
+	cmd := exec.Command(cfg.Binary, append([]string{"-c", cfg.ConfigPath}, cfg.Args...)...)
 	cmd.Dir = cfg.WorkDir
 	cmd.Env = append(append(os.Environ(), cfg.Env...), "DS_CONTROL_SOCKET="+cfg.SocketPath)
 	cmd.Stdout, cmd.Stderr = cfg.Output, cfg.Output
