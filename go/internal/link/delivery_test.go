@@ -5,10 +5,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
 )
 
 // distinct checks that the server's first arrivals are messages 1..n in order
@@ -304,4 +307,33 @@ func TestEvidence(t *testing.T) {
 	if got := e.handled(); got != 1009-10 {
 		t.Fatalf("handled %d, want %d", got, 1009-10)
 	}
+}
+
+// The default read limit admits the largest push_file the protocol accepts,
+// written as a Python server writes it (json.dumps separators, no escapes),
+// with paths of the length MaxPushItemBytes is sized for.
+func TestReadLimitFitsLargestPush(t *testing.T) {
+	long := func(prefix string, n int) string { return prefix + strings.Repeat("p", n-len(prefix)) }
+	var b strings.Builder
+	b.WriteString(`{"type": "push_file", "request_id": "` + strings.Repeat("r", 64) + `", "stream_id": 0, "camera_id": 9007199254740991, "files_count": 10000, "files": [`)
+	for i := 0; i < protocol.DefaultMaxFilesPerPush; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `{"file_type": "file", "file_id": %d, "file_path": "%s", "file_name": "%s", "output_path": "%s"}`,
+			9007199254740991-i, long("/videos/", 450), long("f", 450), long("/out/", 450))
+	}
+	b.WriteString(`, {"file_type": "eos"}]}`)
+	frame := []byte(b.String())
+	if int64(len(frame)) > DefaultReadLimit {
+		t.Fatalf("largest push_file is %d bytes, read limit %d", len(frame), DefaultReadLimit)
+	}
+	req, rej := protocol.Decode(frame, protocol.Limits{Streams: 1})
+	if rej != nil {
+		t.Fatalf("refused: %+v", rej)
+	}
+	if p := req.(*protocol.PushFile); len(p.Files) != protocol.DefaultMaxFilesPerPush+1 {
+		t.Fatalf("%d items", len(p.Files))
+	}
+	t.Logf("largest push_file %d bytes, read limit %d", len(frame), DefaultReadLimit)
 }
