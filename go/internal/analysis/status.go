@@ -64,7 +64,7 @@ func (s *State) streamStatus(slot int, prog Progress) protocol.StreamStatus {
 }
 
 func (s *State) cameraStatus(c *camera, prog Progress) protocol.CameraStatus {
-	cs := protocol.CameraStatus{CameraID: c.id, Status: protocol.StatusQueued}
+	cs := protocol.CameraStatus{CameraID: c.id, Status: protocol.StatusQueued, TrackerReset: c.reset}
 	if s.slots[c.slot].running == c {
 		cs.Status = protocol.StatusRunning
 	}

@@ -378,10 +378,13 @@ type FilesStatus struct {
 }
 
 // CameraStatus is one camera in analysis_status; Status is "running" or "queued".
+// TrackerReset (extension) is true while the camera waits to continue after an
+// engine loss: its next file starts with a tracker reset.
 type CameraStatus struct {
-	CameraID int64       `json:"camera_id"`
-	Status   string      `json:"status"`
-	Files    FilesStatus `json:"files"`
+	CameraID     int64       `json:"camera_id"`
+	Status       string      `json:"status"`
+	Files        FilesStatus `json:"files"`
+	TrackerReset bool        `json:"tracker_reset,omitempty"`
 }
 
 // StreamStatus is one stream slot in analysis_status; Status is "running", "idle" or

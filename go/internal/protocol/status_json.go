@@ -150,6 +150,9 @@ func (c *CameraStatus) appendJSON(b []byte) ([]byte, bool) {
 	b = strconv.AppendInt(b, int64(f.QueuedCount), 10)
 	b = append(b, `,"queued":`...)
 	b, _ = appendList(b, f.Queued, (*QueuedFile).appendJSON)
+	if c.TrackerReset {
+		return append(b, `},"tracker_reset":true}`...), true
+	}
 	return append(b, "}}"...), true
 }
 

@@ -42,7 +42,7 @@ func randFloat(r *rand.Rand) float64 {
 }
 
 func randCamera(r *rand.Rand) CameraStatus {
-	c := CameraStatus{CameraID: r.Int63n(1<<40) - 5, Status: randString(r)}
+	c := CameraStatus{CameraID: r.Int63n(1<<40) - 5, Status: randString(r), TrackerReset: r.Intn(4) == 0}
 	f := &c.Files
 	if r.Intn(5) > 0 {
 		f.Processing = []ProcessingFile{}

@@ -518,9 +518,9 @@ func TestFakeRequestsWhileDown(t *testing.T) {
 	if m := f.srv.expect("analysis_interrupted", nil); m["status"] != "ok" {
 		t.Fatalf("interrupt while down %v", m)
 	}
-	f.srv.send(`{"type":"query_analysis_status","request_id":"q"}`)
+	f.srv.send(`{"type":"query_analysis_status","request_id":"q","stream_id":0,"camera_id":1}`)
 	st := f.srv.expect("analysis_status", nil)
-	if streams := st["streams"].([]any); len(streams) != 2 {
+	if cam, _ := st["camera"].(map[string]any); cam["tracker_reset"] != true || cam["status"] != "running" {
 		t.Fatalf("status while down %v", st)
 	}
 	f.srv.send(`{"type":"query_metrics","request_id":"m"}`)
