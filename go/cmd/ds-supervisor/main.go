@@ -103,7 +103,7 @@ func run() int {
 	}
 	defer lg.Close()
 	log := lg.Logger().Level(s.LogLevel)
-	log.Info().Str("app_id", s.AppID).Str("config", s.ConfigPath).Str("engine", s.Engine).
+	log.Info().Str("config", s.ConfigPath).Str("engine", s.Engine).
 		Str("ws_url", s.WSURL).Str("version", version).Str("instance_dir", dir.Path()).
 		Str("log_path", lg.Path()).Strs("engine_args", s.EngineArgs).Msg("starting")
 	for _, m := range s.Ignored {

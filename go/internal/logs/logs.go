@@ -59,6 +59,7 @@ type Line struct {
 
 // Logs is an open instance log. Its methods are safe for concurrent use.
 type Logs struct {
+	appID     string
 	dir, path string
 	rot       *rotator
 	sink      *sink
@@ -130,11 +131,12 @@ func Open(o Options) (*Logs, error) {
 	name := fmt.Sprintf("instid_%s-pid_%d-date_%s", o.AppID, o.PID, o.Start.Format("060102_150405"))
 	dir := filepath.Join(o.Root, name)
 	path := filepath.Join(dir, name+".log")
-	rot, err := newRotator(path, o.MaxSize, o.MaxBackups)
+	rot, err := newRotator(path, o.AppID, o.MaxSize, o.MaxBackups)
 	if err != nil {
 		return nil, err
 	}
 	l := &Logs{
+		appID:     o.AppID,
 		dir:       dir,
 		path:      path,
 		rot:       rot,
@@ -150,7 +152,7 @@ func Open(o Options) (*Logs, error) {
 	l.refilled = l.now()
 	l.sink = &sink{l: l}
 	// Engine records are built here, not parsed back: they go straight to the file.
-	l.engineLog = zerolog.New(rot).With().Str("source", "engine").Logger()
+	l.engineLog = zerolog.New(rot).With().Str(AppIDField, o.AppID).Str("source", "engine").Logger()
 	return l, nil
 }
 
@@ -160,11 +162,15 @@ func (l *Logs) Path() string { return l.path }
 // Dir returns the folder holding the live file and its backups.
 func (l *Logs) Dir() string { return l.dir }
 
-// Logger returns a logger writing JSON lines to the file with
-// "source":"supervisor" and a millisecond "time" (do not add another
+// AppIDField names the instance in every record of the file (supervisor and engine
+// lines alike), so that a log shipper needs no file path to tell instances apart.
+const AppIDField = "app_id"
+
+// Logger returns a logger writing JSON lines to the file with "app_id",
+// "source":"supervisor" and a millisecond "time" (do not add another app_id or
 // timestamp). Every record also enters Recent and, at LiveLevel or above, Live.
 func (l *Logs) Logger() zerolog.Logger {
-	return zerolog.New(l.sink).Hook(stamp).With().Str("source", "supervisor").Logger()
+	return zerolog.New(l.sink).Hook(stamp).With().Str(AppIDField, l.appID).Str("source", "supervisor").Logger()
 }
 
 var stamp = zerolog.HookFunc(func(e *zerolog.Event, _ zerolog.Level, _ string) {

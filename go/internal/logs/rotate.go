@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,6 +28,7 @@ import (
 // writers (the zerolog logger and the engine's output) never split a record
 // across files or write into a file being renamed.
 type rotator struct {
+	appID   string // JSON-quoted, for the records written here
 	mu      sync.Mutex
 	lj      *lumberjack.Logger
 	path    string
@@ -36,8 +38,9 @@ type rotator struct {
 	closed  bool
 }
 
-func newRotator(path string, maxSize int64, backups int) (*rotator, error) {
+func newRotator(path, appID string, maxSize int64, backups int) (*rotator, error) {
 	r := &rotator{
+		appID: jsonString(appID),
 		lj: &lumberjack.Logger{
 			Filename: path,
 			// Whole megabytes, above our limit: lumberjack must never rotate.
@@ -69,7 +72,7 @@ func (r *rotator) Write(p []byte) (int, error) {
 		return n, nil
 	}
 	if int64(len(p)) > r.max {
-		p = []byte(`{"level":"error","source":"logs","message":"record of ` +
+		p = []byte(`{"level":"error","` + AppIDField + `":` + r.appID + `,"source":"logs","message":"record of ` +
 			strconv.Itoa(len(p)) + ` bytes dropped: larger than the log file size limit"}` + "\n")
 	}
 	var rotErr error
@@ -104,6 +107,11 @@ func (r *rotator) rotate() error {
 	}
 	r.size = 0
 	return nil
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s) // a string always marshals
+	return string(b)
 }
 
 func (r *rotator) backup(i int) string { return r.path + "." + strconv.Itoa(i) }

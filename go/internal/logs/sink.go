@@ -55,6 +55,7 @@ func parseRecord(p []byte) Line {
 		line.Source = v
 	}
 	delete(m, zerolog.LevelFieldName)
+	delete(m, AppIDField) // the same in every record of the instance
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
