@@ -102,8 +102,9 @@ func (j *journal) rotate() uint64 {
 	return j.n
 }
 
-// add appends r as one line. A request's frame is compacted, which also turns the
-// newlines JSON allows between tokens into none.
+// add appends r as one line. A request's frame goes in as it came, unless it has
+// newlines (JSON allows them between tokens): then it is compacted, which costs
+// 5 ms for a 10,000-file push here.
 func (j *journal) add(r record) {
 	if j.f == nil {
 		return
@@ -119,7 +120,9 @@ func (j *journal) add(r record) {
 	if frame != nil {
 		j.buf.Write(b[:len(b)-1])
 		j.buf.WriteString(`,"frame":`)
-		if err := json.Compact(&j.buf, frame); err != nil {
+		if bytes.IndexByte(frame, '\n') < 0 {
+			j.buf.Write(frame)
+		} else if err := json.Compact(&j.buf, frame); err != nil {
 			j.fail(err)
 			return
 		}
