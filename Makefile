@@ -40,14 +40,17 @@ test-e2e: build
 
 # The GPU acceptance check (README "First run on a GPU"). ENGINE=deepstream (inside the
 # image: make -C /opt/ds-analysis gpu-check) builds nothing; ENGINE=gst runs the same
-# script against bin/ds-gst-engine, DeepStream-only checks skipped.
+# script against bin/ds-gst-engine, ENGINE=standin against the real adapter on the
+# DeepStream stand-in, SDK-only checks skipped.
 ENGINE ?= deepstream
-gpu-check: $(if $(filter gst,$(ENGINE)),build)
+gpu-check: $(if $(filter gst standin,$(ENGINE)),build)
 	PYTHON=$(PY) bash docker/gpu-check.sh $(ENGINE)
 
-# Part of make test so the script keeps working: a smaller soak, output under build/.
+# Part of make test so the script keeps working, both output formats: a smaller soak,
+# output under build/.
 test-gpu-check: build
 	GPU_CHECK_OUT=$(abspath $(BUILD))/gpu-check $(MAKE) --no-print-directory gpu-check ENGINE=gst
+	GPU_CHECK_OUT=$(abspath $(BUILD))/gpu-check-standin $(MAKE) --no-print-directory gpu-check ENGINE=standin
 
 bench: build bench-native bench-go
 
@@ -67,6 +70,15 @@ run:
 
 deps:
 	bash .ci/deps.sh
+
+# A supervisord config with one [program:ds-<app_id>] per instance (docker/README.md):
+#   make supervisord-conf APP_IDS="a b c" CONFIG=<config> [WS_URL=…] [OUT=file]
+#     [COMMAND="$$PWD/bin/ds-supervisor"] [CONF_ARGS="--inet 127.0.0.1:9001 …"]
+.PHONY: supervisord-conf
+supervisord-conf:
+	$(PY) docker/supervisord/gen-conf.py $(if $(CONFIG),--config "$(CONFIG)") \
+	  $(if $(WS_URL),--ws-url "$(WS_URL)") $(if $(OUT),--out "$(OUT)") \
+	  $(if $(COMMAND),--command "$(COMMAND)") $(CONF_ARGS) $(APP_IDS)
 
 clean:
 	rm -rf $(BUILD) $(BIN)

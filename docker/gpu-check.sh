@@ -3,7 +3,7 @@
 # this script, against the patched deepstream-app inside the image, or against
 # ds-gst-engine in a checkout (DeepStream-only checks skipped). Builds nothing.
 #
-#   gpu-check.sh [deepstream|gst]          default: $ENGINE, else deepstream
+#   gpu-check.sh [deepstream|standin|gst]  default: $ENGINE, else deepstream
 #
 # Environment (all optional): GPU_CHECK_OUT (folder for the table and run files,
 # ./gpu-check-out), SOAK_CLIPS (files in the soak: 300 deepstream, 100 gst),
@@ -36,8 +36,26 @@ case "${kind}" in
     soak=${SOAK_CLIPS:-100}
     args+=(--start-timeout 30 --file-timeout 30)
     ;;
+  standin)
+    # The real adapter on the DeepStream stand-in (native/deepstream/standin), with the
+    # shipped 4-slot config; only its placeholder uri is replaced (the SDK's sample clip
+    # is not here).
+    repo=$(cd "${here}/.." && pwd)
+    engine=${DS_STANDIN_APP:-${repo}/build/native/deepstream/standin/ds-standin-app}
+    out=${GPU_CHECK_OUT:-gpu-check-out}
+    mkdir -p "${out}"
+    placeholder=$(cd "${out}" && pwd)/standin-placeholder.mp4
+    gst-launch-1.0 -q videotestsrc num-buffers=2 ! video/x-raw,format=I420,width=64,height=64 \
+      ! x264enc ! h264parse ! mp4mux ! filesink location="${placeholder}"
+    config=${GPU_CHECK_CONFIG:-${out}/standin-4slots.txt}
+    sed "s|^uri=.*|uri=file://${placeholder}|" "${repo}/configs/deepstream/ds-app-4slots.txt" \
+      > "${config}"
+    # RSS rises for a while as buffer pools warm up: a longer soak than gst's.
+    soak=${SOAK_CLIPS:-200}
+    args+=(--start-timeout 30 --file-timeout 30)
+    ;;
   *)
-    echo "gpu-check: unknown engine '${kind}' (deepstream or gst)" >&2
+    echo "gpu-check: unknown engine '${kind}' (deepstream, standin or gst)" >&2
     exit 2
     ;;
 esac
