@@ -9,7 +9,6 @@ require (
 	github.com/rs/zerolog v1.35.1
 	github.com/shirou/gopsutil/v3 v3.24.5
 	golang.org/x/sys v0.30.0
-	gopkg.in/natefinch/lumberjack.v2 v2.2.1
 )
 
 require (

@@ -6,23 +6,18 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
-
-	"gopkg.in/natefinch/lumberjack.v2"
 )
 
-// rotator writes the live log file through lumberjack and rotates it under
-// the spec's names (<name>.log → <name>.log.1 … <name>.log.N).
+// rotator writes the live log file and rotates it under the spec's names
+// (<name>.log → <name>.log.1 … <name>.log.N).
 //
-// Why not lumberjack's own rotation: it can only name backups
-// <name>-<timestamp>.log and prunes by that pattern, and the spec's numbered
-// names must win. So lumberjack keeps doing the file work (creating the
-// folder and the file, appending, reopening after a Close) with a size limit
-// set above ours so that it never rotates by itself, and only the rotation —
-// deciding when, and shifting the numbered files — is written here.
-// (lumberjack keeps one idle goroutine per Logger for its pruning, unused
-// here since MaxBackups and MaxAge stay zero.)
+// No log-rotation library: lumberjack, the usual one, names its backups
+// <name>-<timestamp>.log, prunes by that pattern and counts its size limit in
+// whole megabytes, none of which fits the spec's .log.1 … .log.10 at 2 MB; what
+// was left for it (create the folder, open for append) is two system calls.
 //
 // One mutex covers the size check, the rotation and the write, so concurrent
 // writers (the zerolog logger and the engine's output) never split a record
@@ -30,7 +25,7 @@ import (
 type rotator struct {
 	appID   string // JSON-quoted, for the records written here
 	mu      sync.Mutex
-	lj      *lumberjack.Logger
+	f       *os.File // nil after a failed reopen: the next write tries again
 	path    string
 	max     int64
 	backups int
@@ -40,25 +35,36 @@ type rotator struct {
 
 func newRotator(path, appID string, maxSize int64, backups int) (*rotator, error) {
 	r := &rotator{
-		appID: jsonString(appID),
-		lj: &lumberjack.Logger{
-			Filename: path,
-			// Whole megabytes, above our limit: lumberjack must never rotate.
-			MaxSize: int(maxSize>>20) + 2,
-		},
+		appID:   jsonString(appID),
 		path:    path,
 		max:     maxSize,
 		backups: backups,
 	}
-	if st, err := os.Stat(path); err == nil {
-		r.size = st.Size()
+	// Opened now, so that an unusable log root is reported by Open rather than
+	// lost later.
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("logs: %w", err)
 	}
-	// An empty write makes lumberjack create the folder and the file now, so
-	// that an unusable log root is reported by Open rather than lost later.
-	if _, err := r.lj.Write(nil); err != nil {
-		return nil, fmt.Errorf("logs: open %s: %w", path, err)
+	if err := r.open(); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// open opens (creating, mode 0600) the live file for appending. r.mu is held
+// or r is not shared yet.
+func (r *rotator) open() error {
+	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("logs: open %s: %w", r.path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("logs: open %s: %w", r.path, err)
+	}
+	r.f, r.size = f, st.Size()
+	return nil
 }
 
 // Write appends p (one whole record) to the live file, rotating first when p
@@ -76,12 +82,17 @@ func (r *rotator) Write(p []byte) (int, error) {
 			strconv.Itoa(len(p)) + ` bytes dropped: larger than the log file size limit"}` + "\n")
 	}
 	var rotErr error
-	if r.size > 0 && r.size+int64(len(p)) > r.max {
+	if r.f != nil && r.size > 0 && r.size+int64(len(p)) > r.max {
 		// On failure keep writing to the current file rather than lose the
-		// record; lumberjack's limit still bounds it.
+		// record.
 		rotErr = r.rotate()
 	}
-	w, err := r.lj.Write(p)
+	if r.f == nil {
+		if err := r.open(); err != nil {
+			return 0, err
+		}
+	}
+	w, err := r.f.Write(p)
 	r.size += int64(w)
 	if err != nil {
 		return 0, fmt.Errorf("logs: write: %w", err)
@@ -90,23 +101,26 @@ func (r *rotator) Write(p []byte) (int, error) {
 }
 
 // rotate shifts the numbered backups up by one (the rename over the last one
-// drops the oldest) and moves the live file to .1; lumberjack opens a new
-// live file on the next write. r.mu is held.
+// drops the oldest), moves the live file to .1 and opens a new live file.
+// r.mu is held.
 func (r *rotator) rotate() error {
-	if err := r.lj.Close(); err != nil {
-		return fmt.Errorf("logs: rotate: close: %w", err)
-	}
 	for i := r.backups - 1; i >= 1; i-- {
 		err := os.Rename(r.backup(i), r.backup(i+1))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("logs: rotate: %w", err)
 		}
 	}
+	// Renaming an open file is fine on Linux; the old descriptor is closed only
+	// once the live name is free.
 	if err := os.Rename(r.path, r.backup(1)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("logs: rotate: %w", err)
 	}
-	r.size = 0
-	return nil
+	old := r.f
+	r.f = nil
+	if err := old.Close(); err != nil {
+		return fmt.Errorf("logs: rotate: close: %w", err)
+	}
+	return r.open()
 }
 
 func jsonString(s string) string {
@@ -123,7 +137,10 @@ func (r *rotator) close() error {
 		return nil
 	}
 	r.closed = true
-	if err := r.lj.Close(); err != nil {
+	if r.f == nil {
+		return nil
+	}
+	if err := r.f.Close(); err != nil {
 		return fmt.Errorf("logs: close: %w", err)
 	}
 	return nil

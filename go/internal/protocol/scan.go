@@ -7,10 +7,13 @@ import (
 )
 
 // A small validating JSON scanner that splits objects and arrays into raw members
-// without copying. encoding/json's map[string]json.RawMessage route costs ~20 µs per
-// push_file item (two validation passes, a map and reflection per item), which made a
-// 10,000-file push_file take far more than its 50 ms budget; this scanner reads the
-// frame once. It accepts exactly what encoding/json accepts (the fuzz test checks).
+// without copying, so that the validators see each member as sent: missing, null, "0"
+// and 1.0 are different errors (docs/errors.md), which decoding into typed Go values
+// cannot tell apart. For a 10,000-file push_file it splits the frame in about 7-9 ms,
+// against 13-20 ms for typed encoding/json (before any validation) and 4-8 ms for an
+// encoding/json/jsontext token walk, which Go 1.23 lacks (GOEXPERIMENT=jsonv2 from
+// Go 1.25); measured on 2 shared cores. It accepts exactly what encoding/json accepts
+// (the fuzz test checks).
 
 // maxDepth bounds nesting, as encoding/json does.
 const maxDepth = 10000
