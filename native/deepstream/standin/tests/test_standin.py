@@ -244,24 +244,17 @@ def test_idle_slots_do_not_throttle_the_busy_one(start, clips, tmp_path):
     assert m["1 of 4"] >= 0.9 * m["1 pad"]
 
 
-def test_use_new_nvstreammux_is_refused(app_bin, clips, tmp_path):
+@pytest.mark.parametrize("env, config, why", [
+    ({"USE_NEW_NVSTREAMMUX": "yes"}, {}, "USE_NEW_NVSTREAMMUX"),
+    ({}, {"reset_mode": 0}, "tracking-id-reset-mode"),
+], ids=["new-nvstreammux", "tracker-reset-mode-0"])
+def test_unsupported_setups_are_refused(app_bin, clips, tmp_path, env, config, why):
     from conftest import StandinEngine, write_config
-    e = StandinEngine(app_bin, write_config(tmp_path / "c.txt", clips["a"]), tmp_path,
-                      env={"USE_NEW_NVSTREAMMUX": "yes"})
+    e = StandinEngine(app_bin, write_config(tmp_path / "c.txt", clips["a"], **config), tmp_path,
+                      env=env)
     try:
         assert e.wait(timeout=30) != 0
-        assert "USE_NEW_NVSTREAMMUX" in e.log()
-    finally:
-        e.stop()
-
-
-def test_tracker_reset_mode_0_is_refused(app_bin, clips, tmp_path):
-    from conftest import StandinEngine, write_config
-    e = StandinEngine(app_bin, write_config(tmp_path / "c.txt", clips["a"], reset_mode=0),
-                      tmp_path)
-    try:
-        assert e.wait(timeout=30) != 0
-        assert "tracking-id-reset-mode" in e.log()
+        assert why in e.log()
     finally:
         e.stop()
 
