@@ -20,6 +20,7 @@ import logging
 import os
 import shlex
 import subprocess
+import xmlrpc.client
 from typing import Any, Dict, List, Optional
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request, WebSocket
@@ -27,6 +28,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from . import models as m
+from . import supervisord as supd
 from .journal import Journal
 from .registry import InstanceRecord, Registry
 
@@ -47,6 +49,12 @@ class Settings:
                             `docker exec -d {docker_env} deepstream_container`
                             ({docker_env} becomes `-e K=V` for each instance variable)
     REFSERVER_EXEC_PREFIX   words put before pgrep/pkill (e.g. `docker exec deepstream_container`)
+    REFSERVER_LAUNCH_MODE   exec (default: the spec's bash line above) or supervisord: start
+                            and stop the program of each app_id over supervisord's XML-RPC
+    REFSERVER_SUPERVISORD_URL      supervisord mode: unix:///…/supervisor.sock or
+                            http://[user:password@]127.0.0.1:9001
+    REFSERVER_SUPERVISORD_PROGRAM  supervisord mode: program name (default ds-{app_id}, the
+                            name docker/supervisord/gen-conf.py gives)
     REFSERVER_ACCEPT_UNKNOWN  1: confirm an instance that has no launch record
     REFSERVER_REPLY_TIMEOUT   seconds to wait for a reply (default 10)
     REFSERVER_LAST_SEQ_LAG    drills only: under-report execute_ack.last_seq by this much
@@ -66,6 +74,16 @@ class Settings:
         # Drill only: report last_seq this much lower, so that instances resend messages
         # already recorded and the de-duplication by seq is exercised.
         self.last_seq_lag = int(env.get("REFSERVER_LAST_SEQ_LAG", "0"))
+        self.launch_mode = env.get("REFSERVER_LAUNCH_MODE", "exec")
+        self.supervisord: Optional[supd.Supervisord] = None
+        if self.launch_mode == "supervisord":
+            url = env.get("REFSERVER_SUPERVISORD_URL", "")
+            if not url:
+                raise ValueError("REFSERVER_LAUNCH_MODE=supervisord needs REFSERVER_SUPERVISORD_URL")
+            self.supervisord = supd.Supervisord(
+                url, env.get("REFSERVER_SUPERVISORD_PROGRAM", "ds-{app_id}"))
+        elif self.launch_mode != "exec":
+            raise ValueError(f"REFSERVER_LAUNCH_MODE {self.launch_mode!r}: want exec or supervisord")
 
 
 def count_streams(config_path: str) -> Optional[int]:
@@ -135,11 +153,17 @@ class Hub:
         self.pending: Dict[str, Dict[str, asyncio.Future]] = {}
         self.procs: Dict[str, subprocess.Popen] = {}
         self._reaper: Optional[asyncio.Task] = None
+        self.supd = settings.supervisord
+        self.supd_apps: set = set()  # app_ids whose program this server started
+        self._supd_down = False  # logged once until supervisord answers again
+        self._supd_calls = 0  # start/stop calls made: a poll that overlapped one is stale
 
     # ------------------------------------------------------------ launching (spec §2.2)
 
     def launch(self, req: "LaunchRequest", ws_url: str) -> InstanceRecord:
         s = self.settings
+        if self.supd is not None and req.launch:
+            return self.launch_supervisord(req)
         existing = self.registry.get(req.app_id)
         if existing and existing.status in ("launched", "running") and self._alive(existing):
             raise HTTPException(409, f"instance {req.app_id!r} is already running")
@@ -179,6 +203,90 @@ class Hub:
         log.info("launched %s pid=%s", req.app_id, record.pid)
         return record
 
+    def launch_supervisord(self, req: "LaunchRequest") -> InstanceRecord:
+        """Spec §2.2 (5), second path: startProcess of the app_id's supervisord program.
+        Its command, config and environment are in its [program] section; the record is
+        written first so that the instance's app_ready finds it."""
+        if req.env or req.ws_url:
+            raise HTTPException(400, "launch mode supervisord: an instance's environment and "
+                                     "DS_WS_URL are set in its supervisord [program] section")
+        program = self.supd.program(req.app_id)
+        streams = req.streams_count if req.streams_count is not None else count_streams(req.config_path)
+        record = InstanceRecord(app_id=req.app_id, config_path=req.config_path,
+                                streams_count=streams, status="launched",
+                                ws_status="disconnected", command=["supervisord", program])
+        self.registry.put(record)
+        self.supd_apps.add(req.app_id)
+        try:
+            info = self.supervisord_rpc("start", req.app_id)  # no wait for startsecs: quick
+        except HTTPException as exc:
+            record.status, record.spawn_error = "fatal", str(exc.detail)
+            self.registry.put(record)
+            raise
+        self._track(req.app_id, info)
+        log.info("started supervisord program %s pid=%s", program, info.get("pid"))
+        return self.registry.get(req.app_id)
+
+    def supervisord_rpc(self, action: str, app_id: str) -> Dict[str, Any]:
+        """start, stop or info of app_id's program (getProcessInfo after it). Blocking:
+        stop waits up to stopwaitsecs, so the routes call it in a thread and then _track
+        on the event loop (the registry is not shared with threads)."""
+        if self.supd is None:
+            raise HTTPException(400, "not in supervisord launch mode (REFSERVER_LAUNCH_MODE)")
+        if action != "info":
+            self._supd_calls += 1
+        try:
+            info = getattr(self.supd, action)(app_id)
+        except xmlrpc.client.Fault as exc:
+            code = 404 if exc.faultCode == supd.BAD_NAME else 502
+            raise HTTPException(code, f"supervisord {action} {self.supd.program(app_id)}: "
+                                      f"{exc.faultString}") from exc
+        except supd.Error as exc:
+            raise HTTPException(502, f"supervisord at {self.supd.url}: {exc}") from exc
+        return info
+
+    def _track(self, app_id: str, info: Dict[str, Any]) -> None:
+        """Mirror supervisord's view of a program in the state record: a new pid is a new
+        process (supervisord restarted it: autorestart, or a start), EXITED/STOPPED carry
+        the exit status, FATAL the spawn error."""
+        rec = self.registry.get(app_id)
+        if rec is None:
+            return
+        before = rec.dict()
+        state, pid = info.get("statename"), info.get("pid") or None
+        rec.process_state = state
+        if pid and pid != rec.pid:
+            rec.pid, rec.exit_code, rec.exited_at, rec.spawn_error = pid, None, None, None
+            if rec.process_id != pid:  # what status says was about the previous process
+                rec.status = "launched"
+        if state in ("EXITED", "STOPPED") and rec.exit_code is None and rec.pid:
+            rec.exit_code, rec.exited_at = info.get("exitstatus"), m.now_iso()
+            if rec.status not in ("crashed", "rejected"):
+                rec.status = "exited"
+        elif state == "FATAL":
+            rec.status, rec.spawn_error = "fatal", info.get("spawnerr") or None
+        if rec.dict() != before:
+            self.registry.put(rec)
+
+    async def _poll_supervisord(self) -> None:
+        if self.supd is None or not self.supd_apps:
+            return
+        calls = self._supd_calls
+        try:
+            infos = await asyncio.to_thread(self.supd.all_info)
+        except supd.Error as exc:
+            if not self._supd_down:
+                log.warning("supervisord at %s does not answer: %s", self.supd.url, exc)
+            self._supd_down = True
+            return
+        self._supd_down = False
+        if calls != self._supd_calls:
+            return  # taken before a start or stop finished: the next poll is current
+        for app_id in list(self.supd_apps):
+            info = infos.get(self.supd.program(app_id))
+            if info is not None:
+                self._track(app_id, info)
+
     def _alive(self, rec: InstanceRecord) -> bool:
         proc = self.procs.get(rec.app_id)
         if proc is not None:
@@ -201,6 +309,7 @@ class Hub:
                     rec.exited_at = m.now_iso()
                     self.registry.put(rec)
                     log.info("instance %s exited with %s", app_id, code)
+            await self._poll_supervisord()
             await asyncio.sleep(0.1)
 
     def watchdog(self, app_id: str, action: str, sig: str = "TERM") -> Dict[str, Any]:
@@ -550,6 +659,27 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         out = [e for e in entries if types is None or e["msg"].get("type") in types][:limit]
         return {"messages": out, "next": since + len(entries),
                 "duplicates": hub.journal.duplicates.get(app_id, 0)}
+
+    @app.get("/instances/{app_id}/supervisord")
+    async def supervisord_info(app_id: str) -> Dict[str, Any]:
+        if hub.registry.get(app_id) is None:
+            raise HTTPException(404, f"unknown instance {app_id!r}")
+        info = await asyncio.to_thread(hub.supervisord_rpc, "info", app_id)
+        hub._track(app_id, info)
+        return info
+
+    @app.post("/instances/{app_id}/supervisord")
+    async def supervisord_control(app_id: str, action: str) -> Dict[str, Any]:
+        """Spec §2.2 (5) through supervisord: start or stop (TERM, then SIGKILL after
+        stopwaitsecs; waits) the app_id's program; answers getProcessInfo."""
+        if action not in ("start", "stop"):
+            raise HTTPException(400, "action is start|stop")
+        if hub.registry.get(app_id) is None:
+            raise HTTPException(404, f"unknown instance {app_id!r}: POST /instances first")
+        info = await asyncio.to_thread(hub.supervisord_rpc, action, app_id)
+        hub.supd_apps.add(app_id)
+        hub._track(app_id, info)
+        return info
 
     @app.post("/instances/{app_id}/watchdog")
     async def watchdog(app_id: str, action: str = "pgrep", sig: str = "TERM") -> Dict[str, Any]:

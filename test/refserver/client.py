@@ -130,6 +130,13 @@ class RefClient:
         return self._json(self.http.post(f"/instances/{app_id}/watchdog",
                                          params={"action": action, "sig": sig}))
 
+    def supervisord(self, app_id: str, action: Optional[str] = None) -> Dict[str, Any]:
+        """Launch mode supervisord: the program's getProcessInfo, after start or stop."""
+        if action is None:
+            return self._json(self.http.get(f"/instances/{app_id}/supervisord"))
+        return self._json(self.http.post(f"/instances/{app_id}/supervisord",
+                                         params={"action": action}))
+
     # ------------------------------------------------------------ recorded messages
     def messages(self, app_id: str, since: int = 0, types: Optional[str] = None) -> Dict[str, Any]:
         params: Dict[str, Any] = {"since": since}

@@ -15,8 +15,11 @@ class InstanceRecord(BaseModel):
     the server needs to verify app_ready and to report how the instance ended."""
 
     app_id: str
-    status: str = "launched"  # registered|launched|running|rejected|terminating|crashed|exited
-    pid: Optional[int] = None  # the launched wrapper (bash, or docker exec)
+    # registered|launched|running|rejected|terminating|crashed|exited; fatal: supervisord
+    # gave up starting it (launch mode supervisord)
+    status: str = "launched"
+    # the launched wrapper (bash, or docker exec); under supervisord the program's pid
+    pid: Optional[int] = None
     ws_status: str = "disconnected"
     launched_at: str = Field(default_factory=now_iso)
     log_path: Optional[str] = None
@@ -32,6 +35,8 @@ class InstanceRecord(BaseModel):
     exited_at: Optional[str] = None
     command: Optional[List[str]] = None
     env: Dict[str, str] = Field(default_factory=dict)
+    process_state: Optional[str] = None  # supervisord's statename (RUNNING, FATAL, …)
+    spawn_error: Optional[str] = None  # supervisord's spawnerr of a FATAL program
 
 
 class Registry:
