@@ -71,16 +71,22 @@ func (w *stateWriter) close() {
 func (w *stateWriter) run() {
 	defer close(w.done)
 	for v := range w.next {
-		t0 := time.Now()
-		b, err := json.Marshal(v.v)
-		if err == nil {
-			err = w.store.WriteState(b)
-		}
-		w.took.Store(int64(time.Since(t0)))
-		if err != nil {
-			w.log.Warn().Err(err).Msg("state.json not written")
-		} else if v.written != nil {
-			v.written()
-		}
+		w.write(v)
+	}
+}
+
+// write writes v at once. The loop calls it only before the first put: the first
+// snapshot must be on disk before the first journal line (journal.go).
+func (w *stateWriter) write(v snapshot) {
+	t0 := time.Now()
+	b, err := json.Marshal(v.v)
+	if err == nil {
+		err = w.store.WriteState(b)
+	}
+	w.took.Store(int64(time.Since(t0)))
+	if err != nil {
+		w.log.Warn().Err(err).Msg("state.json not written")
+	} else if v.written != nil {
+		v.written()
 	}
 }

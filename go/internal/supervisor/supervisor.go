@@ -141,7 +141,7 @@ func Run(ctx context.Context, o Options, d Deps) int {
 	defer l.states.close()
 	l.eng.init()
 	l.attach(d.Engine)
-	l.writeState()
+	l.states.write(l.snapshot())
 	if l.resumed != nil {
 		l.resumePlay()
 	}
@@ -481,10 +481,13 @@ func (l *loop) flushState() {
 
 // writeState hands a snapshot of the whole analysis state to the state writer and
 // starts the journal that follows it; the older journals go once it is written.
-func (l *loop) writeState() {
+func (l *loop) writeState() { l.states.put(l.snapshot()) }
+
+// snapshot takes the state for state.json and starts the journal that follows it.
+func (l *loop) snapshot() snapshot {
 	n := l.journal.rotate()
 	dir := l.d.Dir
-	l.states.put(snapshot{v: stateFile{
+	return snapshot{v: stateFile{
 		AppID:     l.o.AppID,
 		PID:       os.Getpid(),
 		EnginePID: l.eng.pid(),
@@ -497,7 +500,7 @@ func (l *loop) writeState() {
 		if err := dir.RemoveJournalsBefore(n); err != nil {
 			l.log.Warn().Err(err).Msg("old state journals not removed")
 		}
-	}})
+	}}
 }
 
 // stateFile is the content of state.json.
