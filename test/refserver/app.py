@@ -15,19 +15,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import configparser
+import contextlib
 import json
 import logging
 import os
 import shlex
 import subprocess
 import xmlrpc.client
-from typing import Any, Dict, List, Optional
+from typing import Any, AsyncIterator, Dict, List, Optional
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request, WebSocket
 from pydantic import BaseModel, Field, ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from . import models as m
+from .compat import dump, fastapi_app, pattern_field, validate
 from . import supervisord as supd
 from .journal import Journal
 from .registry import InstanceRecord, Registry
@@ -252,7 +254,7 @@ class Hub:
         rec = self.registry.get(app_id)
         if rec is None:
             return
-        before = rec.dict()
+        before = dump(rec)
         state, pid = info.get("statename"), info.get("pid") or None
         rec.process_state = state
         if pid and pid != rec.pid:
@@ -265,7 +267,7 @@ class Hub:
                 rec.status = "exited"
         elif state == "FATAL":
             rec.status, rec.spawn_error = "fatal", info.get("spawnerr") or None
-        if rec.dict() != before:
+        if dump(rec) != before:
             self.registry.put(rec)
 
     async def _poll_supervisord(self) -> None:
@@ -371,7 +373,7 @@ class Hub:
         obj: Any = None
         try:
             obj = json.loads(first)
-            ready = m.AppReady.parse_obj(obj)
+            ready = validate(m.AppReady, obj)
         except (ValueError, ValidationError) as exc:
             ack = m.ExecuteAck(status="error", config_verified=False, error_code="BAD_APP_READY",
                                error_message=f"first message must be a valid app_ready: {exc}"[:500],
@@ -410,7 +412,7 @@ class Hub:
         rec.ws_status = "connected"
         rec.process_id = ready.process_id
         rec.version = ready.version
-        rec.resumed = ready.resumed.dict() if ready.resumed else None
+        rec.resumed = dump(ready.resumed) if ready.resumed else None
         if ready.resumed:
             log.info("%s resumed %s", app_id, rec.resumed)
         rec.connected_at = m.now_iso()
@@ -500,7 +502,7 @@ async def _close(ws: WebSocket, code: int) -> None:
 # ---------------------------------------------------------------- HTTP bodies
 
 class LaunchRequest(BaseModel):
-    app_id: str = Field(..., regex=r"^[A-Za-z0-9_.-]{1,64}$")
+    app_id: str = pattern_field(r"^[A-Za-z0-9_.-]{1,64}$")
     config_path: str
     streams_count: Optional[int] = None
     env: Dict[str, str] = Field(default_factory=dict)
@@ -539,18 +541,18 @@ class RawFrame(BaseModel):
 def create_app(settings: Optional[Settings] = None) -> FastAPI:
     """The FastAPI application (one Hub per application)."""
     hub = Hub(settings or Settings())
-    app = FastAPI(title="ds reference server")
-    app.state.hub = hub
 
-    @app.on_event("startup")
-    async def _start() -> None:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         hub._reaper = asyncio.create_task(hub.reap_forever())
-
-    @app.on_event("shutdown")
-    async def _stop() -> None:
-        if hub._reaper:
+        try:
+            yield
+        finally:
             hub._reaper.cancel()
-        hub.journal.close()
+            hub.journal.close()
+
+    app = fastapi_app(lifespan, title="ds reference server")
+    app.state.hub = hub
 
     @app.websocket("/ws")
     async def ws_endpoint(ws: WebSocket) -> None:
@@ -564,23 +566,23 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     async def launch(req: LaunchRequest, request: Request) -> Dict[str, Any]:
         base = request.base_url
         ws_url = f"ws://{base.hostname}:{base.port}/ws"
-        return hub.launch(req, ws_url).dict()
+        return dump(hub.launch(req, ws_url))
 
     @app.get("/instances")
     async def list_instances() -> List[Dict[str, Any]]:
-        return [r.dict() for r in hub.registry.all()]
+        return [dump(r) for r in hub.registry.all()]
 
     @app.get("/instances/{app_id}")
     async def get_instance(app_id: str) -> Dict[str, Any]:
         rec = hub.registry.get(app_id)
         if rec is None:
             raise HTTPException(404, f"unknown instance {app_id!r}")
-        return rec.dict()
+        return dump(rec)
 
     @app.post("/instances/{app_id}/start_analysis")
     async def start_analysis(app_id: str, body: StartBody,
                              timeout: Optional[float] = None) -> Dict[str, Any]:
-        msg = m.StartAnalysis(**body.dict(exclude_none=True))
+        msg = m.StartAnalysis(**dump(body, exclude_none=True))
         return await hub.request(app_id, json.loads(msg.to_wire()), timeout)
 
     @app.post("/instances/{app_id}/push_file")
@@ -602,7 +604,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     @app.post("/instances/{app_id}/interrupt_analysis")
     async def interrupt(app_id: str, body: InterruptBody,
                         timeout: Optional[float] = None) -> Dict[str, Any]:
-        msg = m.InterruptAnalysis(**body.dict())
+        msg = m.InterruptAnalysis(**dump(body))
         return await hub.request(app_id, json.loads(msg.to_wire()), timeout)
 
     @app.get("/instances/{app_id}/analysis_status")

@@ -1,7 +1,7 @@
 """Pydantic models of every WebSocket message of the specification (§2.3) and its extensions.
 
 Field names, types and optionality follow the specification's examples. Every model allows
-extra fields (`Extra.allow`) so that a newer instance may add fields without breaking this
+extra fields (`compat.OpenModel`) so that a newer instance may add fields without breaking this
 server; the extensions documented in docs/protocol.md (`seq`, `last_seq`, `error`,
 `file_error`, `metrics`, `log`, `query_logs`/`logs`, `engine_crashed`, `engine_restarted`) are
 modelled too.
@@ -12,7 +12,9 @@ import datetime as _dt
 import uuid
 from typing import Dict, List, Literal, Optional, Type, Union
 
-from pydantic import BaseModel, Extra, Field
+from pydantic import BaseModel, Field
+
+from .compat import OpenModel, dump_json, field_default, validate
 
 
 def new_request_id() -> str:
@@ -25,17 +27,14 @@ def now_iso() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-class Message(BaseModel):
+class Message(OpenModel):
     """Base of every frame: a JSON object with a string `type`."""
 
     type: str
 
-    class Config:
-        extra = Extra.allow
-
     def to_wire(self) -> str:
         """The JSON text frame of this message (unset optional fields left out)."""
-        return self.json(exclude_none=True)
+        return dump_json(self, exclude_none=True)
 
 
 class AppMessage(Message):
@@ -91,7 +90,7 @@ class ExecuteAck(Message):
 CameraType = Literal["videostream", "fileset", "file"]
 
 
-class FileItem(BaseModel):
+class FileItem(OpenModel):
     """One entry of `init_file` or `push_file.files` (`file_type` file or videostream)."""
 
     file_type: Literal["file", "videostream"] = "file"
@@ -99,9 +98,6 @@ class FileItem(BaseModel):
     file_path: str
     file_name: str
     output_path: Optional[str] = None
-
-    class Config:
-        extra = Extra.allow
 
 
 class EosItem(BaseModel):
@@ -227,16 +223,13 @@ class QueryMetrics(Message):
     request_id: str = Field(default_factory=new_request_id)
 
 
-class GpuMetrics(BaseModel):
+class GpuMetrics(OpenModel):
     gpu_id: int
     name: Optional[str] = None
     gpu_percent: Optional[float] = None
     vram_used_mb: Optional[float] = None
     vram_total_mb: Optional[float] = None
     process_vram_mb: Optional[float] = None
-
-    class Config:
-        extra = Extra.allow
 
 
 class Metrics(AppMessage):
@@ -264,49 +257,34 @@ class QueryAnalysisStatus(Message):
     camera_id: Optional[int] = None
 
 
-class ProcessingFile(BaseModel):
+class ProcessingFile(OpenModel):
     file_id: int
     file_name: str
     progress_pct: Optional[float] = None
 
-    class Config:
-        extra = Extra.allow
 
-
-class QueuedFile(BaseModel):
+class QueuedFile(OpenModel):
     file_id: int
     file_name: str
 
-    class Config:
-        extra = Extra.allow
 
-
-class CameraFiles(BaseModel):
+class CameraFiles(OpenModel):
     processing: List[ProcessingFile]
     completed_count: int
     queued_count: int
     queued: List[QueuedFile]
 
-    class Config:
-        extra = Extra.allow
 
-
-class CameraStatus(BaseModel):
+class CameraStatus(OpenModel):
     camera_id: int
     status: Literal["running", "queued"]
     files: CameraFiles
 
-    class Config:
-        extra = Extra.allow
 
-
-class StreamStatus(BaseModel):
+class StreamStatus(OpenModel):
     stream_id: int
     status: Literal["running", "idle", "error"]
     cameras: List[CameraStatus]
-
-    class Config:
-        extra = Extra.allow
 
 
 class AnalysisStatus(AppMessage):
@@ -333,14 +311,11 @@ class QueryLogs(Message):
     level: Optional[str] = None
 
 
-class LogLine(BaseModel):
+class LogLine(OpenModel):
     timestamp: Optional[str] = None
     level: str
     source: Optional[str] = None
     message: str
-
-    class Config:
-        extra = Extra.allow
 
 
 class Logs(AppMessage):
@@ -370,13 +345,10 @@ class ErrorReply(AppMessage):
     received_type: Optional[str] = None
 
 
-class CameraInFlight(BaseModel):
+class CameraInFlight(OpenModel):
     stream_id: int
     camera_id: int
     file_id: Optional[int] = None
-
-    class Config:
-        extra = Extra.allow
 
 
 class EngineCrashed(AppMessage):
@@ -405,7 +377,7 @@ class EngineRestarted(AppMessage):
 
 #: app → server message models by `type`.
 APP_MESSAGES: Dict[str, Type[AppMessage]] = {
-    m.__fields__["type"].default: m
+    field_default(m, "type"): m
     for m in (AppReady, AnalysisStarted, PushAck, ProcessingStarted, FileDone, FileError,
               AnalysisComplete, AnalysisInterrupted, AppTerminated, Metrics, AnalysisStatus,
               Logs, LogEvent, ErrorReply, EngineCrashed, EngineRestarted)
@@ -413,7 +385,7 @@ APP_MESSAGES: Dict[str, Type[AppMessage]] = {
 
 #: server → app request models by `type`.
 SERVER_REQUESTS: Dict[str, Type[Message]] = {
-    m.__fields__["type"].default: m
+    field_default(m, "type"): m
     for m in (StartAnalysis, PushFile, InterruptAnalysis, TerminateApp, QueryMetrics,
               QueryAnalysisStatus, QueryLogs)
 }
@@ -439,4 +411,4 @@ def parse_app_message(obj: dict) -> AppMessage:
     model = APP_MESSAGES.get(obj.get("type"))
     if model is None:
         raise ValueError(f"unknown app message type {obj.get('type')!r}")
-    return model.parse_obj(obj)
+    return validate(model, obj)

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional
 
 from pydantic import BaseModel, Field
 
+from .compat import dump, validate
 from .models import now_iso
 
 
@@ -48,7 +49,7 @@ class Registry:
         if os.path.exists(path):
             with open(path, encoding="utf-8") as fh:
                 for obj in json.load(fh):
-                    rec = InstanceRecord.parse_obj(obj)
+                    rec = validate(InstanceRecord, obj)
                     # Connections did not survive the restart of this server.
                     rec.ws_status = "disconnected"
                     self._records[rec.app_id] = rec
@@ -63,5 +64,5 @@ class Registry:
         self._records[rec.app_id] = rec
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump([r.dict() for r in self._records.values()], fh, indent=1)
+            json.dump([dump(r) for r in self._records.values()], fh, indent=1)
         os.replace(tmp, self.path)
