@@ -589,3 +589,20 @@ func TestFakeEngineDropsItsSocket(t *testing.T) {
 		t.Fatalf("old engine ended with %v", st)
 	}
 }
+
+// A command that meets the connection of an engine that just died reports the crash
+// as a crash (its signal), not as an engine that stopped answering.
+func TestFakeCommandMeetsDeadEngine(t *testing.T) {
+	f := startFake(t, fakeOpts{streams: 1, restarts: 1})
+	e := f.engine(0)
+	s, p := fileset(0, 1, filepath.Join(f.dir, "out"), 1, 2)
+	f.srv.send(s)
+	f.srv.send(p)
+	playing(t, e, 0, 1)
+	e.Crash("SIGSEGV")
+	f.srv.send(`{"type":"interrupt_analysis","request_id":"i","stream_id":0,"camera_id":1}`)
+	m := f.srv.expect("engine_crashed", nil)
+	if m["signal"] != "SIGSEGV" || m["reason"] != nil {
+		t.Fatalf("engine_crashed %v", m)
+	}
+}

@@ -156,6 +156,15 @@ func (l *loop) engineDown() (int, bool) {
 	case err := <-e.hung: // a command cut short by the watcher: its verdict says why
 		lost = err
 	default:
+		if errors.Is(lost, engine.ErrClosed) {
+			// A command met a broken connection: most likely the process died and
+			// its exit is on the way; then it is a crash like any other.
+			select {
+			case <-eng.Done():
+				lost = nil
+			case <-time.After(closedGrace):
+			}
+		}
 	}
 	if lost != nil {
 		l.log.Error().Err(lost).Int("engine_pid", eng.PID()).Msg("engine failed to answer; killing it")
