@@ -260,7 +260,7 @@ func (l *loop) handleFrame(frame []byte) *protocol.TerminateApp {
 		l.send(rej.Reply)
 		return nil
 	}
-	ev := l.log.Info()
+	const ev = zerolog.InfoLevel
 	switch r := req.(type) {
 	case *protocol.StartAnalysis:
 		l.logRequest(ev, req)
@@ -275,13 +275,13 @@ func (l *loop) handleFrame(frame []byte) *protocol.TerminateApp {
 		l.logRequest(ev, req)
 		return r
 	case *protocol.QueryMetrics:
-		l.logRequest(l.log.Debug(), req)
+		l.logRequest(zerolog.DebugLevel, req)
 		l.send(l.metrics(r.RequestID))
 	case *protocol.QueryAnalysisStatus:
-		l.logRequest(l.log.Debug(), req)
+		l.logRequest(zerolog.DebugLevel, req)
 		l.send(l.state.Status(r, l.progress(), time.Now()))
 	case *protocol.QueryLogs:
-		l.logRequest(l.log.Debug(), req)
+		l.logRequest(zerolog.DebugLevel, req)
 		l.send(l.recentLogs(r))
 	case *protocol.ExecuteAck:
 		l.log.Warn().Str("status", r.Status).Msg("execute_ack outside a handshake ignored")
@@ -291,8 +291,8 @@ func (l *loop) handleFrame(frame []byte) *protocol.TerminateApp {
 	return nil
 }
 
-func (l *loop) logRequest(ev *zerolog.Event, req protocol.Request) {
-	ev.Str("type", req.MessageType()).Str("request_id", req.ReqID()).Msg("request")
+func (l *loop) logRequest(level zerolog.Level, req protocol.Request) {
+	l.log.WithLevel(level).Str("type", req.MessageType()).Str("request_id", req.ReqID()).Msg("request")
 }
 
 // start checks a start_analysis against the state, prepares output_dir, then starts or
