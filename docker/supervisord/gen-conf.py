@@ -19,8 +19,9 @@ Why each program setting is what it is (the exit statuses are README.md's table)
   delay (1 s, 2 s, …), then FATAL — not restarted in a loop.
 - stopsignal=TERM to the supervisor alone (stopasgroup=false): it stops its engine itself
   within DS_ENGINE_STOP_TIMEOUT, sends app_terminated and exits 0. stopwaitsecs leaves it
-  that long plus a margin before supervisord sends SIGKILL, to the whole process group
-  (killasgroup=true; the engine also dies with its supervisor by PR_SET_PDEATHSIG).
+  that long plus a margin before supervisord sends SIGKILL to the program's process group
+  (killasgroup=true: also what a wrapper command started); the engine, in a process group
+  of its own, dies with its supervisor by PR_SET_PDEATHSIG.
 - stdout/stderr: the instance writes its own log under DS_LOG_ROOT; what is left on its
   stdout/stderr is a startup error line (why a program went FATAL), kept small in
   <log dir>/ds-<app_id>.out, readable with `supervisorctl tail ds-<app_id>`.

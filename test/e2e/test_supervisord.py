@@ -16,6 +16,7 @@ import time
 import pytest
 
 import harness as h
+from harness import EOS, file_item, start_body
 from refserver.supervisord import Supervisord
 
 GEN = os.path.join(h.REPO, "docker", "supervisord", "gen-conf.py")
@@ -33,10 +34,9 @@ def report(line: str) -> None:
 class Supd:
     """supervisord with the generated config, its control paths and its own log."""
 
-    def __init__(self, run_dir: str, conf: str, port: int) -> None:
-        self.run_dir, self.conf = run_dir, conf
+    def __init__(self, run_dir: str, conf: str, server: h.Server) -> None:
+        self.run_dir, self.conf, self.server = run_dir, conf, server
         self.rpc = Supervisord("unix://" + os.path.join(run_dir, "supervisor.sock"))
-        self.inet_url = f"http://ref:secret@127.0.0.1:{port}"
         self.proc: subprocess.Popen = None
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess:
@@ -71,7 +71,7 @@ def supd(root, config, binaries):
     server = h.Server(os.path.join(root, "server-supervisord"), env={
         "REFSERVER_LAUNCH_MODE": "supervisord",
         "REFSERVER_SUPERVISORD_URL": f"http://ref:secret@127.0.0.1:{port}"})
-    env = h.instance_env(root, DS_ENGINE=h.ENGINE, DS_ENGINE_RESTARTS="0")
+    env = h.instance_env(root, DS_ENGINE=h.ENGINE, DS_ENGINE_RESTARTS="0", DS_RESUME="1")
     gen = [h.PY, GEN, "--config", config(3), "--ws-url", server.ws_url, "--command", h.SUPERVISOR,
            "--run-dir", run_dir, "--log-dir", run_dir, "--inet", f"127.0.0.1:{port}",
            "--inet-auth", "ref:secret", "--startsecs", str(STARTSECS),
@@ -81,12 +81,11 @@ def supd(root, config, binaries):
     missing = os.path.join(root, "configs", "does-not-exist.txt")
     subprocess.run(gen + [*IDS, f"{BAD}:{missing}", DUP], check=True, timeout=30)
 
-    s = Supd(run_dir, conf, port)
+    s = Supd(run_dir, conf, server)
     out = open(os.path.join(run_dir, "supervisord.out"), "ab")
     s.proc = subprocess.Popen(["supervisord", "-c", conf], cwd=run_dir, stdin=subprocess.DEVNULL,
                               stdout=out, stderr=out, start_new_session=True)
     out.close()
-    server.start()
 
     def up():
         if s.proc.poll() is not None:
@@ -95,22 +94,24 @@ def supd(root, config, binaries):
             return s.rpc._rpc().getState()["statename"] == "RUNNING"
         except OSError:
             return False
-    h.wait_until(up, 20, "supervisord to answer on its unix socket")
-    s.server = server
-    yield s
-    # supervisord stops its programs (TERM each, as `supervisorctl stop`) when it gets TERM;
-    # whatever is left afterwards is killed by pid.
-    left = h.descendants(s.proc.pid)
-    s.proc.send_signal(signal.SIGTERM)
     try:
-        s.proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        h.kill_tree(s.proc.pid)
-        s.proc.wait(timeout=10)
-    for pid in left:
-        if h.alive(pid):
-            h.kill_tree(pid)
-    server.stop()
+        server.start()
+        h.wait_until(up, 20, "supervisord to answer on its unix socket")
+        yield s
+    finally:
+        # supervisord stops its programs (TERM each, as `supervisorctl stop`) when it gets
+        # TERM; whatever is left afterwards is killed by pid.
+        left = h.descendants(s.proc.pid)
+        s.proc.send_signal(signal.SIGTERM)
+        try:
+            s.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            h.kill_tree(s.proc.pid)
+            s.proc.wait(timeout=10)
+        for pid in left:
+            if h.alive(pid):
+                h.kill_tree(pid)
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -230,14 +231,23 @@ def test_server_stop_and_start_over_xmlrpc(supd, running):
     assert info["statename"] == "STARTING" and info["pid"] != pid
     rec = c.wait_connected(app_id, timeout=30)
     assert rec["process_id"] == info["pid"] and rec["connections"] == 2
+    # DS_RESUME=1, but a clean stop leaves nothing to take over.
+    assert rec["resumed"] is None and "resumed" not in c.msgs(app_id, types="app_ready")[-1]
 
 
-def test_engine_killed_exit3_restarted_by_supervisord(supd, running):
-    """DS_ENGINE_RESTARTS=0: the engine's death ends the supervisor with status 3, which
-    is not in exitcodes, so supervisord starts the program again and it handshakes."""
+def test_engine_killed_exit3_restarted_by_supervisord(supd, running, root, clips):
+    """DS_ENGINE_RESTARTS=0: the engine's death mid-camera ends the supervisor with status
+    3, which is not in exitcodes, so supervisord starts the program again; it handshakes
+    and, with DS_RESUME=1, goes on with the camera."""
     c = supd.server.client
     app_id, pid = IDS[2], running[IDS[2]]
     engine, = h.engine_pids(pid)
+    out = os.path.join(root, "out", app_id, "7")
+    items = [file_item(700 + i, clips["long"], out) for i in range(1, 6)]
+    assert c.start(app_id, **start_body(0, 7, "fileset", out, init=items[0]))["status"] == "ok"
+    c.push(app_id, 0, 7, items[1:], ack_wait=0)
+    c.wait_message(app_id, lambda m: m["type"] == "processing_started" and m["file_id"] == 702,
+                   timeout=60, what="file 702 started")
     since = c.next_index(app_id)
     t0 = time.monotonic()
     os.kill(engine, signal.SIGKILL)
@@ -253,8 +263,19 @@ def test_engine_killed_exit3_restarted_by_supervisord(supd, running):
     info = supd.wait_state(app_id, "RUNNING", timeout=STARTSECS + 10)
     assert info["pid"] == ready["process_id"] and not h.alive(pid)
     assert len(h.engine_pids(info["pid"])) == 1
+    assert ready["resumed"]["from_pid"] == pid and ready["resumed"]["cameras"] == 1, ready
+    c.push(app_id, 0, 7, [EOS], ack_wait=0)
+    done = c.wait_message(app_id, lambda m: m["type"] == "analysis_complete" and m["camera_id"] == 7,
+                          timeout=120, what="camera 7 complete")
+    ends = c.msgs(app_id, types="file_done,file_error")
+    outcomes = {f["file_id"]: [m["type"] for m in ends if m.get("file_id") == f["file_id"]]
+                for f in items}
+    assert sorted(map(tuple, outcomes.values())).count(("file_error",)) == 1, outcomes
+    assert all(len(v) == 1 for v in outcomes.values()), outcomes
+    assert done["processed_count"] + done["failed_count"] == len(items), done
     report(f"engine kill -9 → exit 3 → restarted by supervisord, handshake again after "
-           f"{back * 1000:.0f} ms")
+           f"{back * 1000:.0f} ms, resumed {ready['resumed']}, camera complete: "
+           f"{done['processed_count']} done, {done['failed_count']} failed")
 
 
 def _assert_fatal(supd, app_id, status):
