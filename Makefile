@@ -25,7 +25,10 @@ go:
 	@mkdir -p $(BIN)
 	go build -o $(BIN)/ds-supervisor ./go/cmd/ds-supervisor
 
-test: build test-native test-go test-e2e test-gpu-check
+# make test works on a fresh box: the packages first (as make run does), then the rest,
+# which needs them (meson, GStreamer, Python's fastapi …).
+test: deps
+	$(MAKE) --no-print-directory build test-native test-go test-e2e test-gpu-check
 
 test-native: native
 	$(MAKE) -C native test BUILD=$(abspath $(NATIVE)) BIN=$(abspath $(BIN))

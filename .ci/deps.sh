@@ -20,3 +20,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+# Go is not a Debian package here (Debian 12's is older than go.mod asks): say so at once
+# rather than fail in the middle of a build.
+want=$(sed -n 's/^go \([0-9]*\.[0-9]*\).*/\1/p' "$(dirname "$0")/../go.mod")
+have=$(cd / && PATH=/usr/local/go/bin:$PATH GOTOOLCHAIN=local go env GOVERSION 2>/dev/null | sed -n 's/^go\([0-9]*\.[0-9]*\).*/\1/p' || true)
+if [ -z "$have" ] || [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n1)" != "$want" ]; then
+  echo "deps: Go >= $want is needed at /usr/local/go (found: ${have:-none}); see https://go.dev/dl/" >&2
+  exit 1
+fi
