@@ -323,3 +323,17 @@ def test_already_running_exit5_fatal(supd, root, config):
     finally:
         h.kill_tree(other.pid)
         other.wait(timeout=10)
+
+
+def test_server_refusals(supd, config):
+    """What supervisord mode cannot do is refused with a clear status, nothing started."""
+    c = supd.server.client
+    with pytest.raises(RuntimeError, match=r"HTTP 404 .*ds-sup-none"):
+        c.launch("sup-none", config(3))  # no such program in supervisord's config
+    assert c.instance("sup-none")["status"] == "fatal"
+    with pytest.raises(RuntimeError, match=r"HTTP 400 .*\[program\] section"):
+        c.launch(IDS[0], config(3), env={"DS_LOG_LEVEL": "debug"})
+    with pytest.raises(RuntimeError, match=r"HTTP 400 .*action is start\|stop"):
+        c.supervisord(IDS[0], "restart")
+    with pytest.raises(RuntimeError, match=r"HTTP 404 .*unknown instance"):
+        c.supervisord("sup-nobody")
