@@ -10,6 +10,7 @@ pkgs=(
   python3-fastapi python3-uvicorn python3-websockets python3-pytest python3-httpx
   procps psmisc
   supervisor
+  prometheus
 )
 missing=()
 for p in "${pkgs[@]}"; do
