@@ -28,6 +28,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
+	"github.com/cityeyelab/ds-analysis/go/internal/queue"
 )
 
 // Defaults for the zero fields of Config.
@@ -112,7 +113,7 @@ type Link struct {
 	live   atomic.Pointer[session] // the connection now, for tests
 
 	mu        sync.Mutex
-	out       queue
+	out       queue.FIFO[*item]
 	kept      ring
 	seq       uint64 // last seq assigned
 	handled   uint64 // highest seq a server without last_seq is known to have handled
@@ -122,10 +123,8 @@ type Link struct {
 	progress  chan struct{} // closed and replaced whenever written advances
 	wake      chan struct{} // nudges the writer; capacity 1
 
-	inMu   sync.Mutex
-	inQ    [][]byte
-	inWake chan struct{}
-	inbox  chan []byte
+	inQ   *queue.Unbounded[[]byte] // received frames, the reader never waits
+	inbox chan []byte
 }
 
 // def sets *p to v when it is zero or negative (unset).
@@ -164,7 +163,7 @@ func New(cfg Config) *Link {
 		kept:     newRing(cfg.Retain, cfg.RetainBytes),
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
-		inWake:   make(chan struct{}, 1),
+		inQ:      queue.New[[]byte](),
 		inbox:    make(chan []byte, 64),
 	}
 }
@@ -184,8 +183,8 @@ func (l *Link) Send(obj []byte) uint64 {
 	l.mu.Lock()
 	l.tickets++
 	t := l.tickets
-	l.out.push(&item{ticket: t, obj: obj})
-	n := l.out.len()
+	l.out.Push(&item{ticket: t, obj: obj})
+	n := l.out.Len()
 	l.mu.Unlock()
 	if n > 0 && n%10000 == 0 {
 		l.log.Warn().Int("pending", n).Msg("link: outbox growing")
@@ -211,7 +210,7 @@ func (l *Link) Connected() bool {
 func (l *Link) Pending() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.out.len()
+	return l.out.Len()
 }
 
 // Flush waits until every message given to Send before the call has been
@@ -222,7 +221,7 @@ func (l *Link) Flush(ctx context.Context) error {
 	l.mu.Unlock()
 	for {
 		l.mu.Lock()
-		done, ch, left := l.written >= target, l.progress, l.out.len()
+		done, ch, left := l.written >= target, l.progress, l.out.Len()
 		l.mu.Unlock()
 		if done {
 			return nil
@@ -307,25 +306,14 @@ type fatalError struct{ err error }
 func (f *fatalError) Error() string { return f.err.Error() }
 
 // deliver queues a received frame for the Inbox.
-func (l *Link) deliver(frame []byte) {
-	l.inMu.Lock()
-	l.inQ = append(l.inQ, frame)
-	l.inMu.Unlock()
-	select {
-	case l.inWake <- struct{}{}:
-	default:
-	}
-}
+func (l *Link) deliver(frame []byte) { l.inQ.Push(frame) }
 
 // forward moves received frames from the unbounded queue to the Inbox
 // channel until stop is closed.
 func (l *Link) forward(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	for {
-		l.inMu.Lock()
-		batch := l.inQ
-		l.inQ = nil
-		l.inMu.Unlock()
+		batch, _ := l.inQ.TakeAll()
 		for _, f := range batch {
 			select {
 			case l.inbox <- f:
@@ -337,7 +325,7 @@ func (l *Link) forward(stop <-chan struct{}, done chan<- struct{}) {
 			continue
 		}
 		select {
-		case <-l.inWake:
+		case <-l.inQ.Wake():
 		case <-stop:
 			return
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/queue"
 )
 
 // item is one message given to Send. Its seq is assigned when it is first
@@ -16,77 +18,40 @@ type item struct {
 	frame  []byte // obj with "seq" spliced in
 }
 
-// queue is a FIFO of items that reuses its backing array.
-type queue struct {
-	items []*item
-	head  int
-}
-
-func (q *queue) len() int { return len(q.items) - q.head }
-
-func (q *queue) push(it *item) { q.items = append(q.items, it) }
-
-func (q *queue) front() *item {
-	if q.head == len(q.items) {
-		return nil
-	}
-	return q.items[q.head]
-}
-
-func (q *queue) pop() {
-	q.items[q.head] = nil
-	q.head++
-	switch {
-	case q.head == len(q.items):
-		q.items, q.head = q.items[:0], 0
-	case q.head > 1024 && q.head*2 > len(q.items):
-		n := copy(q.items, q.items[q.head:])
-		clear(q.items[n:])
-		q.items, q.head = q.items[:n], 0
-	}
-}
-
 // sentFrame is a written message kept for redelivery.
 type sentFrame struct {
 	seq   uint64
 	frame []byte
 }
 
-// ring keeps the last written messages in seq order, at most len(buf) of
+// ring keeps the last written messages in seq order, at most its capacity of
 // them and, beyond the newest one, at most maxBytes.
 type ring struct {
-	buf      []sentFrame
-	start    int
-	n        int
+	frames   *queue.Ring[sentFrame]
 	bytes    int64
 	maxBytes int64
 	evicted  uint64 // highest seq pushed out of the ring
 }
 
 func newRing(capacity int, maxBytes int64) ring {
-	return ring{buf: make([]sentFrame, capacity), maxBytes: maxBytes}
+	return ring{frames: queue.NewRing[sentFrame](capacity), maxBytes: maxBytes}
 }
 
 func (r *ring) add(seq uint64, frame []byte) {
 	size := int64(len(frame))
-	for r.n > 0 && (r.n == len(r.buf) || r.bytes+size > r.maxBytes) {
-		old := &r.buf[r.start]
+	for r.frames.Len() > 0 && (r.frames.Len() == r.frames.Cap() || r.bytes+size > r.maxBytes) {
+		old, _ := r.frames.PopOldest()
 		r.evicted, r.bytes = old.seq, r.bytes-int64(len(old.frame))
-		*old = sentFrame{}
-		r.start = (r.start + 1) % len(r.buf)
-		r.n--
 	}
-	r.buf[(r.start+r.n)%len(r.buf)] = sentFrame{seq: seq, frame: frame}
-	r.n++
+	r.frames.Push(sentFrame{seq: seq, frame: frame})
 	r.bytes += size
 }
 
 // after returns the kept frames whose seq is greater than last, oldest first.
 func (r *ring) after(last uint64) []sentFrame {
 	var out []sentFrame
-	for i := 0; i < r.n; i++ {
-		f := r.buf[(r.start+i)%len(r.buf)]
-		if f.seq > last {
+	for i := 0; i < r.frames.Len(); i++ {
+		if f := r.frames.At(i); f.seq > last {
 			out = append(out, f)
 		}
 	}

@@ -71,27 +71,6 @@ func TestRing(t *testing.T) {
 	}
 }
 
-func TestQueue(t *testing.T) {
-	var q queue
-	for i := 1; i <= 5000; i++ {
-		q.push(&item{ticket: uint64(i)})
-		if i%3 == 0 {
-			q.pop()
-		}
-	}
-	want := uint64(5000/3 + 1)
-	for q.len() > 0 {
-		if it := q.front(); it.ticket != want {
-			t.Fatalf("front %d, want %d", it.ticket, want)
-		}
-		q.pop()
-		want++
-	}
-	if want != 5001 || q.front() != nil {
-		t.Fatalf("ended at %d", want)
-	}
-}
-
 func TestBackoffCeilings(t *testing.T) {
 	b := backoff{min: 250 * time.Millisecond, max: 10 * time.Second, rnd: func(n int64) int64 { return n - 1 }}
 	want := []time.Duration{250, 500, 1000, 2000, 4000, 8000, 10000, 10000}

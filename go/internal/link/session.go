@@ -104,7 +104,7 @@ func (l *Link) session(ctx context.Context, attempt int) (up time.Duration, err 
 		handled := s.ev.handled()
 		l.mu.Lock()
 		l.connected = false
-		pending := l.out.len()
+		pending := l.out.Len()
 		l.handled = max(l.handled, handled)
 		handled = l.handled
 		l.mu.Unlock()
@@ -188,14 +188,14 @@ func (l *Link) confirmed(s *session, ack ackFields) error {
 	if hasLast {
 		from = last
 		// A message whose write failed keeps its seq; skip it if it got through.
-		for it := l.out.front(); it != nil && it.seq != 0 && it.seq <= last; it = l.out.front() {
-			l.out.pop()
+		for it, ok := l.out.Front(); ok && it.seq != 0 && it.seq <= last; it, ok = l.out.Front() {
+			l.out.Pop()
 			l.advance(it.ticket)
 		}
 	}
 	resend := l.kept.after(from)
 	evicted := l.kept.evicted
-	pending := l.out.len()
+	pending := l.out.Len()
 	l.mu.Unlock()
 	if evicted > from {
 		l.log.Warn().Uint64("after", from).Uint64("evicted_through", evicted).
@@ -242,7 +242,7 @@ func (l *Link) writeLoop(ctx context.Context, s *session) error {
 		}
 		l.mu.Lock()
 		var frame []byte
-		it := l.out.front()
+		it, _ := l.out.Front()
 		if it != nil {
 			if it.seq == 0 {
 				l.seq++
@@ -266,7 +266,7 @@ func (l *Link) writeLoop(ctx context.Context, s *session) error {
 		}
 		if it != nil {
 			l.mu.Lock()
-			l.out.pop()
+			l.out.Pop()
 			l.kept.add(it.seq, it.frame)
 			l.advance(it.ticket)
 			l.mu.Unlock()
