@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/queue"
 )
 
 // Defaults for the zero fields of Options.
@@ -68,10 +71,8 @@ type Logs struct {
 
 	mu        sync.Mutex
 	closed    bool
-	ring      []entry
-	ringNext  int
-	engine    []string
-	engNext   int
+	ring      *queue.Ring[entry]  // the last lines, for Recent
+	engine    *queue.Ring[string] // the engine's last lines, for a crash report
 	liveLevel zerolog.Level
 	burst     float64
 	rate      float64
@@ -141,8 +142,8 @@ func Open(o Options) (*Logs, error) {
 		path:      path,
 		rot:       rot,
 		now:       time.Now,
-		ring:      make([]entry, 0, o.Recent),
-		engine:    make([]string, 0, o.Recent),
+		ring:      queue.NewRing[entry](o.Recent),
+		engine:    queue.NewRing[string](o.Recent),
 		liveLevel: o.LiveLevel,
 		burst:     float64(o.LiveBurst),
 		rate:      o.LiveRate,
@@ -189,13 +190,12 @@ func (l *Logs) Recent(n int, min zerolog.Level) []Line {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []Line
-	for i := 0; i < len(l.ring) && len(out) < n; i++ {
-		e := &l.ring[(l.ringNext-1-i+2*len(l.ring))%len(l.ring)]
-		if e.lvl >= min {
+	for i := l.ring.Len() - 1; i >= 0 && len(out) < n; i-- {
+		if e := l.ring.At(i); e.lvl >= min {
 			out = append(out, e.get())
 		}
 	}
-	reverse(out)
+	slices.Reverse(out)
 	return out
 }
 
@@ -204,19 +204,12 @@ func (l *Logs) Recent(n int, min zerolog.Level) []Line {
 func (l *Logs) LastEngineLines(n int) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n = min(n, len(l.engine))
+	n = min(n, l.engine.Len())
 	out := make([]string, 0, n)
-	for i := 0; i < n; i++ {
-		out = append(out, l.engine[(l.engNext-1-i+2*len(l.engine))%len(l.engine)])
+	for i := l.engine.Len() - n; i < l.engine.Len(); i++ {
+		out = append(out, l.engine.At(i))
 	}
-	reverse(out)
 	return out
-}
-
-func reverse[T any](s []T) {
-	for i, j := 0, len(s)-1; i < j; i, j = i+1, j-1 {
-		s[i], s[j] = s[j], s[i]
-	}
 }
 
 // Close writes out the engine writers' unterminated lines, closes the file
@@ -246,19 +239,9 @@ func (l *Logs) record(e entry) {
 	if l.closed {
 		return
 	}
-	if len(l.ring) < cap(l.ring) {
-		l.ring = append(l.ring, e)
-	} else {
-		l.ring[l.ringNext] = e
-	}
-	l.ringNext = (l.ringNext + 1) % cap(l.ring)
+	l.ring.Push(e)
 	if e.raw == nil {
-		if len(l.engine) < cap(l.engine) {
-			l.engine = append(l.engine, e.line.Message)
-		} else {
-			l.engine[l.engNext] = e.line.Message
-		}
-		l.engNext = (l.engNext + 1) % cap(l.engine)
+		l.engine.Push(e.line.Message)
 	}
 	if e.lvl < l.liveLevel {
 		return
