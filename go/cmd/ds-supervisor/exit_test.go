@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,6 +75,24 @@ func TestExitAlreadyRunning(t *testing.T) {
 		err := supervisorCmd(dir, "bad", "/bin/true", &stderr, "-c", filepath.Join(dir, "none.txt")).Run()
 		if code := exitCode(t, err); code != exitSettings {
 			t.Fatalf("exit %d, want 2; stderr %q", code, stderr.String())
+		}
+	})
+
+	t.Run("metrics address taken or bad", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		for _, tc := range []struct{ addr, want string }{
+			{ln.Addr().String(), "metrics: listen tcp " + ln.Addr().String()},
+			{"127.0.0.1", `metrics-addr "127.0.0.1": want host:port`},
+		} {
+			var stderr bytes.Buffer
+			cmd := supervisorCmd(dir, "metr", "/bin/true", &stderr, "-c", cfg, "--metrics-addr", tc.addr)
+			if code := exitCode(t, cmd.Run()); code != exitSettings || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("--metrics-addr %s: exit %d, stderr %q; want 2 and %q", tc.addr, code, stderr.String(), tc.want)
+			}
 		}
 	})
 

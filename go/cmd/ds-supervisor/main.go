@@ -112,6 +112,10 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	stats, code := serveMetrics(ctx, s, log)
+	if code != exitOK {
+		return code
+	}
 	// After the first signal the default action is back: a second one ends a shutdown
 	// that hangs.
 	context.AfterFunc(ctx, stop)
@@ -156,7 +160,8 @@ func run() int {
 	sampler := metrics.NewSampler(hello.GPUIDs)
 	defer sampler.Close()
 
-	code := supervisor.Run(ctx, supervisor.Options{
+	stats.looping.Store(true)
+	code = supervisor.Run(ctx, supervisor.Options{
 		AppID:       s.AppID,
 		ConfigPath:  s.ConfigPath,
 		Version:     version,
@@ -181,6 +186,7 @@ func run() int {
 		Log:     log,
 		Metrics: sampler,
 		Dir:     dir,
+		Stats:   stats.requests,
 	})
 	dir.RemovePID("engine")
 	log.Info().Int("exit_code", code).Msg("exiting")

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -47,6 +48,8 @@ type settings struct {
 	EngineRestarts int
 	// Resume takes over the queues of a previous process that did not stop cleanly.
 	Resume bool
+	// MetricsAddr is host:port of the Prometheus exporter; "" turns it off.
+	MetricsAddr string
 	// EngineArgs are deepstream-app options passed on to the engine after -c <config>
 	// (-t, GStreamer's --gst-*; both engines parse them).
 	EngineArgs []string
@@ -87,6 +90,7 @@ var options = []option{
 	{[]string{"engine-start-timeout"}, "DS_ENGINE_START_TIMEOUT", "600s", "wait for the engine's ready (model loading)"},
 	{[]string{"engine-stop-timeout"}, "DS_ENGINE_STOP_TIMEOUT", "5s", "graceful engine stop before SIGKILL"},
 	{[]string{"engine-restarts"}, "DS_ENGINE_RESTARTS", "3", "engine restarts allowed per 10 minutes; 0: a crash ends the instance (exit 3)"},
+	{[]string{"metrics-addr"}, "DS_METRICS_ADDR", "", "serve Prometheus /metrics, /healthz and /readyz on host:port, e.g. 127.0.0.1:9101 (default: off)"},
 }
 
 // usage writes the --help text.
@@ -240,6 +244,7 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 		LogRoot:      get("log-root"),
 		InstanceRoot: get("instance-root"),
 		Resume:       *resume,
+		MetricsAddr:  get("metrics-addr"),
 		EngineArgs:   engineArgs,
 		Ignored:      ignored,
 	}
@@ -310,6 +315,11 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 	}
 	if s.EngineRestarts, err = strconv.Atoi(get("engine-restarts")); err != nil || s.EngineRestarts < 0 {
 		return s, fmt.Errorf("engine-restarts %q: want an integer ≥ 0", get("engine-restarts"))
+	}
+	if s.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(s.MetricsAddr); err != nil || port == "" {
+			return s, fmt.Errorf("metrics-addr %q: want host:port such as 127.0.0.1:9101", s.MetricsAddr)
+		}
 	}
 	if s.BackoffMin > s.BackoffMax {
 		return s, fmt.Errorf("backoff-min %v is above backoff-max %v", s.BackoffMin, s.BackoffMax)

@@ -265,3 +265,26 @@ func processVRAM(dev nvml.Device, pids map[uint32]bool) *float64 {
 const notAvailable = ^uint64(0)
 
 func ptr(v float64) *float64 { return &v }
+
+// GPUs reads the configured GPUs as Sample does (nil without NVML), leaving Sample's
+// CPU baseline alone, so that another reader (the Prometheus exporter) does not shorten
+// the period query_metrics' cpu_percent is taken over.
+func (s *Sampler) GPUs(pids ...int) []GPU {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var snap Snapshot
+	s.sampleGPUs(&snap, pids)
+	return snap.GPUs
+}
+
+// Usage is one process's CPU time (user + system) and resident memory.
+type Usage struct {
+	CPUSeconds float64
+	RSSBytes   uint64
+}
+
+// ReadUsage reads a live process; ok is false when it is gone or a zombie.
+func ReadUsage(pid int) (Usage, bool) {
+	pi, ok := readProc(pid)
+	return Usage{CPUSeconds: pi.cpuSeconds, RSSBytes: pi.rssBytes}, ok
+}

@@ -14,6 +14,7 @@ import (
 // appReady builds the handshake message; the link calls it on every connection, from
 // its own goroutine, so it reads only immutable fields.
 func (l *loop) appReady() []byte {
+	l.prom.connections.Add(1)
 	gpus := l.d.Hello.GPUIDs
 	if gpus == nil {
 		gpus = []int{}

@@ -98,6 +98,8 @@ type Deps struct {
 	Log     zerolog.Logger
 	Metrics *metrics.Sampler
 	Dir     *instance.Dir
+	// Stats carries the Prometheus exporter's requests (nil: no exporter).
+	Stats <-chan StatsRequest
 }
 
 type loop struct {
@@ -116,6 +118,7 @@ type loop struct {
 	journal     journal
 	clean       bool              // the stop is clean: the next process resumes nothing
 	resumed     *protocol.Resumed // what was taken over from a previous process
+	prom        promStats
 }
 
 // Run serves until terminate_app, a signal (ctx done), an engine crash past the
@@ -215,6 +218,8 @@ func (l *loop) serve(ctx context.Context, linkErr <-chan error) int {
 			return ExitFatal
 		case <-l.stateTimer.C:
 			l.flushState()
+		case reply := <-l.d.Stats:
+			reply <- l.promSnapshot()
 		}
 		if l.eng.failed() {
 			if code, stop := l.engineDown(); stop {
@@ -246,6 +251,7 @@ func (l *loop) sendLive(line logs.Line) {
 func (l *loop) send(msg any) {
 	b := protocol.Encode(msg)
 	l.link.Send(b)
+	l.prom.sentMsg(msg, time.Now())
 	if m, ok := msg.(protocol.Message); ok {
 		l.log.Debug().Str("type", m.MessageType()).Int("bytes", len(b)).Msg("queued to FastAPI")
 	}
@@ -256,10 +262,12 @@ func (l *loop) send(msg any) {
 func (l *loop) handleFrame(frame []byte) *protocol.TerminateApp {
 	req, rej := protocol.Decode(frame, l.limits)
 	if rej != nil {
+		l.prom.receivedMsg("")
 		l.log.Warn().Str("reason", rej.Reason()).Int("bytes", len(frame)).Msg("rejected a message from FastAPI")
 		l.send(rej.Reply)
 		return nil
 	}
+	l.prom.receivedMsg(req.MessageType())
 	const ev = zerolog.InfoLevel
 	switch r := req.(type) {
 	case *protocol.StartAnalysis:
