@@ -2,6 +2,7 @@
 `promtool check metrics` accepts, with values that move as files play."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -87,3 +88,17 @@ def test_scrape_moves_as_files_play(launcher, clips):
     assert value(second, "ds_analysis_files_done_total", stream_id=1) == 0
     assert (value(second, "ds_analysis_process_cpu_seconds_total", process="engine") >=
             value(first, "ds_analysis_process_cpu_seconds_total", process="engine"))
+
+
+def test_readme_scrape_config(tmp_path):
+    """README's scrape config for five instances is one `promtool check config` accepts."""
+    readme = open(os.path.join(h.REPO, "README.md"), encoding="utf-8").read()
+    section = readme[readme.index("### Metrics and health probes"):]
+    block = section[section.index("```yaml\n") + 8:]
+    block = block[:block.index("```")]
+    assert block.count("127.0.0.1:910") == 5, block
+    path = tmp_path / "prometheus.yml"
+    path.write_text(block)
+    res = subprocess.run([shutil.which("promtool") or "promtool", "check", "config", str(path)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
