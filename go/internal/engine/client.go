@@ -319,6 +319,15 @@ type eventPayload struct {
 	CameraFrames uint64  `json:"camera_frames"`
 	MonoNS       int64   `json:"mono_ns"`
 	Error        *string `json:"error"`
+	// stream_lost
+	Reason    *string `json:"reason"`
+	WillRetry bool    `json:"will_retry"`
+	Attempt   int     `json:"attempt"`
+	RetryInMS int64   `json:"retry_in_ms"`
+	// stream_resumed
+	DownMS      int64 `json:"down_ms"`
+	Attempts    int   `json:"attempts"`
+	TrackerKept bool  `json:"tracker_kept"`
 }
 
 func (c *client) handleEvent(seq uint64, kind string, line []byte) {
@@ -336,7 +345,7 @@ func (c *client) handleEvent(seq uint64, kind string, line []byte) {
 		}
 		c.log.Error().Str("reason", c.rejected).Msg("engine rejected this connection")
 		return
-	case "file_started", "file_done", "file_error", "fatal":
+	case "file_started", "file_done", "file_error", "stream_lost", "stream_resumed", "fatal":
 	default:
 		c.log.Warn().Uint64("seq", seq).Str("event", kind).Msg("unknown event from engine; ignored")
 		return
@@ -349,6 +358,15 @@ func (c *client) handleEvent(seq uint64, kind string, line []byte) {
 	ev := Event{Seq: seq, Kind: kind, Slot: -1, Frames: p.Frames, CameraFrames: p.CameraFrames, MonoNS: p.MonoNS}
 	if p.Error != nil {
 		ev.Error = *p.Error
+	}
+	switch kind {
+	case "stream_lost":
+		ev.Lost = &StreamLost{Reason: "stream lost", WillRetry: p.WillRetry, Attempt: p.Attempt, RetryInMS: p.RetryInMS}
+		if p.Reason != nil {
+			ev.Lost.Reason = *p.Reason
+		}
+	case "stream_resumed":
+		ev.Resumed = &StreamResumed{DownMS: p.DownMS, Attempts: p.Attempts, TrackerKept: p.TrackerKept}
 	}
 	if kind != "fatal" {
 		if p.Slot == nil || p.FileID == nil {

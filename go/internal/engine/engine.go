@@ -305,9 +305,10 @@ func (e *Engine) Config() Config { return e.cfg }
 // PID returns the engine's process id.
 func (e *Engine) PID() int { return e.cmd.Process.Pid }
 
-// Events delivers the engine's file_started, file_done, file_error and fatal events
-// in the order received. They queue without bound until read; the only ones left
-// out are those of a stopped file: a slot's events read before its stop reply.
+// Events delivers the engine's file_started, file_done, file_error, stream_lost,
+// stream_resumed and fatal events in the order received. They queue without bound
+// until read; the only ones left out are those of a stopped file: a slot's events
+// read before its stop reply.
 // The channel is closed after the connection ends (the engine exited, or closed the
 // connection, which leaves the engine useless) and every queued event was delivered;
 // read it until then.

@@ -296,6 +296,58 @@ func TestProtocolRoundTrip(t *testing.T) {
 	}
 }
 
+func TestLiveStreamEvents(t *testing.T) {
+	e, _ := startFake(t, "normal")
+	ctx := ctx5(t)
+	if err := e.Play(ctx, PlayRequest{Slot: 0, FileID: 21, URI: "rtsp://cam/outage", NewCamera: true}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, e); ev.Kind != "file_started" || ev.FileID != 21 || ev.Lost != nil || ev.Resumed != nil {
+		t.Fatalf("first event %+v", ev)
+	}
+	lost := nextEvent(t, e)
+	if lost.Kind != "stream_lost" || lost.Slot != 0 || lost.FileID != 21 || lost.Lost == nil ||
+		*lost.Lost != (StreamLost{Reason: "end of stream", WillRetry: true, Attempt: 1, RetryInMS: 1000}) {
+		t.Fatalf("stream_lost event %+v (%+v)", lost, lost.Lost)
+	}
+	res := nextEvent(t, e)
+	if res.Kind != "stream_resumed" || res.FileID != 21 || res.Resumed == nil ||
+		*res.Resumed != (StreamResumed{DownMS: 1234, Attempts: 1, TrackerKept: true}) || res.Seq != lost.Seq+1 {
+		t.Fatalf("stream_resumed event %+v (%+v)", res, res.Resumed)
+	}
+
+	prog, err := e.Progress(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	age := int64(1500)
+	if l := prog[0].Live; l == nil || l.State != "reconnecting" || l.FPS != 29.5 || l.LastFrameAgeMS == nil ||
+		*l.LastFrameAgeMS != age || l.Reconnects != 2 || prog[0].DurationNS != nil {
+		t.Fatalf("live progress %+v (%+v)", prog[0], prog[0].Live)
+	}
+	if prog[1].Live != nil {
+		t.Fatalf("idle slot has live progress %+v", prog[1].Live)
+	}
+
+	// A stream_lost read before the stop reply of its slot is stale: never delivered.
+	if err := e.Play(ctx, PlayRequest{Slot: 1, FileID: 22, URI: "rtsp://cam/down"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.Stop(ctx, 1)
+	if err != nil || !st.WasPlaying || st.FileID != 22 {
+		t.Fatalf("Stop = %+v, %v", st, err)
+	}
+	if err := e.Play(ctx, PlayRequest{Slot: 1, FileID: 23, URI: "file:///done"}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, e); ev.Kind != "file_started" || ev.FileID != 23 {
+		t.Fatalf("event %+v after the stop of a reconnecting slot (reply seq %d)", ev, st.Seq)
+	}
+	if ev := nextEvent(t, e); ev.Kind != "file_done" || ev.FileID != 23 {
+		t.Fatalf("event %+v", ev)
+	}
+}
+
 func TestMalformedLinesAreSkipped(t *testing.T) {
 	e, _ := startFake(t, "normal")
 	ctx := ctx5(t)

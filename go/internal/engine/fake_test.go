@@ -25,6 +25,7 @@ import (
 //	stubborn    ignores the shutdown op and SIGTERM
 //	termok      ignores the shutdown op, exits 0 on SIGTERM
 //
+// An rtsp:// uri is a live source: progress reports its "live" object.
 // FAKE_PROTOCOL overrides the protocol version. The
 // uri of a play request scripts what follows it (see fake.play).
 const fakeEnv = "ENGINE_TEST_FAKE"
@@ -159,6 +160,10 @@ func (f *fake) serve(conn net.Conn) {
 				if f.playing[s] != "" {
 					p["state"], p["file_id"], p["position_ns"], p["duration_ns"], p["frames"] = "playing", f.fileID[s], 1000, 2000000000, 5
 				}
+				if strings.HasPrefix(f.playing[s], "rtsp://") {
+					p["duration_ns"] = nil
+					p["live"] = obj{"state": "reconnecting", "fps": 29.5, "last_frame_age_ms": 1500, "reconnects": 2}
+				}
 				slots = append(slots, p)
 			}
 			f.send(obj{"id": id, "ok": true, "slots": slots})
@@ -206,6 +211,18 @@ func (f *fake) play(id json.RawMessage, s int, fileID int64, uri string, newCam 
 		f.send(obj{"id": id, "ok": true})
 		f.playing[s], f.fileID[s] = uri, fileID
 		f.send(obj{"event": "file_started", "slot": s, "file_id": fileID, "mono_ns": 100})
+	case "rtsp://cam/outage": // a live stream that drops and comes back
+		f.send(obj{"id": id, "ok": true})
+		f.playing[s], f.fileID[s] = uri, fileID
+		f.send(obj{"event": "file_started", "slot": s, "file_id": fileID, "mono_ns": 100})
+		f.send(obj{"event": "stream_lost", "slot": s, "file_id": fileID, "reason": "end of stream",
+			"will_retry": true, "attempt": 1, "retry_in_ms": 1000})
+		f.send(obj{"event": "stream_resumed", "slot": s, "file_id": fileID, "down_ms": 1234, "attempts": 1, "tracker_kept": true})
+	case "rtsp://cam/down": // drops and waits to retry until stopped
+		f.send(obj{"id": id, "ok": true})
+		f.playing[s], f.fileID[s] = uri, fileID
+		f.send(obj{"event": "stream_lost", "slot": s, "file_id": fileID, "reason": "connection refused",
+			"will_retry": true, "attempt": 3, "retry_in_ms": 4000})
 	case "file:///garbage":
 		for _, j := range fakeJunk {
 			f.raw(j)

@@ -11,7 +11,8 @@ type Event struct {
 	// counted from 1 over replies and events alike (Events leaves out a slot's events
 	// with a smaller Seq than its last stop reply, StopResult.Seq).
 	Seq uint64
-	// Kind is "file_started", "file_done", "file_error" or "fatal".
+	// Kind is "file_started", "file_done", "file_error", "stream_lost",
+	// "stream_resumed" or "fatal".
 	Kind string
 	// Slot and FileID name the file; Slot is -1 for "fatal".
 	Slot   int
@@ -23,6 +24,25 @@ type Event struct {
 	MonoNS int64
 	// Error is set on "file_error" and "fatal".
 	Error string
+	// Lost is set on "stream_lost", Resumed on "stream_resumed" (live sources).
+	Lost    *StreamLost
+	Resumed *StreamResumed
+}
+
+// StreamLost is a live source's outage: EOS, an error or a stall. WillRetry false is
+// followed by the file's "file_error".
+type StreamLost struct {
+	Reason    string
+	WillRetry bool
+	Attempt   int   // the reconnect attempt about to be made (or the last one)
+	RetryInMS int64 // until that attempt
+}
+
+// StreamResumed is a live source's first frame after a reconnect.
+type StreamResumed struct {
+	DownMS      int64 // from the outage to this frame
+	Attempts    int   // reconnect attempts it took
+	TrackerKept bool  // the outage was short enough to keep the tracker state
 }
 
 // PlayRequest starts one file on an idle slot.
@@ -59,6 +79,16 @@ type SlotProgress struct {
 	// Frames counts the current (or, when idle, the last) file's frames, CameraFrames
 	// those since the last camera reset.
 	Frames, CameraFrames uint64
+	// Live is set for a slot playing a live source (rtsp, http, udp), nil otherwise.
+	Live *LiveProgress
+}
+
+// LiveProgress is a live slot's connection state in the reply to Progress.
+type LiveProgress struct {
+	State          string  `json:"state"` // "connecting", "playing" or "reconnecting"
+	FPS            float64 `json:"fps"`
+	LastFrameAgeMS *int64  `json:"last_frame_age_ms"` // nil before the first frame
+	Reconnects     int     `json:"reconnects"`
 }
 
 type helloReply struct {
@@ -112,13 +142,14 @@ func (e *Engine) Progress(ctx context.Context) ([]SlotProgress, error) {
 	}
 	var rep struct {
 		Slots []struct {
-			Slot         int    `json:"slot"`
-			State        string `json:"state"`
-			FileID       *int64 `json:"file_id"`
-			PositionNS   *int64 `json:"position_ns"`
-			DurationNS   *int64 `json:"duration_ns"`
-			Frames       uint64 `json:"frames"`
-			CameraFrames uint64 `json:"camera_frames"`
+			Slot         int           `json:"slot"`
+			State        string        `json:"state"`
+			FileID       *int64        `json:"file_id"`
+			PositionNS   *int64        `json:"position_ns"`
+			DurationNS   *int64        `json:"duration_ns"`
+			Frames       uint64        `json:"frames"`
+			CameraFrames uint64        `json:"camera_frames"`
+			Live         *LiveProgress `json:"live"`
 		} `json:"slots"`
 	}
 	if err := res.decode(&rep); err != nil {
@@ -127,7 +158,7 @@ func (e *Engine) Progress(ctx context.Context) ([]SlotProgress, error) {
 	out := make([]SlotProgress, len(rep.Slots))
 	for i, s := range rep.Slots {
 		out[i] = SlotProgress{Slot: s.Slot, State: s.State, FileID: s.FileID, PositionNS: s.PositionNS,
-			DurationNS: s.DurationNS, Frames: s.Frames, CameraFrames: s.CameraFrames}
+			DurationNS: s.DurationNS, Frames: s.Frames, CameraFrames: s.CameraFrames, Live: s.Live}
 	}
 	return out, nil
 }
