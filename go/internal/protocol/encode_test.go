@@ -46,6 +46,8 @@ func TestEncodeShapes(t *testing.T) {
 		{Logs{Lines: []LogLine{}}, "lines request_id status type"},
 		{EngineCrashed{}, "cameras_in_flight exit_code instance_id last_log_lines restart_count restarting restarts_left signal timestamp type"},
 		{EngineRestarted{}, "engine_pid instance_id ready_ms restart_count restarts_left timestamp type"},
+		{StreamLost{}, "camera_id file_id reason request_id stream_id type will_retry"},
+		{StreamResumed{}, "attempts camera_id down_ms file_id request_id stream_id tracker_kept type"},
 		{ProcessingStarted{TrackerReset: true}, "camera_id current_file file_id request_id stream_id tracker_reset type"},
 		{ErrorMessage{}, "error_code error_reason received_type request_id status type"},
 		{ExecuteAck{Status: StatusConfirmed}, "status type"},

@@ -75,6 +75,22 @@ func (m FileError) body() any {
 	return plain(m)
 }
 
+// MessageType returns "stream_lost".
+func (StreamLost) MessageType() string { return TypeStreamLost }
+
+func (m StreamLost) body() any {
+	type plain StreamLost
+	return plain(m)
+}
+
+// MessageType returns "stream_resumed".
+func (StreamResumed) MessageType() string { return TypeStreamResumed }
+
+func (m StreamResumed) body() any {
+	type plain StreamResumed
+	return plain(m)
+}
+
 // MessageType returns "analysis_complete".
 func (AnalysisComplete) MessageType() string { return TypeAnalysisComplete }
 

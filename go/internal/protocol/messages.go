@@ -38,6 +38,8 @@ const (
 	TypeLog                 = "log"
 	TypeEngineCrashed       = "engine_crashed"
 	TypeEngineRestarted     = "engine_restarted"
+	TypeStreamLost          = "stream_lost"
+	TypeStreamResumed       = "stream_resumed"
 	TypeError               = "error"
 )
 
@@ -308,6 +310,30 @@ type FileError struct {
 	ErrorReason string `json:"error_reason"`
 }
 
+// StreamLost says a live camera's stream dropped, stalled or failed (extension).
+// WillRetry false is followed by the file's file_error and the camera's end.
+type StreamLost struct {
+	RequestID string `json:"request_id"`
+	StreamID  int    `json:"stream_id"`
+	CameraID  int64  `json:"camera_id"`
+	FileID    int64  `json:"file_id"`
+	Reason    string `json:"reason"`
+	WillRetry bool   `json:"will_retry"`
+}
+
+// StreamResumed says a live camera's stream delivers frames again after StreamLost
+// (extension): DownMS from the outage to the first frame, after Attempts reconnects;
+// TrackerKept is false when the outage was long enough to reset the tracker.
+type StreamResumed struct {
+	RequestID   string `json:"request_id"`
+	StreamID    int    `json:"stream_id"`
+	CameraID    int64  `json:"camera_id"`
+	FileID      int64  `json:"file_id"`
+	DownMS      int64  `json:"down_ms"`
+	Attempts    int    `json:"attempts"`
+	TrackerKept bool   `json:"tracker_kept"`
+}
+
 // AnalysisComplete says a camera finished and its slot was reset. FailedCount is an
 // extension.
 type AnalysisComplete struct {
@@ -354,11 +380,23 @@ type Metrics struct {
 	GPUError   string       `json:"gpu_error,omitempty"`
 }
 
-// ProcessingFile is a file being played, in analysis_status.
+// ProcessingFile is a file being played, in analysis_status. Live (extension) is set
+// for a live source only.
 type ProcessingFile struct {
-	FileID      int64   `json:"file_id"`
-	FileName    string  `json:"file_name"`
-	ProgressPct float64 `json:"progress_pct"`
+	FileID      int64       `json:"file_id"`
+	FileName    string      `json:"file_name"`
+	ProgressPct float64     `json:"progress_pct"`
+	Live        *LiveStatus `json:"live,omitempty"`
+}
+
+// LiveStatus is a live source's connection, in analysis_status: State is
+// "connecting", "playing" or "reconnecting"; LastFrameAgeMS is nil before the first
+// frame; Reconnects counts the reconnects since the camera started.
+type LiveStatus struct {
+	State          string  `json:"state"`
+	FPS            float64 `json:"fps"`
+	LastFrameAgeMS *int64  `json:"last_frame_age_ms"`
+	Reconnects     int     `json:"reconnects"`
 }
 
 // QueuedFile is a file waiting in a camera's file queue, in analysis_status.

@@ -101,6 +101,9 @@ func (c *CameraStatus) size() int {
 	n := 160
 	for _, p := range c.Files.Processing {
 		n += 64 + digits(p.FileID) + len(p.FileName)
+		if p.Live != nil {
+			n += 128 + len(p.Live.State)
+		}
 	}
 	for _, q := range c.Files.Queued {
 		n += len(`{"file_id":,"file_name":""},`) + digits(q.FileID) + len(q.FileName)
@@ -163,6 +166,24 @@ func (p *ProcessingFile) appendJSON(b []byte) ([]byte, bool) {
 	b = appendFileHead(b, p.FileID, p.FileName)
 	b = append(b, `,"progress_pct":`...)
 	b = appendFloat(b, p.ProgressPct)
+	if l := p.Live; l != nil {
+		if math.IsNaN(l.FPS) || math.IsInf(l.FPS, 0) {
+			return b, false
+		}
+		b = append(b, `,"live":{"state":`...)
+		b = appendString(b, l.State)
+		b = append(b, `,"fps":`...)
+		b = appendFloat(b, l.FPS)
+		b = append(b, `,"last_frame_age_ms":`...)
+		if l.LastFrameAgeMS == nil {
+			b = append(b, "null"...)
+		} else {
+			b = strconv.AppendInt(b, *l.LastFrameAgeMS, 10)
+		}
+		b = append(b, `,"reconnects":`...)
+		b = strconv.AppendInt(b, int64(l.Reconnects), 10)
+		b = append(b, '}')
+	}
 	return append(b, '}'), true
 }
 

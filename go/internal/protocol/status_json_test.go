@@ -47,7 +47,14 @@ func randCamera(r *rand.Rand) CameraStatus {
 	if r.Intn(5) > 0 {
 		f.Processing = []ProcessingFile{}
 		for i := r.Intn(3); i > 0; i-- {
-			f.Processing = append(f.Processing, ProcessingFile{FileID: r.Int63(), FileName: randString(r), ProgressPct: randFloat(r)})
+			p := ProcessingFile{FileID: r.Int63(), FileName: randString(r), ProgressPct: randFloat(r)}
+			if r.Intn(3) == 0 {
+				p.Live = &LiveStatus{State: randString(r), FPS: randFloat(r), Reconnects: r.Intn(100)}
+				if r.Intn(2) == 0 {
+					p.Live.LastFrameAgeMS = Int64(r.Int63() - r.Int63())
+				}
+			}
+			f.Processing = append(f.Processing, p)
 		}
 	}
 	f.CompletedCount, f.FailedCount, f.QueuedCount = r.Intn(1000), r.Intn(10), r.Intn(10000)
@@ -104,6 +111,11 @@ func TestStatusAppenderRefusesNonFinite(t *testing.T) {
 			Processing: []ProcessingFile{{FileID: 1, ProgressPct: f}}}}}
 		if _, ok := msg.appendJSON(nil); ok {
 			t.Fatalf("%v: appendJSON ok", f)
+		}
+		live := AnalysisStatusCamera{RequestID: "q", Camera: CameraStatus{Files: FilesStatus{
+			Processing: []ProcessingFile{{FileID: 1, Live: &LiveStatus{State: "playing", FPS: f}}}}}}
+		if _, ok := live.appendJSON(nil); ok {
+			t.Fatalf("live fps %v: appendJSON ok", f)
 		}
 		got := string(Encode(msg))
 		if !strings.Contains(got, `"type":"error"`) || !strings.Contains(got, "cannot encode reply") {
