@@ -6,6 +6,7 @@ pkgs=(
   libglib2.0-dev libjson-glib-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav
+  gir1.2-gst-rtsp-server-1.0 python3-gi
   clang libclang-rt-14-dev valgrind
   python3-fastapi python3-uvicorn python3-websockets python3-pytest python3-httpx
   procps psmisc
