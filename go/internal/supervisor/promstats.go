@@ -46,16 +46,21 @@ func (p *promStats) slot(i int) *slotStats {
 	return &p.slots[i]
 }
 
-// sentMsg counts one app → server message.
+// count counts one app → server message of type typ.
+func (p *promStats) count(typ string) {
+	if p.sent == nil {
+		p.sent = map[string]uint64{}
+	}
+	p.sent[typ]++
+}
+
+// sentMsg counts one app → server message and what it says about its slot.
 func (p *promStats) sentMsg(msg any, now time.Time) {
 	m, ok := msg.(protocol.Message)
 	if !ok {
 		return
 	}
-	if p.sent == nil {
-		p.sent = map[string]uint64{}
-	}
-	p.sent[m.MessageType()]++
+	p.count(m.MessageType())
 	switch e := msg.(type) {
 	case *protocol.FileDone:
 		p.fileDone(e.StreamID, e.CameraID, e.Frames, now)

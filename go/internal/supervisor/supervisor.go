@@ -245,6 +245,7 @@ func (l *loop) sendLive(line logs.Line) {
 		Message:   line.Message,
 		Dropped:   line.Dropped + l.liveDropped,
 	}))
+	l.prom.count(protocol.TypeLog)
 	l.liveDropped = 0
 }
 
