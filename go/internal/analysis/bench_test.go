@@ -56,7 +56,7 @@ func BenchmarkStatus(b *testing.B) {
 	for _, perSlot := range []int{200, 40} {
 		b.Run(fmt.Sprintf("cameras=%d", perSlot*5), func(b *testing.B) {
 			s := loaded(perSlot)
-			prog := func(int) (int64, int64, bool) { return 1e9, 4e9, true }
+			prog := func(int) (SlotProgress, bool) { return SlotProgress{PositionNS: 1e9, DurationNS: 4e9}, true }
 			q := &protocol.QueryAnalysisStatus{RequestID: "q"}
 			const samples = 100
 			var d []time.Duration

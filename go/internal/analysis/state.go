@@ -67,9 +67,17 @@ type Result struct {
 	Ignored string
 }
 
-// Progress reports the engine's position in the file playing on a slot; ok is false
-// when unknown. Status turns it into progress_pct.
-type Progress func(slot int) (positionNS, durationNS int64, ok bool)
+// Progress reports what the engine says of the file playing on a slot; ok is false
+// when unknown. Status turns it into progress_pct and the live object.
+type Progress func(slot int) (p SlotProgress, ok bool)
+
+// SlotProgress is the engine's view of a slot's current file.
+type SlotProgress struct {
+	// PositionNS and DurationNS are 0 when unknown (a live source has no duration).
+	PositionNS, DurationNS int64
+	// Live is set for a live source only.
+	Live *protocol.LiveStatus
+}
 
 // InFlight is a running camera and its current file, for the crash report.
 type InFlight = protocol.CameraInFlight
@@ -370,6 +378,27 @@ func (s *State) finish(slot int, fileID int64, failed bool, event func(*camera, 
 	c.current, c.started = nil, false
 	s.advance(slot, &res)
 	return res
+}
+
+// StreamLost reports an outage of the live source playing on slot: the engine
+// reconnects (willRetry), or gives up and a file_error follows. Nothing changes.
+func (s *State) StreamLost(slot int, fileID int64, reason string, willRetry bool) Result {
+	c, why := s.playing(slot, fileID)
+	if c == nil {
+		return Result{Ignored: why}
+	}
+	return Result{Events: []any{&protocol.StreamLost{RequestID: c.current.RequestID, StreamID: slot, CameraID: c.id,
+		FileID: fileID, Reason: reason, WillRetry: willRetry}}}
+}
+
+// StreamResumed reports the first frame of slot's live source after an outage.
+func (s *State) StreamResumed(slot int, fileID int64, downMS int64, attempts int, trackerKept bool) Result {
+	c, why := s.playing(slot, fileID)
+	if c == nil {
+		return Result{Ignored: why}
+	}
+	return Result{Events: []any{&protocol.StreamResumed{RequestID: c.current.RequestID, StreamID: slot, CameraID: c.id,
+		FileID: fileID, DownMS: downMS, Attempts: attempts, TrackerKept: trackerKept}}}
 }
 
 // EngineLost ends the file each running camera had in the engine with a file_error

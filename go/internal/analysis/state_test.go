@@ -247,6 +247,64 @@ func TestVideostream(t *testing.T) {
 	expectEvents(t, res)
 }
 
+// A live camera reports outages and returns without ending; giving up is a file_error
+// that ends the camera as for any other file; another slot's camera is untouched.
+func TestLiveStream(t *testing.T) {
+	s := New(2)
+	s.Start(stream("r1", 0, 42, "rtsp://127.0.0.1:8554/cam"))
+	s.Start(start("f", 1, 7, protocol.CameraFile, 70))
+	s.FileStarted(0, 42)
+	s.FileStarted(1, 70)
+
+	res := s.StreamLost(0, 42, "end of stream", true)
+	expectEvents(t, res, "stream_lost:r1:0:42:42")
+	if m := wire(t, res.Events[0]); m["reason"] != "end of stream" || m["will_retry"] != true || res.Changed {
+		t.Fatalf("stream_lost %v (changed %v)", m, res.Changed)
+	}
+	res = s.StreamResumed(0, 42, 2300, 2, true)
+	expectEvents(t, res, "stream_resumed:r1:0:42:42")
+	if m := wire(t, res.Events[0]); m["down_ms"] != 2300.0 || m["attempts"] != 2.0 || m["tracker_kept"] != true {
+		t.Fatalf("stream_resumed %v", m)
+	}
+	// Events of another file, or of an idle slot, are stale.
+	if res := s.StreamLost(0, 41, "x", true); res.Ignored == "" || len(res.Events) != 0 {
+		t.Fatalf("stale stream_lost applied: %+v", res)
+	}
+	if res := s.StreamResumed(1, 42, 1, 1, true); res.Ignored == "" || len(res.Events) != 0 {
+		t.Fatalf("stream_resumed of another slot applied: %+v", res)
+	}
+
+	live := &protocol.LiveStatus{State: "reconnecting", FPS: 0, Reconnects: 1}
+	prog := func(slot int) (SlotProgress, bool) {
+		if slot == 0 {
+			return SlotProgress{PositionNS: 5e9, Live: live}, true
+		}
+		return SlotProgress{PositionNS: 1e9, DurationNS: 2e9}, true
+	}
+	st := wire(t, s.Status(&protocol.QueryAnalysisStatus{RequestID: "q"}, prog, time.Now()))
+	streams := st["streams"].([]any)
+	proc := func(i int) map[string]any {
+		return streams[i].(map[string]any)["cameras"].([]any)[0].(map[string]any)["files"].(map[string]any)["processing"].([]any)[0].(map[string]any)
+	}
+	if got, _ := json.Marshal(proc(0)["live"]); string(got) != `{"fps":0,"last_frame_age_ms":null,"reconnects":1,"state":"reconnecting"}` ||
+		proc(0)["progress_pct"] != 0.0 {
+		t.Fatalf("live camera's processing item %v", proc(0))
+	}
+	if _, ok := proc(1)["live"]; ok || proc(1)["progress_pct"] != 50.0 {
+		t.Fatalf("file camera's processing item %v", proc(1))
+	}
+
+	res = s.StreamLost(0, 42, "401 Unauthorized", false)
+	expectEvents(t, res, "stream_lost:r1:0:42:42")
+	expectCommands(t, res)
+	res = s.FileFailed(0, 42, "401 Unauthorized")
+	expectEvents(t, res, "file_error:r1:0:42:42", "analysis_complete:r1:0:42 done=0 failed=1")
+	expectCommands(t, res, Command{Op: OpReset, Slot: 0})
+	if id, ok := s.CurrentFile(1); !ok || id != 70 {
+		t.Fatalf("file camera on slot 1: %d %v", id, ok)
+	}
+}
+
 func TestCameraQueue(t *testing.T) {
 	s := New(2)
 	s.Start(start("a", 0, 1, protocol.CameraFile, 10))
@@ -476,23 +534,22 @@ func TestStatus(t *testing.T) {
 	s.Push(push("q", 0, 2, 21))
 	s.Start(start("c", 2, 3, protocol.CameraFile, 30))
 
-	calls := map[int]int{}
-	prog := func(slot int) (int64, int64, bool) {
-		calls[slot]++
+	prog := func(slot int) (SlotProgress, bool) {
 		switch slot {
 		case 0:
-			return 1_500_000_000, 4_000_000_000, true
+			return SlotProgress{PositionNS: 1_500_000_000, DurationNS: 4_000_000_000}, true
 		case 2:
-			return 5, 0, true // unknown duration
+			return SlotProgress{PositionNS: 5}, true // unknown duration
 		}
-		return 0, 0, false
+		return SlotProgress{}, false
 	}
 	now := time.Date(2025, 7, 28, 12, 0, 3, 0, time.FixedZone("KST", 9*3600))
 
-	// Not started yet: progress 0 and the engine is not asked.
+	// Not started yet: progress 0 whatever the engine says (it may still report the
+	// previous file's position).
 	all := wire(t, s.Status(&protocol.QueryAnalysisStatus{RequestID: "s0"}, prog, now))
-	if calls[0] != 0 {
-		t.Fatal("progress asked before the file started")
+	if p := all["streams"].([]any)[0].(map[string]any)["cameras"].([]any)[0].(map[string]any)["files"].(map[string]any)["processing"].([]any)[0].(map[string]any); p["progress_pct"] != 0.0 {
+		t.Fatalf("progress before the file started: %v", p)
 	}
 	s.FileStarted(0, 12)
 	s.FileStarted(2, 30)

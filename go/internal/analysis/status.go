@@ -13,7 +13,7 @@ import (
 // for: *protocol.AnalysisStatusAll (no stream_id), *protocol.AnalysisStatusStream
 // (stream_id) or *protocol.AnalysisStatusCamera (stream_id and camera_id); a slot out of
 // range or a camera not on that stream gives *protocol.AnalysisStatusError. prog may be
-// nil (progress_pct is then 0).
+// nil (progress_pct is then 0, and no live object is shown).
 func (s *State) Status(q *protocol.QueryAnalysisStatus, prog Progress, now time.Time) any {
 	ts := protocol.Timestamp(now)
 	if q.StreamID == nil {
@@ -72,9 +72,12 @@ func (s *State) cameraStatus(c *camera, prog Progress) protocol.CameraStatus {
 	fs.Processing = []protocol.ProcessingFile{}
 	if c.current != nil {
 		pf := protocol.ProcessingFile{FileID: c.current.FileID, FileName: c.current.FileName}
-		if prog != nil && c.started {
-			if pos, dur, ok := prog(c.slot); ok {
-				pf.ProgressPct = percent(pos, dur)
+		if prog != nil {
+			if p, ok := prog(c.slot); ok {
+				if c.started {
+					pf.ProgressPct = percent(p.PositionNS, p.DurationNS)
+				}
+				pf.Live = p.Live // connecting: before the first frame too
 			}
 		}
 		fs.Processing = append(fs.Processing, pf)

@@ -401,6 +401,23 @@ func (l *loop) handleEvent(ev engine.Event) {
 		l.log.Warn().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Str("error", ev.Error).Msg("file failed")
 		res = l.journaled(record{Op: recFailed, Slot: ev.Slot, File: ev.FileID, Reason: ev.Error},
 			l.state.FileFailed(ev.Slot, ev.FileID, ev.Error))
+	case "stream_lost":
+		lost := ev.Lost
+		if lost == nil {
+			lost = &engine.StreamLost{Reason: "stream lost"}
+		}
+		l.log.Warn().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Str("reason", lost.Reason).
+			Bool("will_retry", lost.WillRetry).Int("attempt", lost.Attempt).Int64("retry_in_ms", lost.RetryInMS).
+			Msg("live stream lost")
+		res = l.state.StreamLost(ev.Slot, ev.FileID, lost.Reason, lost.WillRetry)
+	case "stream_resumed":
+		r := ev.Resumed
+		if r == nil {
+			r = &engine.StreamResumed{}
+		}
+		l.log.Info().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Int64("down_ms", r.DownMS).
+			Int("attempts", r.Attempts).Bool("tracker_kept", r.TrackerKept).Msg("live stream resumed")
+		res = l.state.StreamResumed(ev.Slot, ev.FileID, r.DownMS, r.Attempts, r.TrackerKept)
 	case "fatal":
 		l.log.Error().Str("error", ev.Error).Msg("engine reported a fatal pipeline error")
 		return
@@ -415,8 +432,9 @@ func (l *loop) handleEvent(ev engine.Event) {
 	l.apply(res)
 }
 
-// progress asks the engine for per-slot positions once per status query; without an
-// answer (or without an engine) the status shows 0 % for running files.
+// progress asks the engine for per-slot positions and live states once per status
+// query; without an answer (or without an engine) the status shows 0 % and no live
+// object for running files.
 func (l *loop) progress() analysis.Progress {
 	playing := false
 	for slot := 0; slot < l.state.Streams() && !playing; slot++ {
@@ -431,15 +449,24 @@ func (l *loop) progress() analysis.Progress {
 		}
 		cancel()
 	}
-	return func(slot int) (int64, int64, bool) {
+	return func(slot int) (analysis.SlotProgress, bool) {
 		if slot < 0 || slot >= len(slots) {
-			return 0, 0, false
+			return analysis.SlotProgress{}, false
 		}
 		p := slots[slot]
-		if p.PositionNS == nil || p.DurationNS == nil {
-			return 0, 0, false
+		// The engine may still report a file that ended before the reply.
+		if cur, ok := l.state.CurrentFile(slot); !ok || p.FileID == nil || *p.FileID != cur {
+			return analysis.SlotProgress{}, false
 		}
-		return *p.PositionNS, *p.DurationNS, true
+		var out analysis.SlotProgress
+		if p.PositionNS != nil && p.DurationNS != nil {
+			out.PositionNS, out.DurationNS = *p.PositionNS, *p.DurationNS
+		}
+		if lv := p.Live; lv != nil {
+			out.Live = &protocol.LiveStatus{State: lv.State, FPS: lv.FPS, LastFrameAgeMS: lv.LastFrameAgeMS,
+				Reconnects: lv.Reconnects}
+		}
+		return out, true
 	}
 }
 

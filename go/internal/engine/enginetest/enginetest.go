@@ -6,6 +6,12 @@
 // A play emits file_started at once and file_done after FileTime (or when the test
 // calls Finish); a URI containing "/bad" gets file_error instead. Crash, Hang and
 // Kill end or wedge the engine as a real one would.
+//
+// A live URI (rtsp, rtsps, http, https, udp) plays until stopped, whatever FileTime
+// says, and its progress carries the live object. One containing "/connecting" waits
+// for Connect before its first frame; one containing "/404" is refused by its server:
+// stream_lost without retry, then file_error. LoseStream and ResumeStream play an
+// outage and the return.
 package enginetest
 
 import (
@@ -35,6 +41,7 @@ type Engine struct {
 	closed  bool // events closed before the end (CloseSocket)
 	hung    bool
 	playing map[int]engine.PlayRequest
+	live    map[int]*engine.LiveProgress // of the live slots playing
 	plays   []engine.PlayRequest
 	ops     []string
 }
@@ -46,7 +53,20 @@ func New(streams int) *Engine {
 		events:  make(chan engine.Event, 1<<16),
 		done:    make(chan struct{}),
 		playing: map[int]engine.PlayRequest{},
+		live:    map[int]*engine.LiveProgress{},
 	}
+}
+
+// NotFound is the reason of a live play of a URI containing "/404".
+const NotFound = "rtsp server answered 404 Not Found"
+
+func isLive(uri string) bool {
+	for _, p := range []string{"rtsp://", "rtsps://", "http://", "https://", "udp://"} {
+		if strings.HasPrefix(uri, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // PID is the test process's own: metrics and pid files see a live process.
@@ -133,6 +153,20 @@ func (e *Engine) Play(ctx context.Context, r engine.PlayRequest) error {
 		e.emit(engine.Event{Kind: "file_error", Slot: r.Slot, FileID: r.FileID, Error: "Could not determine type of stream"})
 		return nil
 	}
+	if isLive(r.URI) {
+		if strings.Contains(r.URI, "/404") {
+			e.emit(engine.Event{Kind: "stream_lost", Slot: r.Slot, FileID: r.FileID,
+				Lost: &engine.StreamLost{Reason: NotFound, Attempt: 1}})
+			e.emit(engine.Event{Kind: "file_error", Slot: r.Slot, FileID: r.FileID, Error: NotFound})
+			return nil
+		}
+		e.playing[r.Slot] = r
+		e.live[r.Slot] = &engine.LiveProgress{State: "connecting"}
+		if !strings.Contains(r.URI, "/connecting") {
+			e.connect(r.Slot)
+		}
+		return nil
+	}
 	e.playing[r.Slot] = r
 	e.emit(engine.Event{Kind: "file_started", Slot: r.Slot, FileID: r.FileID})
 	if e.FileTime > 0 {
@@ -150,6 +184,59 @@ func (e *Engine) Finish(slot int, fileID int64) {
 	}
 	delete(e.playing, slot)
 	e.emit(engine.Event{Kind: "file_done", Slot: slot, FileID: fileID, Frames: 30})
+}
+
+// Connect gives a connecting live slot its first frame (file_started).
+func (e *Engine) Connect(slot int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if l := e.live[slot]; l != nil && l.State == "connecting" && !e.dead && !e.hung {
+		e.connect(slot)
+	}
+}
+
+// connect starts a live slot's frames; e.mu is held.
+func (e *Engine) connect(slot int) {
+	age := int64(0)
+	l := e.live[slot]
+	l.State, l.FPS, l.LastFrameAgeMS = "playing", 30, &age
+	e.emit(engine.Event{Kind: "file_started", Slot: slot, FileID: e.playing[slot].FileID})
+}
+
+// LoseStream plays an outage of the live source on slot: stream_lost, then (unless
+// willRetry) file_error with the same reason and the slot idle.
+func (e *Engine) LoseStream(slot int, reason string, willRetry bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l, r := e.live[slot], e.playing[slot]
+	if l == nil || e.dead || e.hung {
+		return
+	}
+	l.Reconnects++
+	l.State, l.FPS = "reconnecting", 0
+	age := int64(1000)
+	l.LastFrameAgeMS = &age
+	e.emit(engine.Event{Kind: "stream_lost", Slot: slot, FileID: r.FileID,
+		Lost: &engine.StreamLost{Reason: reason, WillRetry: willRetry, Attempt: l.Reconnects, RetryInMS: 1000}})
+	if !willRetry {
+		delete(e.playing, slot)
+		delete(e.live, slot)
+		e.emit(engine.Event{Kind: "file_error", Slot: slot, FileID: r.FileID, Error: reason})
+	}
+}
+
+// ResumeStream gives a reconnecting live slot its frames back (stream_resumed).
+func (e *Engine) ResumeStream(slot int, downMS int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l, r := e.live[slot], e.playing[slot]
+	if l == nil || l.State != "reconnecting" || e.dead || e.hung {
+		return
+	}
+	age := int64(0)
+	l.State, l.FPS, l.LastFrameAgeMS = "playing", 30, &age
+	e.emit(engine.Event{Kind: "stream_resumed", Slot: slot, FileID: r.FileID,
+		Resumed: &engine.StreamResumed{DownMS: downMS, Attempts: 1, TrackerKept: true}})
 }
 
 // emit queues one event; e.mu is held.
@@ -171,6 +258,7 @@ func (e *Engine) Stop(ctx context.Context, slot int) (engine.StopResult, error) 
 	defer e.mu.Unlock()
 	r, was := e.playing[slot]
 	delete(e.playing, slot)
+	delete(e.live, slot)
 	e.seq++
 	return engine.StopResult{Seq: e.seq, WasPlaying: was, FileID: r.FileID}, nil
 }
@@ -200,6 +288,10 @@ func (e *Engine) Progress(ctx context.Context) ([]engine.SlotProgress, error) {
 		if r, ok := e.playing[i]; ok {
 			pos, dur := int64(500_000_000), int64(1_000_000_000)
 			out[i] = engine.SlotProgress{Slot: i, State: "playing", FileID: &r.FileID, PositionNS: &pos, DurationNS: &dur}
+			if l := e.live[i]; l != nil {
+				c := *l
+				out[i].DurationNS, out[i].Live = nil, &c
+			}
 		}
 	}
 	return out, nil
