@@ -459,6 +459,13 @@ class Hub:
         elif rec and mtype == "app_terminated" and obj.get("status", "ok") == "ok":
             rec.status = "terminating"
             self.registry.put(rec)
+        elif mtype == "stream_lost":
+            log.warning("%s stream %s camera %s lost its stream (%s), %s", app_id, obj.get("stream_id"),
+                        obj.get("camera_id"), obj.get("reason"),
+                        "reconnecting" if obj.get("will_retry") else "giving up")
+        elif mtype == "stream_resumed":
+            log.info("%s stream %s camera %s resumed after %s ms", app_id, obj.get("stream_id"),
+                     obj.get("camera_id"), obj.get("down_ms"))
         rid = obj.get("request_id")
         if mtype in m.REPLY_TYPES and isinstance(rid, str):
             fut = self.pending.get(app_id, {}).pop(rid, None)

@@ -3,8 +3,8 @@
 Field names, types and optionality follow the specification's examples. Every model allows
 extra fields (`compat.OpenModel`) so that a newer instance may add fields without breaking this
 server; the extensions documented in docs/protocol.md (`seq`, `last_seq`, `error`,
-`file_error`, `metrics`, `log`, `query_logs`/`logs`, `engine_crashed`, `engine_restarted`) are
-modelled too.
+`file_error`, `metrics`, `log`, `query_logs`/`logs`, `engine_crashed`, `engine_restarted`,
+`stream_lost`, `stream_resumed`, the `live` object of a processing item) are modelled too.
 """
 from __future__ import annotations
 
@@ -179,6 +179,24 @@ class FileError(FileEvent):
     error_reason: str
 
 
+class StreamLost(FileEvent):
+    """Extension: a live camera's stream dropped or stalled; will_retry false is followed
+    by the file's file_error and the camera's analysis_complete."""
+
+    type: Literal["stream_lost"] = "stream_lost"
+    reason: str
+    will_retry: bool
+
+
+class StreamResumed(FileEvent):
+    """Extension: a live camera's stream delivers frames again after stream_lost."""
+
+    type: Literal["stream_resumed"] = "stream_resumed"
+    down_ms: int
+    attempts: int
+    tracker_kept: bool
+
+
 class AnalysisComplete(AppMessage):
     type: Literal["analysis_complete"] = "analysis_complete"
     request_id: Optional[str] = None
@@ -257,10 +275,19 @@ class QueryAnalysisStatus(Message):
     camera_id: Optional[int] = None
 
 
+class LiveStatus(OpenModel):
+    """Extension: a live source's connection in a processing item."""
+    state: Literal["connecting", "playing", "reconnecting"]
+    fps: float
+    last_frame_age_ms: Optional[int] = None
+    reconnects: int
+
+
 class ProcessingFile(OpenModel):
     file_id: int
     file_name: str
     progress_pct: Optional[float] = None
+    live: Optional[LiveStatus] = None  # extension: live sources only
 
 
 class QueuedFile(OpenModel):
@@ -380,7 +407,8 @@ APP_MESSAGES: Dict[str, Type[AppMessage]] = {
     field_default(m, "type"): m
     for m in (AppReady, AnalysisStarted, PushAck, ProcessingStarted, FileDone, FileError,
               AnalysisComplete, AnalysisInterrupted, AppTerminated, Metrics, AnalysisStatus,
-              Logs, LogEvent, ErrorReply, EngineCrashed, EngineRestarted)
+              Logs, LogEvent, ErrorReply, EngineCrashed, EngineRestarted, StreamLost,
+              StreamResumed)
 }
 
 #: server → app request models by `type`.
