@@ -1061,6 +1061,14 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
   else
     g_warning ("no analytics output pad found: per-file output disabled");
 
+  /* Each file's EOS goes into the muxer, so every slot's pad is at EOS when all are idle:
+   * the muxer must not forward that as a pipeline EOS (the shipped configs say
+   * drop-pipeline-eos=1; a config that does not would end the pipeline). */
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (app->pipeline.multi_src_bin.streammux),
+          "drop-pipeline-eos") != NULL)
+    g_object_set (app->pipeline.multi_src_bin.streammux, "drop-pipeline-eos", TRUE, NULL);
+  else
+    g_warning ("the muxer has no drop-pipeline-eos: idle slots may end the pipeline");
   /* One thread per slot for the process life: no thread (and malloc arena) per switch. */
   ad->stopper = g_thread_pool_new (stopper_run, ad, (gint) ad->n_slots, TRUE, NULL);
   gst_bus_set_sync_handler (ad->bus, on_bus_sync, ad, NULL);

@@ -43,14 +43,15 @@ def uri(path):
 
 
 def write_config(path, placeholder, slots=4, timeout_us=33333, reset_mode=1, tracker=True,
-                 **standin):
+                 drop_pipeline_eos=1, **standin):
     """A deepstream-app config as shipped (configs/deepstream), plus [standin] switches."""
     lines = ["[application]", "enable-perf-measurement=0", "",
              "[tests]", "file-loop=0", "",
              "[source0]", "enable=1", "type=3", f"uri={uri(placeholder)}",
              f"num-sources={slots}", "gpu-id=0", "",
              "[streammux]", "gpu-id=0", f"batch-size={slots}",
-             f"batched-push-timeout={timeout_us}", "drop-pipeline-eos=1", "sync-inputs=0", "",
+             f"batched-push-timeout={timeout_us}", f"drop-pipeline-eos={drop_pipeline_eos}",
+             "sync-inputs=0", "",
              "[tracker]", f"enable={1 if tracker else 0}", "gpu-id=0",
              f"tracking-id-reset-mode={reset_mode}", "",
              "[sink0]", "enable=1", "type=1", "sync=0", ""]

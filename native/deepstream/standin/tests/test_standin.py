@@ -45,8 +45,11 @@ def test_hello_and_ready(start):
     e.finish()
 
 
-def test_ids_continue_across_the_files_of_a_camera(start, clips, tmp_path):
-    e = start()
+@pytest.mark.parametrize("drop_pipeline_eos", [1, 0], ids=["as-shipped", "eos-not-dropped"])
+def test_ids_continue_across_the_files_of_a_camera(start, clips, tmp_path, drop_pipeline_eos):
+    """Also with a config that lets the muxer end the pipeline once every pad is at EOS
+    (every idle slot's is): the adapter sets drop-pipeline-eos itself."""
+    e = start(drop_pipeline_eos=drop_pipeline_eos)
     parts = [clips[f"part{i}"] for i in range(5)]
     res = play_camera(e.client, 0, 1, parts, tmp_path, "cam")
     camera_frames = []
