@@ -183,6 +183,7 @@ func (e *Engine) Finish(slot int, fileID int64) {
 		return
 	}
 	delete(e.playing, slot)
+	delete(e.live, slot)
 	e.emit(engine.Event{Kind: "file_done", Slot: slot, FileID: fileID, Frames: 30})
 }
 
