@@ -107,7 +107,11 @@ type camera struct {
 	played  bool // a play was issued: later files continue the camera
 	// reset marks a camera whose tracker state died with the engine: its next file
 	// starts with a tracker reset and says so.
-	reset  bool
+	reset bool
+	// down marks a live file between the stream_lost of an outage and its
+	// stream_resumed: the engine's further stream_lost (one per failed retry) are not
+	// sent again.
+	down   bool
 	known  map[int64]struct{}
 	done   int
 	failed int
@@ -375,18 +379,24 @@ func (s *State) finish(slot int, fileID int64, failed bool, event func(*camera, 
 	} else {
 		c.done++
 	}
-	c.current, c.started = nil, false
+	c.current, c.started, c.down = nil, false, false
 	s.advance(slot, &res)
 	return res
 }
 
 // StreamLost reports an outage of the live source playing on slot: the engine
-// reconnects (willRetry), or gives up and a file_error follows. Nothing changes.
+// reconnects (willRetry), or gives up and a file_error follows. FastAPI hears of an
+// outage once: the engine's stream_lost of each failed retry that follows is left out
+// (Ignored), until the stream resumes or the engine gives up.
 func (s *State) StreamLost(slot int, fileID int64, reason string, willRetry bool) Result {
 	c, why := s.playing(slot, fileID)
 	if c == nil {
 		return Result{Ignored: why}
 	}
+	if c.down && willRetry {
+		return Result{Ignored: fmt.Sprintf("camera %d: a retry of the outage already reported", c.id)}
+	}
+	c.down = true
 	return Result{Events: []any{&protocol.StreamLost{RequestID: c.current.RequestID, StreamID: slot, CameraID: c.id,
 		FileID: fileID, Reason: reason, WillRetry: willRetry}}}
 }
@@ -397,6 +407,7 @@ func (s *State) StreamResumed(slot int, fileID int64, downMS int64, attempts int
 	if c == nil {
 		return Result{Ignored: why}
 	}
+	c.down = false
 	return Result{Events: []any{&protocol.StreamResumed{RequestID: c.current.RequestID, StreamID: slot, CameraID: c.id,
 		FileID: fileID, DownMS: downMS, Attempts: attempts, TrackerKept: trackerKept}}}
 }

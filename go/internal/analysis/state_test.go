@@ -261,6 +261,10 @@ func TestLiveStream(t *testing.T) {
 	if m := wire(t, res.Events[0]); m["reason"] != "end of stream" || m["will_retry"] != true || res.Changed {
 		t.Fatalf("stream_lost %v (changed %v)", m, res.Changed)
 	}
+	// The engine's stream_lost of each failed retry is not sent again.
+	if res := s.StreamLost(0, 42, "connection refused", true); res.Ignored == "" || len(res.Events) != 0 {
+		t.Fatalf("a retry's stream_lost sent again: %+v", res)
+	}
 	res = s.StreamResumed(0, 42, 2300, 2, true)
 	expectEvents(t, res, "stream_resumed:r1:0:42:42")
 	if m := wire(t, res.Events[0]); m["down_ms"] != 2300.0 || m["attempts"] != 2.0 || m["tracker_kept"] != true {
@@ -294,6 +298,8 @@ func TestLiveStream(t *testing.T) {
 		t.Fatalf("file camera's processing item %v", proc(1))
 	}
 
+	// The next outage is reported again; giving up is reported even after it.
+	expectEvents(t, s.StreamLost(0, 42, "end of stream", true), "stream_lost:r1:0:42:42")
 	res = s.StreamLost(0, 42, "401 Unauthorized", false)
 	expectEvents(t, res, "stream_lost:r1:0:42:42")
 	expectCommands(t, res)

@@ -75,9 +75,10 @@ func TestFakeLiveCameras(t *testing.T) {
 		lost["reason"] != "end of stream" || lost["will_retry"] != true {
 		t.Fatalf("stream_lost %v", lost)
 	}
-	if l := liveItem(t, f, 1, 2); l["state"] != "reconnecting" || l["fps"] != 0.0 || l["last_frame_age_ms"] != 1000.0 || l["reconnects"] != 1.0 {
+	if l := liveItem(t, f, 1, 2); l["state"] != "reconnecting" || l["fps"] != 0.0 || l["last_frame_age_ms"] != 1000.0 || l["reconnects"] != 0.0 {
 		t.Fatalf("live during the outage %v", l)
 	}
+	e.LoseStream(1, "connection refused", true) // a failed retry: not reported again
 	e.ResumeStream(1, 2300)
 	res := f.srv.expect("stream_resumed", &seen)
 	if res["request_id"] != "v2" || res["stream_id"] != 1.0 || res["camera_id"] != 2.0 || res["file_id"] != 20.0 ||
@@ -88,6 +89,11 @@ func TestFakeLiveCameras(t *testing.T) {
 		t.Fatalf("live after the outage %v", l)
 	}
 	notOther(t, seen, 1)
+	for _, m := range seen {
+		if m["type"] == "stream_lost" {
+			t.Fatalf("one outage reported twice: %v", m)
+		}
+	}
 	if id, ok := e.Playing(1); !ok || id != 20 {
 		t.Fatal("the camera ended with the outage")
 	}

@@ -213,12 +213,11 @@ func (e *Engine) LoseStream(slot int, reason string, willRetry bool) {
 	if l == nil || e.dead || e.hung {
 		return
 	}
-	l.Reconnects++
 	l.State, l.FPS = "reconnecting", 0
 	age := int64(1000)
 	l.LastFrameAgeMS = &age
 	e.emit(engine.Event{Kind: "stream_lost", Slot: slot, FileID: r.FileID,
-		Lost: &engine.StreamLost{Reason: reason, WillRetry: willRetry, Attempt: l.Reconnects, RetryInMS: 1000}})
+		Lost: &engine.StreamLost{Reason: reason, WillRetry: willRetry, Attempt: 1, RetryInMS: 1000}})
 	if !willRetry {
 		delete(e.playing, slot)
 		delete(e.live, slot)
@@ -236,6 +235,7 @@ func (e *Engine) ResumeStream(slot int, downMS int64) {
 	}
 	age := int64(0)
 	l.State, l.FPS, l.LastFrameAgeMS = "playing", 30, &age
+	l.Reconnects++ // outages that ended in stream_resumed
 	e.emit(engine.Event{Kind: "stream_resumed", Slot: slot, FileID: r.FileID,
 		Resumed: &engine.StreamResumed{DownMS: downMS, Attempts: 1, TrackerKept: true}})
 }
