@@ -13,7 +13,11 @@
  *
  * A watchdog fails a file that produces no frame for DS_GST_STALL_TIMEOUT_MS (5 s):
  * decodebin drops a demuxer's error posted while it is still being autoplugged, which
- * otherwise leaves the slot waiting forever. */
+ * otherwise leaves the slot waiting forever.
+ *
+ * A live uri (rtsp, http, udp) plays until stopped: its EOS, error or stall (the slot's
+ * live-stall-sec) is a loss, answered by a re-play of the same uri from a main-loop timer
+ * with back-off (DsLive in ds-slot-core.h); 401/403/404 refusals end it at once. */
 #include <errno.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
@@ -52,6 +56,13 @@ typedef struct {
   GstSegment segment;
   gboolean video_linked;
   gint64 play_mono_ns; /* when the current file was asked for */
+  DsLive live;
+  DsLiveResume resume; /* of the last resumed outage, for its event */
+
+  /* main loop only */
+  const DsLiveOptions *opts;
+  gchar *uri;          /* of the current file, for re-plays */
+  guint retry_id;      /* the pending re-play's timer, 0 = none */
 } DsSlot;
 
 struct _DsEngine {
@@ -72,6 +83,8 @@ typedef enum {
   DS_EV_EOS,
   DS_EV_ERROR,
   DS_EV_FATAL,
+  DS_EV_REFUSED,  /* a live source's refusal that is not retried (text: why) */
+  DS_EV_RESUMED,  /* a live source's first frame after an outage (slot->resume) */
 } DsEventKind;
 
 static gint64
@@ -129,7 +142,7 @@ on_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
         GST_PAD_PROBE_INFO_BUFFER (info) : NULL;
     GstBufferList *list = single == NULL ? GST_PAD_PROBE_INFO_BUFFER_LIST (info) : NULL;
     guint n = single != NULL ? 1 : gst_buffer_list_length (list);
-    gboolean first = FALSE;
+    gboolean first = FALSE, resumed = FALSE;
     guint64 gen;
 
     g_mutex_lock (&slot->lock);
@@ -137,6 +150,18 @@ on_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       GstBuffer *buf = single != NULL ? single : gst_buffer_list_get (list, i);
       GstClockTime pts = GST_BUFFER_PTS (buf);
       gint64 pos = -1;
+
+      if (slot->book.state == DS_SLOT_PLAYING && slot->live.active) {
+        DsLiveFrame what = ds_live_frame (&slot->live, mono, &slot->resume);
+
+        if (what == DS_LIVE_FRAME_DROP)
+          continue;
+        if (what == DS_LIVE_FRAME_RESUMED) {
+          resumed = TRUE;
+          if (!slot->resume.tracker_kept)
+            slot->book.camera_frames = 0; /* a long outage: a new camera in all but name */
+        }
+      }
 
       if (GST_CLOCK_TIME_IS_VALID (pts)) {
         guint64 st = gst_segment_to_stream_time (&slot->segment, GST_FORMAT_TIME, pts);
@@ -150,6 +175,8 @@ on_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     g_mutex_unlock (&slot->lock);
     if (first)
       queue_event (slot->engine, slot, gen, DS_EV_STARTED, mono, NULL);
+    if (resumed)
+      queue_event (slot->engine, slot, gen, DS_EV_RESUMED, mono, NULL);
     return GST_PAD_PROBE_OK;
   }
 
@@ -223,6 +250,21 @@ on_no_more_pads (GstElement *dec, gpointer user_data)
     queue_event (slot->engine, slot, gen, DS_EV_ERROR, 0, "no video stream");
 }
 
+/* rtspsrc takes the slot's [sourceK] options (select-rtp-protocol, latency). */
+static void
+on_source_setup (GstElement *dec, GstElement *source, gpointer user_data)
+{
+  DsSlot *slot = user_data;
+  GstElementFactory *f = gst_element_get_factory (source);
+  (void) dec;
+
+  if (f == NULL || g_strcmp0 (GST_OBJECT_NAME (f), "rtspsrc") != 0)
+    return;
+  /* GstRTSPLowerTrans: 0 = UDP | UDP multicast | TCP, as deepstream-app reads it. */
+  g_object_set (source, "protocols", slot->opts->rtp_protocols == 4 ? 4u : 7u,
+      "latency", (guint) slot->opts->latency_ms, NULL);
+}
+
 /* Software decoders get DS_GST_DECODER_THREADS threads (default 1, 0 = libav's auto):
  * the slots are the parallelism, and a per-file thread pool costs start-up time and,
  * with frame threading, frames of latency before the first picture — the switch gap. */
@@ -252,9 +294,25 @@ on_bus_sync (GstBus *bus, GstMessage *msg, gpointer user_data)
 
       GST_INFO_OBJECT (GST_MESSAGE_SRC (msg), "error (slot %d): %s",
           index < engine->config->n_slots ? (gint) index : -1, text);
-      if (index < engine->config->n_slots)
-        queue_if_playing (&engine->slots[index], DS_EV_ERROR, 0, text);
-      else
+      if (index < engine->config->n_slots) {
+        DsSlot *slot = &engine->slots[index];
+        gint status = ds_slot_error_refusal (msg);
+        gboolean live;
+
+        gchar *why = NULL;
+
+        g_mutex_lock (&slot->lock);
+        live = slot->live.active;
+        if (live && status != 0)
+          why = ds_live_refusal_text (slot->uri, status);
+        g_mutex_unlock (&slot->lock);
+        if (why != NULL) {
+          queue_if_playing (slot, DS_EV_REFUSED, 0, why);
+          g_free (why);
+        } else {
+          queue_if_playing (slot, DS_EV_ERROR, 0, text);
+        }
+      } else
         queue_event (engine, NULL, 0, DS_EV_FATAL, 0, text);
       g_free (text);
       break;
@@ -297,6 +355,85 @@ slot_fail (DsEngine *engine, DsSlot *slot, gint64 file_id, const gchar *text)
   slot_halt (slot);
 }
 
+static gboolean on_retry (gpointer data);
+
+/* A live source failed (main loop). refusal: it will not heal, reason is the refusal's
+ * text. Either the slot waits for a re-play, or the file ends with file_error. */
+static void
+live_lost (DsEngine *engine, DsSlot *slot, const gchar *reason, gboolean refusal)
+{
+  DsLiveLoss loss;
+  gint64 file_id;
+
+  g_mutex_lock (&slot->lock);
+  ds_live_lost (&slot->live, slot->opts, mono_now_ns (), refusal, &loss);
+  file_id = slot->book.file_id;
+  if (loss.will_retry)
+    slot->book.generation++; /* whatever the failed attempt still posts is stale */
+  else
+    ds_slot_book_end (&slot->book, FALSE, NULL);
+  g_mutex_unlock (&slot->lock);
+
+  GST_INFO ("slot %u: stream lost (%s), %s", slot->index, reason,
+      loss.will_retry ? "retrying" : "giving up");
+  ds_shim_emit_stream_lost (engine->shim, (gint) slot->index, file_id, reason,
+      loss.will_retry, loss.attempt, loss.retry_in_ms);
+  if (!loss.will_retry) {
+    gchar *text = refusal ? g_strdup_printf ("%s: not retried", reason) :
+        g_strdup_printf ("stream lost: %s (gave up after %u attempts)", reason, loss.attempt);
+    slot_fail (engine, slot, file_id, text);
+    g_free (text);
+    return;
+  }
+  slot_halt (slot);
+  slot->retry_id = g_timeout_add ((guint) loss.retry_in_ms, on_retry, slot);
+}
+
+/* Starts the slot's decoder on slot->uri; a synchronous failure becomes an error event. */
+static void
+slot_start (DsEngine *engine, DsSlot *slot, guint64 gen, gboolean live)
+{
+  GstStateChangeReturn ret;
+
+  /* A live source prerolls asynchronously (rtspsrc): a locked bin then commits PAUSED
+   * and stops there unless it handles the async change itself. It also gets no base time
+   * from its parent, and rtspsrc's jitter buffer runs on the clock. */
+  g_object_set (slot->dec, "uri", slot->uri, "async-handling", live, NULL);
+  gst_element_set_base_time (slot->dec, gst_element_get_base_time (engine->pipeline));
+  ret = gst_element_set_state (slot->dec, GST_STATE_PLAYING);
+  GST_DEBUG ("slot %u: decoder going to PLAYING: %s", slot->index,
+      gst_element_state_change_return_get_name (ret));
+  if (ret == GST_STATE_CHANGE_FAILURE) {
+    /* The ERROR message that explains it was queued first and wins. */
+    queue_event (engine, slot, gen, DS_EV_ERROR, 0, "cannot start playback");
+  }
+}
+
+static gboolean
+on_retry (gpointer data)
+{
+  DsSlot *slot = data;
+  guint64 gen;
+  gboolean go;
+
+  slot->retry_id = 0;
+  g_mutex_lock (&slot->lock);
+  go = slot->book.state == DS_SLOT_PLAYING && slot->live.active
+      && slot->live.phase == DS_LIVE_WAITING;
+  if (go) {
+    ds_live_retry (&slot->live, mono_now_ns ());
+    slot->video_linked = FALSE;
+    gst_segment_init (&slot->segment, GST_FORMAT_TIME);
+  }
+  gen = slot->book.generation;
+  g_mutex_unlock (&slot->lock);
+  if (go) {
+    GST_DEBUG ("slot %u: reconnecting to %s", slot->index, slot->uri);
+    slot_start (slot->engine, slot, gen, TRUE);
+  }
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 on_watchdog (gpointer data)
 {
@@ -308,7 +445,19 @@ on_watchdog (gpointer data)
     gint64 last, file_id;
     gchar *text = NULL;
 
+    gboolean connecting;
+
     g_mutex_lock (&slot->lock);
+    if (slot->book.state == DS_SLOT_PLAYING && slot->live.active) {
+      if (ds_live_stalled (&slot->live, slot->opts, now, &connecting))
+        text = g_strdup_printf (connecting ? "no video frame within %d ms" :
+            "stalled: no video frame for %d ms", slot->opts->stall_ms);
+      g_mutex_unlock (&slot->lock);
+      if (text != NULL)
+        live_lost (engine, slot, text, FALSE);
+      g_free (text);
+      continue;
+    }
     last = slot->book.last_mono_ns >= 0 ? slot->book.last_mono_ns : slot->play_mono_ns;
     if (slot->book.state == DS_SLOT_PLAYING && now - last > engine->stall_ns) {
       text = g_strdup_printf (slot->book.frames == 0 ?
@@ -357,11 +506,29 @@ on_event (const DsSlotCall *ev)
     return;
   }
 
+  if (slot->live.active && (ev->kind == DS_EV_EOS || ev->kind == DS_EV_ERROR ||
+          ev->kind == DS_EV_REFUSED)) {
+    g_mutex_unlock (&slot->lock);
+    live_lost (engine, slot, ev->kind == DS_EV_EOS ? "end of stream" : ev->text,
+        ev->kind == DS_EV_REFUSED);
+    return;
+  }
+
   switch (ev->kind) {
     case DS_EV_STARTED:
       g_mutex_unlock (&slot->lock);
       ds_shim_emit_file_started (engine->shim, (gint) ev->index, file_id, ev->mono_ns);
       return;
+
+    case DS_EV_RESUMED: {
+      DsLiveResume r = slot->resume;
+
+      g_mutex_unlock (&slot->lock);
+      GST_INFO ("slot %u: stream resumed after %" G_GINT64_FORMAT " ms", ev->index, r.down_ms);
+      ds_shim_emit_stream_resumed (engine->shim, (gint) ev->index, file_id, r.down_ms,
+          r.attempts, r.tracker_kept);
+      return;
+    }
 
     case DS_EV_EOS: {
       gint64 last_mono = slot->book.last_mono_ns;
@@ -386,6 +553,7 @@ on_event (const DsSlotCall *ev)
     }
 
     case DS_EV_ERROR:
+    case DS_EV_REFUSED: /* of a file: cannot be, taken as an error */
       ds_slot_book_end (&slot->book, FALSE, NULL);
       g_mutex_unlock (&slot->lock);
       slot_fail (engine, slot, file_id, ev->text);
@@ -420,8 +588,8 @@ engine_play (gpointer data, const DsPlayRequest *req, GError **error)
 {
   DsEngine *engine = data;
   DsSlot *slot = &engine->slots[req->slot];
+  gboolean live = ds_live_uri_is_live (req->uri);
   gchar *not_playable;
-  GstStateChangeReturn ret;
   guint64 gen;
   gboolean ok;
 
@@ -436,6 +604,14 @@ engine_play (gpointer data, const DsPlayRequest *req, GError **error)
   gst_segment_init (&slot->segment, GST_FORMAT_TIME);
   slot->video_linked = FALSE;
   slot->play_mono_ns = mono_now_ns ();
+  if (ok) {
+    g_free (slot->uri);
+    slot->uri = g_strdup (req->uri);
+    if (live)
+      ds_live_begin (&slot->live, slot->play_mono_ns);
+    else
+      ds_live_end (&slot->live);
+  }
   gen = slot->book.generation;
   g_mutex_unlock (&slot->lock);
   if (!ok)
@@ -448,14 +624,7 @@ engine_play (gpointer data, const DsPlayRequest *req, GError **error)
     g_free (not_playable);
     return TRUE;
   }
-  g_object_set (slot->dec, "uri", req->uri, NULL);
-  ret = gst_element_set_state (slot->dec, GST_STATE_PLAYING);
-  GST_DEBUG ("slot %d: decoder going to PLAYING: %s", req->slot,
-      gst_element_state_change_return_get_name (ret));
-  if (ret == GST_STATE_CHANGE_FAILURE) {
-    /* The ERROR message that explains it was queued first and wins. */
-    queue_event (engine, slot, gen, DS_EV_ERROR, 0, "cannot start playback");
-  }
+  slot_start (engine, slot, gen, live);
   return TRUE;
 }
 
@@ -467,6 +636,10 @@ engine_stop (gpointer data, gint index, DsStopResult *out, GError **error)
   gboolean playing;
   (void) error;
 
+  if (slot->retry_id != 0) {
+    g_source_remove (slot->retry_id);
+    slot->retry_id = 0;
+  }
   g_mutex_lock (&slot->lock);
   playing = slot->book.state == DS_SLOT_PLAYING;
   g_mutex_unlock (&slot->lock);
@@ -477,6 +650,7 @@ engine_stop (gpointer data, gint index, DsStopResult *out, GError **error)
   out->file_id = slot->book.file_id;
   out->frames = slot->book.frames;
   ds_slot_book_end (&slot->book, TRUE, NULL);
+  ds_live_end (&slot->live);
   g_mutex_unlock (&slot->lock);
   return TRUE;
 }
@@ -522,6 +696,7 @@ engine_progress (gpointer data, gint index, DsSlotProgress *out)
   }
   g_mutex_lock (&slot->lock);
   ds_slot_book_progress (&slot->book, out);
+  ds_live_progress (&slot->live, mono_now_ns (), &out->live);
   g_mutex_unlock (&slot->lock);
 }
 
@@ -587,6 +762,8 @@ engine_build (DsEngine *engine, GError **error)
         GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_sink_probe, slot, NULL);
     g_signal_connect (slot->dec, "pad-added", G_CALLBACK (on_pad_added), slot);
     g_signal_connect (slot->dec, "no-more-pads", G_CALLBACK (on_no_more_pads), slot);
+    g_signal_connect (slot->dec, "source-setup", G_CALLBACK (on_source_setup), slot);
+    slot->opts = &engine->config->live[i];
   }
   g_signal_connect (engine->pipeline, "deep-element-added", G_CALLBACK (on_deep_element_added),
       engine);
@@ -608,6 +785,9 @@ engine_teardown (DsEngine *engine)
   if (engine->slots != NULL) {
     for (guint i = 0; i < engine->config->n_slots; i++) {
       DsSlot *slot = &engine->slots[i];
+      if (slot->retry_id != 0)
+        g_source_remove (slot->retry_id);
+      slot->retry_id = 0;
       if (slot->dec != NULL)
         gst_element_set_state (slot->dec, GST_STATE_NULL);
     }
@@ -625,6 +805,7 @@ engine_teardown (DsEngine *engine)
     for (guint i = 0; i < engine->config->n_slots; i++) {
       DsSlot *slot = &engine->slots[i];
       ds_slot_book_clear (&slot->book);
+      g_free (slot->uri);
       if (slot->sinkpad != NULL)
         gst_object_unref (slot->sinkpad);
       g_mutex_clear (&slot->lock);

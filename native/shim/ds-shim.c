@@ -313,6 +313,37 @@ ds_shim_emit_file_error (DsShim *shim, gint slot, gint64 file_id, const gchar *e
 }
 
 void
+ds_shim_emit_stream_lost (DsShim *shim, gint slot, gint64 file_id, const gchar *reason,
+    gboolean will_retry, guint attempt, gint64 retry_in_ms)
+{
+  JsonBuilder *b = event_begin ("stream_lost");
+
+  member_int (b, "slot", slot);
+  member_int (b, "file_id", file_id);
+  member_string (b, "reason", reason != NULL ? reason : "unknown");
+  json_builder_set_member_name (b, "will_retry");
+  json_builder_add_boolean_value (b, will_retry);
+  member_int (b, "attempt", attempt);
+  member_int (b, "retry_in_ms", will_retry ? retry_in_ms : 0);
+  shim_send_event (shim, event_end (b));
+}
+
+void
+ds_shim_emit_stream_resumed (DsShim *shim, gint slot, gint64 file_id, gint64 down_ms,
+    guint attempts, gboolean tracker_kept)
+{
+  JsonBuilder *b = event_begin ("stream_resumed");
+
+  member_int (b, "slot", slot);
+  member_int (b, "file_id", file_id);
+  member_int (b, "down_ms", down_ms);
+  member_int (b, "attempts", attempts);
+  json_builder_set_member_name (b, "tracker_kept");
+  json_builder_add_boolean_value (b, tracker_kept);
+  shim_send_event (shim, event_end (b));
+}
+
+void
 ds_shim_emit_fatal (DsShim *shim, const gchar *error)
 {
   JsonBuilder *b = event_begin ("fatal");
@@ -608,6 +639,16 @@ op_progress (DsShim *shim, DsRequest *r)
     member_opt_ns (b, "duration_ns", p.duration_ns);
     member_uint (b, "frames", p.frames);
     member_uint (b, "camera_frames", p.camera_frames);
+    if (p.state == DS_SLOT_PLAYING && p.live.active) {
+      json_builder_set_member_name (b, "live");
+      json_builder_begin_object (b);
+      member_string (b, "state", p.live.state != NULL ? p.live.state : "connecting");
+      json_builder_set_member_name (b, "fps");
+      json_builder_add_double_value (b, p.live.fps);
+      member_opt_ns (b, "last_frame_age_ms", p.live.last_frame_age_ms);
+      member_uint (b, "reconnects", p.live.reconnects);
+      json_builder_end_object (b);
+    }
     json_builder_end_object (b);
   }
   json_builder_end_array (b);

@@ -21,6 +21,15 @@ typedef enum {
   DS_SLOT_PLAYING = 1,
 } DsSlotState;
 
+/* A live source's health (docs/engine-protocol.md, "Live sources"). */
+typedef struct {
+  gboolean active;          /* the slot plays a live uri: `live` is reported */
+  const gchar *state;       /* "connecting", "playing" or "reconnecting" (static) */
+  gdouble fps;              /* frames/s over the last ~2 s */
+  gint64 last_frame_age_ms; /* -1 = no frame yet */
+  guint64 reconnects;       /* outages that ended in a resumed stream */
+} DsLiveProgress;
+
 typedef struct {
   DsSlotState state;
   gint64 file_id;       /* meaningful when has_file */
@@ -29,6 +38,7 @@ typedef struct {
   gint64 duration_ns;   /* -1 = unknown */
   guint64 frames;       /* frames of the current (or last) file */
   guint64 camera_frames;/* frames since the last camera reset */
+  DsLiveProgress live;
 } DsSlotProgress;
 
 typedef struct {
@@ -74,6 +84,11 @@ void ds_shim_emit_file_done    (DsShim *shim, gint slot, gint64 file_id, guint64
                                 guint64 camera_frames, gint64 mono_ns);
 void ds_shim_emit_file_error   (DsShim *shim, gint slot, gint64 file_id, const gchar *error);
 void ds_shim_emit_fatal        (DsShim *shim, const gchar *error);
+/* Live sources: retry_in_ms is sent only when will_retry. */
+void ds_shim_emit_stream_lost  (DsShim *shim, gint slot, gint64 file_id, const gchar *reason,
+                                gboolean will_retry, guint attempt, gint64 retry_in_ms);
+void ds_shim_emit_stream_resumed (DsShim *shim, gint slot, gint64 file_id, gint64 down_ms,
+                                  guint attempts, gboolean tracker_kept);
 
 /* Closes the client and the listener, removes the socket file. */
 void ds_shim_free (DsShim *shim);

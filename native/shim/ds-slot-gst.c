@@ -58,3 +58,30 @@ ds_slot_error_text (GstMessage *msg)
   g_error_free (err);
   return text;
 }
+
+gint
+ds_slot_error_refusal (GstMessage *msg)
+{
+  static const gint codes[] = { 401, 403, 404 };
+  GError *err = NULL;
+  gchar *debug = NULL;
+  gint status = 0;
+
+  if (msg == NULL || GST_MESSAGE_TYPE (msg) != GST_MESSAGE_ERROR)
+    return 0;
+  gst_message_parse_error (msg, &err, &debug);
+  if (err->domain == GST_RESOURCE_ERROR) {
+    /* rtspsrc and souphttpsrc put the status in the debug text: "Not Found (404)". */
+    for (guint i = 0; debug != NULL && status == 0 && i < G_N_ELEMENTS (codes); i++) {
+      gchar *needle = g_strdup_printf ("(%d)", codes[i]);
+      if (strstr (debug, needle) != NULL)
+        status = codes[i];
+      g_free (needle);
+    }
+    if (status == 0 && err->code == GST_RESOURCE_ERROR_NOT_AUTHORIZED)
+      status = 401;
+  }
+  g_free (debug);
+  g_error_free (err);
+  return status;
+}

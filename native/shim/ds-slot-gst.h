@@ -23,6 +23,11 @@ guint ds_slot_of_object (GstObject *obj);
  * tail that is only a location is left out. NULL when msg is not an ERROR. */
 gchar *ds_slot_error_text (GstMessage *msg);
 
+/* A live source's refusal that will not heal: 401, 403 or 404 when the ERROR message says
+ * so (GST_RESOURCE_ERROR with the status in the debug text, as rtspsrc and souphttpsrc
+ * write it; NOT_AUTHORIZED alone counts as 401), else 0 (retried as an outage). */
+gint ds_slot_error_refusal (GstMessage *msg);
+
 G_END_DECLS
 
 #endif /* DS_SLOT_GST_H */

@@ -406,6 +406,170 @@ test_real_bus_error (Fixture *f, gconstpointer data)
   g_free (want);
 }
 
+/* ---------- live sources ---------- */
+
+#define MS(x) ((gint64) (x) * G_GINT64_CONSTANT (1000000))
+
+static void
+test_live_uri (void)
+{
+  g_assert_true (ds_live_uri_is_live ("rtsp://127.0.0.1:8554/cam"));
+  g_assert_true (ds_live_uri_is_live ("RTSPS://h/x"));
+  g_assert_true (ds_live_uri_is_live ("http://h/x.mp4"));
+  g_assert_true (ds_live_uri_is_live ("https://h/x"));
+  g_assert_true (ds_live_uri_is_live ("udp://127.0.0.1:5000"));
+  g_assert_false (ds_live_uri_is_live ("file:///x.mp4"));
+  g_assert_false (ds_live_uri_is_live ("nonsense"));
+  g_assert_false (ds_live_uri_is_live (NULL));
+}
+
+static void
+test_live_backoff (void)
+{
+  static const gint64 want[] = { 1000, 2000, 4000, 8000, 16000, 30000, 30000 };
+  DsLiveOptions opts;
+  DsLive live;
+  DsLiveLoss loss;
+  DsLiveResume r;
+  gboolean connecting;
+  gint64 t = MS (1000);
+
+  ds_live_options_init (&opts);
+  ds_live_begin (&live, t);
+  g_assert_false (ds_live_stalled (&live, &opts, t + MS (5000), &connecting));
+  g_assert_true (ds_live_stalled (&live, &opts, t + MS (5001), &connecting));
+  g_assert_true (connecting);
+  /* The first connection fails, then every retry: 1 s doubling to 30 s, forever. */
+  for (guint i = 0; i < G_N_ELEMENTS (want); i++) {
+    ds_live_lost (&live, &opts, t, FALSE, &loss);
+    g_assert_true (loss.will_retry);
+    g_assert_cmpuint (loss.attempt, ==, i + 1);
+    g_assert_cmpint (loss.retry_in_ms, ==, want[i]);
+    g_assert_false (ds_live_stalled (&live, &opts, t + MS (60000), &connecting));
+    g_assert_cmpint (ds_live_frame (&live, t, &r), ==, DS_LIVE_FRAME_DROP);
+    t += MS (loss.retry_in_ms);
+    ds_live_retry (&live, t);
+  }
+  /* Never played: resumed, but nothing to keep. */
+  g_assert_cmpint (ds_live_frame (&live, t, &r), ==, DS_LIVE_FRAME_RESUMED);
+  g_assert_cmpuint (r.attempts, ==, G_N_ELEMENTS (want));
+  g_assert_false (r.tracker_kept);
+  g_assert_cmpint (ds_live_frame (&live, t + MS (33), &r), ==, DS_LIVE_FRAME_COUNT);
+  /* The next outage starts again at 1 s. */
+  ds_live_lost (&live, &opts, t + MS (40), FALSE, &loss);
+  g_assert_cmpint (loss.retry_in_ms, ==, 1000);
+  g_assert_cmpuint (loss.attempt, ==, 1);
+}
+
+static void
+test_live_resume_keeps_or_resets (void)
+{
+  DsLiveOptions opts;
+  DsLive live;
+  DsLiveLoss loss;
+  DsLiveResume r;
+  DsLiveProgress p;
+
+  ds_live_options_init (&opts);
+  ds_live_begin (&live, 0);
+  ds_live_progress (&live, MS (10), &p);
+  g_assert_cmpstr (p.state, ==, "connecting");
+  g_assert_cmpint (p.last_frame_age_ms, ==, -1);
+  for (gint i = 0; i < 90; i++) /* 3 s at 30 fps */
+    g_assert_cmpint (ds_live_frame (&live, MS (100 + i * 1000 / 30), &r), ==,
+        DS_LIVE_FRAME_COUNT);
+  ds_live_progress (&live, MS (3100), &p);
+  g_assert_cmpstr (p.state, ==, "playing");
+  g_assert_cmpfloat_with_epsilon (p.fps, 30.0, 1.0);
+  g_assert_cmpint (p.last_frame_age_ms, <, 40);
+  /* Lost at 3.1 s, back 9.9 s after the last frame: kept. */
+  ds_live_lost (&live, &opts, MS (3100), FALSE, &loss);
+  ds_live_progress (&live, MS (3200), &p);
+  g_assert_cmpstr (p.state, ==, "reconnecting");
+  ds_live_retry (&live, MS (4100));
+  g_assert_cmpint (ds_live_frame (&live, MS (12966), &r), ==, DS_LIVE_FRAME_RESUMED);
+  g_assert_cmpint (r.down_ms, ==, 9900);
+  g_assert_true (r.tracker_kept);
+  /* A stall after that, back more than 10 s after the last frame: reset. */
+  ds_live_lost (&live, &opts, MS (18000), FALSE, &loss);
+  ds_live_retry (&live, MS (19000));
+  ds_live_lost (&live, &opts, MS (19100), FALSE, &loss);
+  g_assert_cmpint (loss.retry_in_ms, ==, 2000);
+  ds_live_retry (&live, MS (21100));
+  g_assert_cmpint (ds_live_frame (&live, MS (22967), &r), ==, DS_LIVE_FRAME_RESUMED);
+  g_assert_cmpint (r.down_ms, ==, 10001);
+  g_assert_cmpuint (r.attempts, ==, 2);
+  g_assert_false (r.tracker_kept);
+  ds_live_progress (&live, MS (23000), &p);
+  g_assert_cmpuint (p.reconnects, ==, 2);
+}
+
+static void
+test_live_gives_up (void)
+{
+  DsLiveOptions opts;
+  DsLive live;
+  DsLiveLoss loss;
+  gchar *text;
+
+  ds_live_options_init (&opts);
+  opts.attempts = 1;
+  ds_live_begin (&live, 0);
+  ds_live_lost (&live, &opts, 0, FALSE, &loss);
+  g_assert_true (loss.will_retry);
+  ds_live_retry (&live, MS (1000));
+  ds_live_lost (&live, &opts, MS (1000), FALSE, &loss);
+  g_assert_false (loss.will_retry);
+  g_assert_cmpuint (loss.attempt, ==, 1);
+  g_assert_false (live.active);
+  /* Refusals are final at once, however many retries are allowed. */
+  opts.attempts = -1;
+  ds_live_begin (&live, 0);
+  ds_live_lost (&live, &opts, 0, TRUE, &loss);
+  g_assert_false (loss.will_retry);
+  g_assert_cmpuint (loss.attempt, ==, 0);
+  /* rtsp-reconnect-interval-sec=0: no retry. */
+  opts.retry_ms = 0;
+  ds_live_begin (&live, 0);
+  ds_live_lost (&live, &opts, 0, FALSE, &loss);
+  g_assert_false (loss.will_retry);
+  text = ds_live_refusal_text ("rtsp://h/x", 401);
+  g_assert_cmpstr (text, ==, "rtsp: unauthorized (401)");
+  g_free (text);
+  text = ds_live_refusal_text ("rtsps://h/x", 403);
+  g_assert_cmpstr (text, ==, "rtsp: forbidden (403)");
+  g_free (text);
+  text = ds_live_refusal_text ("https://h/x", 404);
+  g_assert_cmpstr (text, ==, "http: not found (404)");
+  g_free (text);
+}
+
+static void
+test_live_refusal_of_message (void)
+{
+  struct { GQuark domain; gint code; const gchar *debug; gint want; } cases[] = {
+    { GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED, "x.c(1): f (): /e:\nUnauthorized (401)", 401 },
+    { GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED, NULL, 401 },
+    { GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ, "x.c(1): f (): /e:\nForbidden (403)", 403 },
+    { GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND, "x.c(1): f (): /e:\nNot Found (404)", 404 },
+    /* A missing file is NOT_FOUND without a status: not a refusal of a live source. */
+    { GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND, "No such file \"/x\"", 0 },
+    { GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ_WRITE, "Failed to connect. (Generic error)", 0 },
+    { GST_STREAM_ERROR, GST_STREAM_ERROR_DECODE, "(404)", 0 },
+  };
+  GstObject *src = GST_OBJECT (gst_element_factory_make ("fakesrc", NULL));
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GError *err = g_error_new_literal (cases[i].domain, cases[i].code, "boom");
+    GstMessage *msg = gst_message_new_error (src, err, cases[i].debug);
+
+    g_assert_cmpint (ds_slot_error_refusal (msg), ==, cases[i].want);
+    gst_message_unref (msg);
+    g_error_free (err);
+  }
+  gst_object_unref (gst_object_ref_sink (src));
+}
+
 /* Read by AddressSanitizer only (ASAN_OPTIONS still overrides). GStreamer's libraries
  * allocate in their load-time constructors: slow unwinding reaches _dl_init through them,
  * so the suppression in lsan.supp matches (test_leaks.py does the same). */
@@ -435,6 +599,11 @@ main (int argc, char **argv)
   g_test_add_func ("/slot-core/call-is-current", test_call_is_current);
   g_test_add_func ("/slot-core/slot-of-object", test_slot_of_object);
   g_test_add_func ("/slot-core/error-text", test_error_text);
+  g_test_add_func ("/slot-core/live-uri", test_live_uri);
+  g_test_add_func ("/slot-core/live-backoff", test_live_backoff);
+  g_test_add_func ("/slot-core/live-resume", test_live_resume_keeps_or_resets);
+  g_test_add_func ("/slot-core/live-gives-up", test_live_gives_up);
+  g_test_add_func ("/slot-core/live-refusal", test_live_refusal_of_message);
   rc = g_test_run ();
   gst_deinit ();
   return rc;
