@@ -1,5 +1,6 @@
 """The demo scenario of `make run`: three instances driven through the reference server,
-every message type of the protocol used once or more, progress printed as it happens.
+every message type of the protocol used once or more (a live RTSP camera with a server
+outage among them), progress printed as it happens.
 
     scenario.py run  --server URL --config CFG --clips DIR --work DIR [--once]
     scenario.py stop --server URL --work DIR     (terminate every instance, kill leftovers)
@@ -58,6 +59,11 @@ def describe(m: dict) -> str:
         return f"{t:18} stream {m['stream_id']} camera {m['camera_id']} file {m['file_id']} {name}{extra}"
     if t == "analysis_complete":
         return f"{t:18} stream {m['stream_id']} camera {m['camera_id']}: {m.get('processed_count')} files"
+    if t == "stream_lost":
+        retry = "reconnecting" if m.get("will_retry") else "giving up"
+        return f"{t:18} stream {m['stream_id']} camera {m['camera_id']}: {m.get('reason')} ({retry})"
+    if t == "stream_resumed":
+        return f"{t:18} stream {m['stream_id']} camera {m['camera_id']}: back after {m.get('down_ms')} ms"
     if t == "log":
         return f"log {m.get('level')}: {m.get('message')}"[:160]
     keep = {k: v for k, v in m.items() if k not in ("type", "seq", "lines", "streams")}
@@ -153,24 +159,36 @@ def run(args: argparse.Namespace) -> None:
     check(done["processed_count"] == 1, "camera 202: 1 file processed, 1 failed")
 
     d = "demo-3"
-    say(f"{d}: a live camera (videostream) on stream 0, then interrupt_analysis")
-    writer, live_uri = livecam.start(640, 360)  # the "camera"
+    say(f"{d}: a live RTSP camera (videostream) on stream 0: an outage, the return, interrupt_analysis")
+    cam = livecam.RtspCamera("lobby", size="640x360").start()  # the "camera"
     try:
-        live = {"file_type": "videostream", "file_id": 301, "file_path": live_uri,
+        live = {"file_type": "videostream", "file_id": 301, "file_path": cam.uri,
                 "file_name": "live camera", "output_path": os.path.join(out(d, 301), "301.txt")}
-        r = c.start(d, stream_id=0, camera_id=301, camera_type="videostream", camera_path=live["file_path"],
+        r = c.start(d, stream_id=0, camera_id=301, camera_type="videostream", camera_path=cam.uri,
                     camera_name="live", output_dir=out(d, 301), init_file=live)
         check(r["status"] == "ok", "camera 301 started")
-        wait_event(c, d, "processing_started", 301)
-        wait_until(lambda: os.path.exists(live["output_path"]) and
-                   sum(1 for _ in open(live["output_path"])) >= 45, 20, "1.5 s of live video")
-        st = c.status(d, 0, 301)["camera"]["files"]["processing"]
-        print(f"   live camera running: {st}")
+        live_state = lambda: (c.status(d, 0, 301)["camera"]["files"]["processing"] or [{}])[0].get("live")  # noqa: E731
+        full_rate = lambda: (live_state() or {}).get("fps", 0) >= 25  # noqa: E731
+        wait_until(full_rate, 20, "the live camera at its rate", interval=0.5)
+        print(f"   live camera running: {live_state()}")
+        mark = c.next_index(d)
+        say(f"{d}: the RTSP server is killed (a camera that loses power), then started again")
+        cam.kill()
+        lost = c.wait_message(d, lambda m: m["type"] == "stream_lost", since=mark, what="stream_lost")
+        print(f"   stream_lost: {lost['reason']!r}, will_retry {lost['will_retry']}; status {live_state()}")
+        cam.start()
+        back = c.wait_message(d, lambda m: m["type"] == "stream_resumed", since=mark, timeout=40,
+                              what="stream_resumed")
+        print(f"   stream_resumed after {back['down_ms']} ms, {back['attempts']} attempt(s)")
+        wait_until(full_rate, 20, "the live camera back at its rate", interval=0.5)
+        print(f"   live camera running again: {live_state()}")
+        check(not [m for m in c.msgs(d, since=mark, types="file_error,analysis_complete")],
+              "camera 301 went on through the outage")
         r = c.interrupt(d, 0, 301)
         print(f"   analysis_interrupted: {r['status']} — {r.get('message')}")
         check(r["status"] == "ok", "camera 301 interrupted")
     finally:
-        livecam.stop(writer)
+        cam.kill()
 
     say("metrics (query_metrics) and recent logs (query_logs)")
     for app_id in INSTANCES:
