@@ -16,7 +16,12 @@
  * thread: a decoder may wait there for surfaces still held downstream, and the main loop
  * must not wait with it; the slot restarts on the main loop once it is down. Other state
  * changes happen on the main loop, never with `lock` held (a state change joins
- * streaming threads that may wait for it). */
+ * streaming threads that may wait for it).
+ *
+ * A live uri (docs/engine-protocol.md, "Live sources") plays until stopped: its EOS,
+ * error or stall is a loss; the source is pre-empted and the same uri re-played from a
+ * main-loop timer (DsLive of ds-slot-core.h), the book staying on the same file.
+ * deepstream-app's own RTSP reconnect is not used: the slots are plain URI sources. */
 #include "ds-app-hooks.h"
 
 #include <errno.h>
@@ -67,7 +72,12 @@ typedef struct {
   gboolean start_pending; /* a play waits for the stopper */
   guint64 pending_generation;
   gchar *pending_uri;
+  gchar *uri;             /* of the current file, for re-plays of a live source */
+  guint retry_id;         /* a live source's pending re-play */
+  DsLiveOptions opts;
   /* guarded by ad->lock */
+  DsLive live;
+  DsLiveResume resume;    /* of the last outage, for its event */
   DsTrackSlot book;
   gchar *source_error;    /* first bus error of the current file */
   gboolean reset_pending; /* a stream reset goes in before the next file's first frame */
@@ -203,7 +213,8 @@ on_source_down (const DsSlotCall *c)
     s->start_pending = FALSE;
     g_mutex_lock (&s->ad->lock);
     still = s->book.generation == s->pending_generation
-        && s->book.phase == DS_TRACK_STARTING;
+        && (s->book.phase == DS_TRACK_STARTING
+            || (s->live.active && s->book.phase == DS_TRACK_PLAYING));
     g_mutex_unlock (&s->ad->lock);
     if (still)
       start_source (s, uri, s->pending_generation);
@@ -305,18 +316,132 @@ end_source (DsAdapterSlot *s, const gchar *error, gboolean preempt)
     finish_slot (s);
 }
 
+static gboolean on_retry (gpointer data);
+
+static gboolean
+slot_is_live (DsAdapterSlot *s)
+{
+  gboolean live;
+
+  g_mutex_lock (&s->ad->lock);
+  live = s->live.active;
+  g_mutex_unlock (&s->ad->lock);
+  return live;
+}
+
+/* A live source failed (main loop): pre-empted, then re-played after the back-off, or
+ * the file ends with file_error. refusal: reason is a refusal's text, not retried. */
+static void
+live_lost (DsAdapterSlot *s, const gchar *reason, gboolean refusal)
+{
+  DsAdapter *ad = s->ad;
+  DsLiveLoss loss;
+  gint64 file_id;
+  gchar *text;
+
+  g_mutex_lock (&ad->lock);
+  ds_live_lost (&s->live, &s->opts, now_ns (), refusal, &loss);
+  file_id = s->book.file_id;
+  if (loss.will_retry) {
+    s->book.generation++; /* what the failed attempt still posts is stale */
+    g_clear_pointer (&s->source_error, g_free);
+  }
+  g_mutex_unlock (&ad->lock);
+  GST_INFO ("slot %u: stream lost (%s), %s", s->index, reason,
+      loss.will_retry ? "retrying" : "giving up");
+  ds_shim_emit_stream_lost (ad->shim, (gint) s->index, file_id, reason, loss.will_retry,
+      loss.attempt, loss.retry_in_ms);
+  if (!loss.will_retry) {
+    text = refusal ? g_strdup_printf ("%s: not retried", reason) :
+        g_strdup_printf ("stream lost: %s (gave up after %u attempts)", reason, loss.attempt);
+    end_source (s, text, TRUE);
+    g_free (text);
+    return;
+  }
+  watch_stop (s);
+  source_release (s, TRUE);
+  if (s->retry_id != 0)
+    g_source_remove (s->retry_id);
+  s->retry_id = g_timeout_add ((guint) loss.retry_in_ms, on_retry, s);
+}
+
+static gboolean
+on_retry (gpointer data)
+{
+  DsAdapterSlot *s = data;
+  DsAdapter *ad = s->ad;
+  guint64 generation;
+  gboolean go;
+
+  s->retry_id = 0;
+  if (g_atomic_int_get (&ad->detached))
+    return G_SOURCE_REMOVE;
+  g_mutex_lock (&ad->lock);
+  go = s->live.active && s->live.phase == DS_LIVE_WAITING
+      && (s->book.phase == DS_TRACK_STARTING || s->book.phase == DS_TRACK_PLAYING);
+  if (go)
+    ds_live_retry (&s->live, now_ns ());
+  generation = s->book.generation;
+  g_mutex_unlock (&ad->lock);
+  if (!go)
+    return G_SOURCE_REMOVE;
+  GST_INFO ("slot %u: reconnecting to %s", s->index, s->uri);
+  if (s->source_busy) {
+    s->start_pending = TRUE;
+    s->pending_generation = generation;
+    g_free (s->pending_uri);
+    s->pending_uri = g_strdup (s->uri);
+  } else {
+    start_source (s, s->uri, generation);
+  }
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_source_eos (const DsSlotCall *c)
 {
-  if (call_is_current (c, PH_ACTIVE))
+  if (!call_is_current (c, PH_ACTIVE))
+    return;
+  if (slot_is_live (c->slot))
+    live_lost (c->slot, "end of stream", FALSE);
+  else
     end_source (c->slot, NULL, FALSE);
 }
 
 static void
 on_source_error (const DsSlotCall *c)
 {
-  if (call_is_current (c, PH_ACTIVE))
+  if (!call_is_current (c, PH_ACTIVE))
+    return;
+  if (slot_is_live (c->slot))
+    live_lost (c->slot, c->text, FALSE);
+  else
     end_source (c->slot, c->text, TRUE);
+}
+
+static void
+on_source_refused (const DsSlotCall *c)
+{
+  if (call_is_current (c, PH_ACTIVE))
+    live_lost (c->slot, c->text, TRUE);
+}
+
+static void
+on_resumed (const DsSlotCall *c)
+{
+  DsAdapterSlot *s = c->slot;
+  DsLiveResume r;
+  gint64 file_id;
+
+  if (!call_is_current (c, PH_ACTIVE))
+    return;
+  g_mutex_lock (&s->ad->lock);
+  r = s->resume;
+  file_id = s->book.file_id;
+  g_mutex_unlock (&s->ad->lock);
+  GST_INFO ("slot %u: stream resumed after %" G_GINT64_FORMAT " ms", s->index, r.down_ms);
+  ds_shim_emit_stream_resumed (s->ad->shim, (gint) s->index, file_id, r.down_ms,
+      r.attempts, r.tracker_kept);
 }
 
 static void
@@ -363,7 +488,8 @@ on_watch (gpointer data)
   g_mutex_lock (&s->ad->lock);
   current = s->book.generation == s->watch_generation
       && (s->book.phase == DS_TRACK_STARTING || s->book.phase == DS_TRACK_PLAYING);
-  flowing = s->book.phase == DS_TRACK_PLAYING;
+  flowing = s->book.phase == DS_TRACK_PLAYING
+      && (!s->live.active || s->live.phase == DS_LIVE_PLAYING);
   g_mutex_unlock (&s->ad->lock);
   if (!current) {
     s->watch_id = 0;
@@ -387,8 +513,12 @@ on_watch (gpointer data)
     case DS_TRACK_WATCH_FAIL:
     default:
       s->watch_id = 0;
-      end_source (s, ret == GST_STATE_CHANGE_FAILURE ? "the source failed to start"
-          : "the source did not start in time", TRUE);
+      if (slot_is_live (s))
+        live_lost (s, ret == GST_STATE_CHANGE_FAILURE ? "the source failed to start"
+            : "the source did not start in time", FALSE);
+      else
+        end_source (s, ret == GST_STATE_CHANGE_FAILURE ? "the source failed to start"
+            : "the source did not start in time", TRUE);
       return G_SOURCE_REMOVE;
   }
 }
@@ -402,14 +532,22 @@ on_tick (gpointer data)
 
   for (guint i = 0; i < ad->n_slots; i++) {
     DsAdapterSlot *s = &ad->slots[i];
-    gboolean expired;
+    gboolean expired, stalled, connecting = FALSE;
 
     g_mutex_lock (&ad->lock);
     expired = ds_track_slot_drain_expired (&s->book, now,
         s->book.end == DS_TRACK_END_ERROR ? ERROR_DRAIN_TIMEOUT_NS : EOS_DRAIN_TIMEOUT_NS);
+    stalled = (s->book.phase == DS_TRACK_STARTING || s->book.phase == DS_TRACK_PLAYING)
+        && ds_live_stalled (&s->live, &s->opts, now, &connecting);
     g_mutex_unlock (&ad->lock);
     if (expired)
       finish_slot (s);
+    if (stalled) {
+      gchar *text = g_strdup_printf (connecting ? "no video frame within %d ms" :
+          "stalled: no video frame for %d ms", s->opts.stall_ms);
+      live_lost (s, text, FALSE);
+      g_free (text);
+    }
   }
   return G_SOURCE_CONTINUE;
 }
@@ -431,9 +569,23 @@ on_slot_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     gint64 pts = GST_BUFFER_PTS_IS_VALID (buf) ? (gint64) GST_BUFFER_PTS (buf) : -1;
     gint64 mono = now_ns ();
     DsTrackFrameResult r;
-    gboolean reset = FALSE;
+    gboolean reset = FALSE, resumed = FALSE;
 
     g_mutex_lock (&ad->lock);
+    if (s->live.active && (s->book.phase == DS_TRACK_STARTING
+            || s->book.phase == DS_TRACK_PLAYING)) {
+      DsLiveFrame what = ds_live_frame (&s->live, mono, &s->resume);
+
+      if (what == DS_LIVE_FRAME_DROP) {
+        g_mutex_unlock (&ad->lock);
+        return GST_PAD_PROBE_DROP; /* the source is being taken down */
+      }
+      if (what == DS_LIVE_FRAME_RESUMED) {
+        resumed = TRUE;
+        if (!s->resume.tracker_kept)
+          ds_track_slot_restart_camera (&s->book, &reset);
+      }
+    }
     r = ds_track_slot_source_frame (&s->book, pts, mono);
     generation = s->book.generation;
     if (r == DS_TRACK_FRAME_FIRST && s->reset_pending) {
@@ -447,6 +599,8 @@ on_slot_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       send_stream_reset (s); /* the new file's stream-start has opened the pad */
     if (r == DS_TRACK_FRAME_FIRST)
       schedule (ad, s, generation, mono, NULL, on_file_started);
+    if (resumed)
+      schedule (ad, s, generation, mono, NULL, on_resumed);
     return GST_PAD_PROBE_OK;
   }
 
@@ -621,18 +775,26 @@ on_bus_sync (GstBus *bus, GstMessage *msg, gpointer user_data)
       /* Before the takeover a slot error means the placeholder failed: fatal. */
       if (s != NULL && g_atomic_int_get (&ad->ready)) {
         gchar *text = ds_slot_error_text (msg);
+        gint status = ds_slot_error_refusal (msg);
+        gchar *refusal = NULL;
         g_mutex_lock (&ad->lock);
         if ((s->book.phase == DS_TRACK_STARTING || s->book.phase == DS_TRACK_PLAYING)
             && s->source_error == NULL) {
           s->source_error = g_strdup (text);
           generation = s->book.generation;
           first = TRUE;
+          if (s->live.active && status != 0 && s->uri != NULL)
+            refusal = ds_live_refusal_text (s->uri, status);
         }
         g_mutex_unlock (&ad->lock);
         GST_INFO ("slot %u: %s (%s)", s->index, err->message, debug ? debug : "");
-        /* One per file; later ones (typefind posts two) and stale ones are dropped. */
-        if (first)
+        /* One per file (or live attempt); later ones (typefind posts two) and stale ones
+         * are dropped. */
+        if (refusal != NULL)
+          schedule (ad, s, generation, 0, refusal, on_source_refused);
+        else if (first)
           schedule (ad, s, generation, 0, text, on_source_error);
+        g_free (refusal);
         g_free (text);
         g_clear_error (&err);
         g_free (debug);
@@ -756,6 +918,14 @@ adapter_play (gpointer engine, const DsPlayRequest *req, GError **error)
   g_clear_pointer (&s->source_error, g_free);
   if (ok && send_reset)
     s->reset_pending = TRUE;
+  if (ok) {
+    g_free (s->uri);
+    s->uri = g_strdup (req->uri);
+    if (ds_live_uri_is_live (req->uri))
+      ds_live_begin (&s->live, now_ns ());
+    else
+      ds_live_end (&s->live);
+  }
   g_mutex_unlock (&ad->lock);
   if (!ok)
     return FALSE;
@@ -786,7 +956,12 @@ adapter_stop (gpointer engine, gint slot, DsStopResult *out, GError **error)
   s->start_pending = FALSE;
   g_clear_pointer (&s->pending_uri, g_free);
   watch_stop (s);
+  if (s->retry_id != 0) {
+    g_source_remove (s->retry_id);
+    s->retry_id = 0;
+  }
   g_mutex_lock (&ad->lock);
+  ds_live_end (&s->live);
   ds_track_slot_stop (&s->book, out, &send_reset);
   if (send_reset)
     s->reset_pending = TRUE;
@@ -816,6 +991,8 @@ adapter_progress (gpointer engine, gint slot, DsSlotProgress *out)
 
   g_mutex_lock (&ad->lock);
   ds_track_slot_progress (&ad->slots[slot].book, out);
+  if (ad->slots[slot].book.phase != DS_TRACK_IDLE)
+    ds_live_progress (&ad->slots[slot].live, now_ns (), &out->live);
   g_mutex_unlock (&ad->lock);
 }
 
@@ -858,6 +1035,7 @@ adapter_clear (DsAdapter *ad)
     ds_track_slot_clear (&ad->slots[i].book);
     g_free (ad->slots[i].source_error);
     g_free (ad->slots[i].pending_uri);
+    g_free (ad->slots[i].uri);
   }
   g_free (ad->slots);
   g_free (ad->fatal);
@@ -923,6 +1101,69 @@ detach_stdin (void)
     g_warning ("stdin: %s", g_strerror (errno));
   close (fds[0]);
   return fds[1];
+}
+
+/* Each slot's live-source options from its [sourceK] group (ds_live_options_parse), the
+ * groups taken as deepstream-app numbers its sources: enabled ones in file order, a
+ * type=3 group for each of its num-sources. FALSE (why filled) on a bad value. */
+static gboolean
+load_live_options (DsAdapter *ad, const gchar *config_path, GString *why)
+{
+  GKeyFile *kf = g_key_file_new ();
+  gchar **groups = NULL;
+  GError *err = NULL;
+  guint slot = 0;
+  gboolean ok = TRUE;
+
+  for (guint i = 0; i < ad->n_slots; i++)
+    ds_live_options_init (&ad->slots[i].opts);
+  if (!g_key_file_load_from_file (kf, config_path, G_KEY_FILE_NONE, &err)) {
+    g_string_append_printf (why, "%s: %s", config_path, err->message);
+    ok = FALSE;
+    goto out;
+  }
+  groups = g_key_file_get_groups (kf, NULL);
+  for (gchar **g = groups; *g != NULL && ok; g++) {
+    DsLiveOptions opts;
+    gint n = 1;
+
+    if (!g_str_has_prefix (*g, "source") || !g_ascii_isdigit ((*g)[6])
+        || g_key_file_get_integer (kf, *g, "enable", NULL) == 0)
+      continue;
+    if (g_key_file_get_integer (kf, *g, "type", NULL) == NV_DS_SOURCE_URI_MULTIPLE)
+      n = MAX (1, g_key_file_get_integer (kf, *g, "num-sources", NULL));
+    if (!ds_live_options_parse (kf, *g, &opts, &err)) {
+      g_string_append (why, err->message);
+      ok = FALSE;
+      break;
+    }
+    for (gint k = 0; k < n && slot < ad->n_slots; k++)
+      ad->slots[slot++].opts = opts;
+  }
+  if (ok && slot != ad->n_slots)
+    g_warning ("live options: %u of %u slots matched to [sourceK] groups, the others "
+        "take the defaults", slot, ad->n_slots);
+out:
+  g_clear_error (&err);
+  g_strfreev (groups);
+  g_key_file_unref (kf);
+  return ok;
+}
+
+/* rtspsrc takes the slot's select-rtp-protocol and latency (after the stock callback,
+ * so ours wins; the stock one reads the same keys). */
+static void
+on_source_setup (GstElement *dec, GstElement *source, gpointer user_data)
+{
+  DsAdapterSlot *s = user_data;
+  GstElementFactory *f = gst_element_get_factory (source);
+
+  (void) dec;
+  if (f == NULL || g_strcmp0 (GST_OBJECT_NAME (f), "rtspsrc") != 0)
+    return;
+  /* GstRTSPLowerTrans: 4 = TCP; 0 = UDP | UDP multicast | TCP. */
+  g_object_set (source, "protocols", s->opts.rtp_protocols == 4 ? 4u : 7u,
+      "latency", (guint) s->opts.latency_ms, NULL);
 }
 
 static gboolean
@@ -1022,6 +1263,18 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
       return FALSE;
     }
   }
+  why = g_string_new (NULL);
+  if (!load_live_options (ad, config_path, why)) {
+    g_printerr ("control mode: %s\n", why->str);
+    g_string_free (why, TRUE);
+    g_free (config_path);
+    adapter_clear (ad);
+    return FALSE;
+  }
+  g_string_free (why, TRUE);
+  for (guint i = 0; i < ad->n_slots; i++)
+    g_signal_connect (ad->slots[i].src->src_elem, "source-setup",
+        G_CALLBACK (on_source_setup), &ad->slots[i]);
 
   gpu_ids = config_gpu_ids (&app->config);
   ad->shim = ds_shim_new (&adapter_vtable, ad, ad->n_slots, config_path,
@@ -1110,12 +1363,17 @@ ds_app_hooks_detach (void)
     DsAdapterSlot *s = &ad->slots[i];
     gst_pad_remove_probe (s->ghost, s->ghost_probe);
     watch_stop (s);
+    if (s->retry_id != 0) {
+      g_source_remove (s->retry_id);
+      s->retry_id = 0;
+    }
     if (s->source_up) {
       s->source_up = FALSE;
       flush_start (s);
       source_down (s, TRUE);
     }
     g_clear_pointer (&s->pending_uri, g_free);
+    g_clear_pointer (&s->uri, g_free);
     /* Taken-over slots stay NULL and locked: unlocked, the stock teardown's state change
      * would first raise them to PAUSED with whatever uri they had last. */
   }

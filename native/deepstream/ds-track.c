@@ -186,6 +186,15 @@ ds_track_slot_sink_reset (DsTrackSlot *slot)
 }
 
 void
+ds_track_slot_restart_camera (DsTrackSlot *slot, gboolean *send_reset)
+{
+  reset_camera (slot, send_reset);
+  /* Every earlier frame of the file has left the tracker by now (the outage was long):
+   * the next one to leave it is camera frame 0 (unsigned, wraps back in the sum). */
+  slot->camera_base = (guint64) 0 - slot->seen;
+}
+
+void
 ds_track_slot_reset_not_sent (DsTrackSlot *slot)
 {
   /* The reset asked for last: the ones ahead of any leftovers are still on their way. */

@@ -151,6 +151,11 @@ void ds_track_slot_stop (DsTrackSlot *slot, DsStopResult *out, gboolean *send_re
 /* Resets the camera state of an idle slot; refused when busy. */
 gboolean ds_track_slot_reset (DsTrackSlot *slot, gboolean *send_reset, GError **error);
 
+/* A live source came back after a long outage (DS_LIVE_KEEP_TRACKER_MS): the camera
+ * state restarts within the current file, before the frame being counted now, as for a
+ * new camera (*send_reset as for begin); its camera frame index restarts at 0. */
+void ds_track_slot_restart_camera (DsTrackSlot *slot, gboolean *send_reset);
+
 /* A reset that was asked for could not be sent: no leftover frames will be marked. */
 void ds_track_slot_reset_not_sent (DsTrackSlot *slot);
 

@@ -45,49 +45,6 @@ get_int (GKeyFile *kf, const gchar *group, const gchar *key, gint def, gint *out
   return TRUE;
 }
 
-/* get_int within min..max. */
-static gboolean
-get_int_in (GKeyFile *kf, const gchar *group, const gchar *key, gint def, gint min, gint max,
-    gint *out, GError **error)
-{
-  if (!get_int (kf, group, key, def, out, error))
-    return FALSE;
-  if (*out < min || *out > max) {
-    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-        "[%s] %s: %d out of range (%d..%d)", group, key, *out, min, max);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-/* deepstream-app's RTSP keys of a [sourceK] group, and live-stall-sec. */
-static gboolean
-get_live (GKeyFile *kf, const gchar *group, DsLiveOptions *opts, GError **error)
-{
-  DsLiveOptions def;
-  gint interval, stall;
-
-  ds_live_options_init (&def);
-  if (!get_int_in (kf, group, "select-rtp-protocol", def.rtp_protocols, 0, 4,
-          &opts->rtp_protocols, error) ||
-      !get_int_in (kf, group, "latency", def.latency_ms, 0, 60000, &opts->latency_ms, error) ||
-      !get_int_in (kf, group, "rtsp-reconnect-interval-sec", def.retry_ms / 1000, 0, 3600,
-          &interval, error) ||
-      !get_int_in (kf, group, "rtsp-reconnect-attempts", def.attempts, -1, 1000000,
-          &opts->attempts, error) ||
-      !get_int_in (kf, group, "live-stall-sec", def.stall_ms / 1000, 1, 3600, &stall, error))
-    return FALSE;
-  if (opts->rtp_protocols != 0 && opts->rtp_protocols != 4) {
-    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-        "[%s] select-rtp-protocol: %d is neither 0 (UDP+TCP) nor 4 (TCP)", group,
-        opts->rtp_protocols);
-    return FALSE;
-  }
-  opts->retry_ms = interval * 1000;
-  opts->stall_ms = stall * 1000;
-  return TRUE;
-}
-
 static gint
 cmp_int (gconstpointer a, gconstpointer b)
 {
@@ -125,7 +82,7 @@ ds_config_load (const gchar *path, GError **error)
         continue; /* a source without enable=1 is off */
       if (!get_int (kf, *g, "type", 0, &type, error) ||
           !get_int (kf, *g, "num-sources", 1, &num, error) ||
-          !get_live (kf, *g, &opts, error))
+          !ds_live_options_parse (kf, *g, &opts, error))
         goto out;
       if (type == DS_SOURCE_TYPE_MULTI_URI) {
         if (num < 1 || num > 1024) {

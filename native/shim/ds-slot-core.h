@@ -120,6 +120,12 @@ typedef struct {
 /* The defaults: TCP, 100 ms, 1 s, forever, 5 s. */
 void ds_live_options_init (DsLiveOptions *opts);
 
+/* The options of one [sourceK] group: select-rtp-protocol 0 or 4, latency 0..60000,
+ * rtsp-reconnect-interval-sec 0..3600, rtsp-reconnect-attempts -1..1000000,
+ * live-stall-sec 1..3600; an absent key is the default. FALSE with `[group] key: why`. */
+gboolean ds_live_options_parse (GKeyFile *kf, const gchar *group, DsLiveOptions *opts,
+    GError **error);
+
 /* TRUE for rtsp://, rtsps://, http://, https://, udp:// (case-insensitive scheme). */
 gboolean ds_live_uri_is_live (const gchar *uri);
 
