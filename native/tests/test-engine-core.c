@@ -240,6 +240,51 @@ test_config (TmpDir *t, gconstpointer data)
   g_clear_error (&err);
 }
 
+/* The live-source keys, per slot: a type=3 group gives its options to all its slots. */
+static void
+test_config_live (TmpDir *t, gconstpointer data)
+{
+  GError *err = NULL;
+  DsConfig *c;
+
+  (void) data;
+  c = load_text (t,
+      "[source0]\nenable=1\ntype=3\nnum-sources=2\nselect-rtp-protocol=0\nlatency=250\n"
+      "rtsp-reconnect-interval-sec=3\nrtsp-reconnect-attempts=4\nlive-stall-sec=2\n"
+      "[source1]\nenable=1\ntype=2\n", &err);
+  g_assert_no_error (err);
+  g_assert_cmpuint (c->n_slots, ==, 3);
+  for (guint i = 0; i < 2; i++) {
+    g_assert_cmpint (c->live[i].rtp_protocols, ==, 0);
+    g_assert_cmpint (c->live[i].latency_ms, ==, 250);
+    g_assert_cmpint (c->live[i].retry_ms, ==, 3000);
+    g_assert_cmpint (c->live[i].attempts, ==, 4);
+    g_assert_cmpint (c->live[i].stall_ms, ==, 2000);
+  }
+  /* The defaults: TCP, 100 ms, 1 s, forever, 5 s. */
+  g_assert_cmpint (c->live[2].rtp_protocols, ==, 4);
+  g_assert_cmpint (c->live[2].latency_ms, ==, 100);
+  g_assert_cmpint (c->live[2].retry_ms, ==, 1000);
+  g_assert_cmpint (c->live[2].attempts, ==, -1);
+  g_assert_cmpint (c->live[2].stall_ms, ==, 5000);
+  ds_config_free (c);
+
+  static const gchar *bad[] = {
+    "[source0]\nenable=1\nselect-rtp-protocol=2\n",
+    "[source0]\nenable=1\nlatency=-1\n",
+    "[source0]\nenable=1\nrtsp-reconnect-attempts=-2\n",
+    "[source0]\nenable=1\nrtsp-reconnect-interval-sec=x\n",
+    "[source0]\nenable=1\nlive-stall-sec=0\n",
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    c = load_text (t, bad[i], &err);
+    g_assert_null (c);
+    g_assert_error (err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+    g_assert_true (g_str_has_prefix (err->message, "[source0] "));
+    g_clear_error (&err);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -251,5 +296,6 @@ main (int argc, char **argv)
   g_test_add ("/book/output-failure", TmpDir, NULL, tmp_setup, test_book_output_failure,
       tmp_teardown);
   g_test_add ("/config/load", TmpDir, NULL, tmp_setup, test_config, tmp_teardown);
+  g_test_add ("/config/live", TmpDir, NULL, tmp_setup, test_config_live, tmp_teardown);
   return g_test_run ();
 }

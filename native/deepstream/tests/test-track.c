@@ -627,6 +627,42 @@ test_watch_decide (void)
   g_assert_cmpint (ds_track_watch_decide (FALSE, TRUE, FALSE, 10, 10), ==, DS_TRACK_WATCH_FAIL);
 }
 
+/* A live source back after a long outage: the camera restarts within the same file. */
+static void
+test_restart_camera_mid_file (Fixture *f, gconstpointer data)
+{
+  gboolean send_reset;
+  DsTrackDone done;
+  gchar *p = out_path (f, "live.txt");
+  gchar **lines;
+
+  (void) data;
+  play_frames (&f->slot, 1, TRUE, p, 3, &send_reset);
+  ds_track_slot_sink_reset (&f->slot);
+  sink_frames (&f->slot, 3, DS_TRACK_SINK_RECORDED);
+  ds_track_slot_restart_camera (&f->slot, &send_reset);
+  g_assert_true (send_reset);
+  for (gint i = 0; i < 2; i++)
+    g_assert_cmpint (ds_track_slot_source_frame (&f->slot, (10 + i) * 40 * MS, 10 + i), ==,
+        DS_TRACK_FRAME_COUNTED);
+  ds_track_slot_sink_reset (&f->slot); /* sent in front of the first frame after it */
+  sink_frames (&f->slot, 2, DS_TRACK_SINK_RECORDED);
+  g_assert_true (ds_track_slot_source_end (&f->slot, NULL, 0));
+  g_assert_true (ds_track_slot_finish (&f->slot, &done));
+  g_assert_cmpuint (done.frames, ==, 5);
+  g_assert_cmpuint (done.camera_frames, ==, 2);
+  ds_track_done_clear (&done);
+  lines = read_lines (p);
+  g_assert_cmpuint (g_strv_length (lines), ==, 5);
+  g_assert_true (g_str_has_prefix (lines[2], "2 7 car "));
+  g_assert_true (g_str_has_suffix (lines[2], " 2 80000000 2"));
+  g_assert_true (g_str_has_prefix (lines[3], "3 7 car "));
+  g_assert_true (g_str_has_suffix (lines[3], " 0 0 2"));
+  g_assert_true (g_str_has_suffix (lines[4], " 1 40000000 2"));
+  g_strfreev (lines);
+  g_free (p);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -645,6 +681,7 @@ main (int argc, char **argv)
   ADD ("late-frames-behind-pending-reset", test_late_frames_behind_pending_reset);
   ADD ("reset-never-seen", test_reset_never_seen_times_out);
   ADD ("idle-frames-ignored", test_idle_frames_are_ignored);
+  ADD ("restart-camera-mid-file", test_restart_camera_mid_file);
 #undef ADD
   g_test_add_func ("/track/format-object", test_format_object);
   g_test_add_func ("/track/gpu-ids", test_gpu_ids);
