@@ -14,8 +14,8 @@ import (
 // 20-file camera on slot 0 and a 10-file camera on slot 1, the engine killed or
 // stopped in the middle.
 
-// startCameras starts the two cameras and waits until slot 0 plays its fifth file;
-// the messages up to then go into seen.
+// startCameras starts the two cameras and waits until slot 0 plays its fifth file (or
+// a later one) while slot 1 plays one too; the messages up to then go into seen.
 func startCameras(t *testing.T, h *harness, seen *[]map[string]any) map[int64][]int64 {
 	t.Helper()
 	clip := filepath.Join(h.dir, "clip.mp4")
@@ -40,10 +40,28 @@ func startCameras(t *testing.T, h *harness, seen *[]map[string]any) map[int64][]
 		h.srv.send(fmt.Sprintf(`{"type":"push_file","request_id":"p%d","stream_id":%d,"camera_id":%d,"files":[%s]}`,
 			c.cam, c.slot, c.cam, strings.Join(items, ",")))
 	}
+	// Kill only while both slots have a file in flight: a slot between two files has
+	// none for the crash report to name.
+	playing := map[float64]bool{}
+	reached := false
+	timeout := time.After(20 * time.Second)
 	for {
-		m := h.srv.expect("processing_started", seen)
+		var m map[string]any
+		select {
+		case m = <-h.srv.recv:
+		case <-timeout:
+			t.Fatal("the cameras did not get going")
+		}
 		*seen = append(*seen, m)
-		if m["file_id"] == float64(105) {
+		slot, _ := m["stream_id"].(float64)
+		switch m["type"] {
+		case "processing_started":
+			playing[slot] = true
+			reached = reached || m["file_id"] == float64(105)
+		case "file_done", "file_error":
+			playing[slot] = false
+		}
+		if reached && playing[0] && playing[1] {
 			return cams
 		}
 	}
