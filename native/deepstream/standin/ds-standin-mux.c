@@ -46,7 +46,8 @@ struct _DsStandinMux {
   GCond cond;
   MuxPad *pads[MAX_PADS];
   GQueue urgent;      /* events that overtake queued frames */
-  gboolean pending_flush_stop;
+  GMutex push_lock;   /* one thread pushes downstream at a time (the batcher, or a
+                       * forwarded flush-stop in its sender's order) */
   GThread *thread;
   gboolean running;
   guint next_first;   /* round robin over the pads */
@@ -90,11 +91,28 @@ pad_drop_queue (MuxPad *p)
 /* ---------- the batching thread ---------- */
 
 static void
+push_event (DsStandinMux *self, GstEvent *event)
+{
+  g_mutex_lock (&self->push_lock);
+  gst_pad_push_event (self->srcpad, event);
+  g_mutex_unlock (&self->push_lock);
+}
+
+static void
 push_unlocked (DsStandinMux *self, GstEvent *event)
 {
   g_mutex_unlock (&self->lock);
-  gst_pad_push_event (self->srcpad, event);
+  push_event (self, event);
   g_mutex_lock (&self->lock);
+}
+
+static void
+push_segment (DsStandinMux *self)
+{
+  GstSegment segment;
+
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  push_event (self, gst_event_new_segment (&segment));
 }
 
 static gboolean
@@ -171,13 +189,10 @@ collect_loop (gpointer data)
 {
   DsStandinMux *self = data;
   gint64 waiting_since = -1;
-  GstSegment segment;
 
-  gst_pad_push_event (self->srcpad, gst_event_new_stream_start ("ds-standin-mux"));
-  gst_pad_push_event (self->srcpad, gst_event_new_caps (
-          gst_static_pad_template_get_caps (&src_template)));
-  gst_segment_init (&segment, GST_FORMAT_TIME);
-  gst_pad_push_event (self->srcpad, gst_event_new_segment (&segment));
+  push_event (self, gst_event_new_stream_start ("ds-standin-mux"));
+  push_event (self, gst_event_new_caps (gst_static_pad_template_get_caps (&src_template)));
+  push_segment (self);
 
   g_mutex_lock (&self->lock);
   while (self->running) {
@@ -186,12 +201,6 @@ collect_loop (gpointer data)
     guint active = 0, ready = 0, target;
     GstBuffer *batch;
 
-    if (self->pending_flush_stop) {
-      self->pending_flush_stop = FALSE;
-      push_unlocked (self, gst_event_new_flush_stop (TRUE));
-      push_unlocked (self, gst_event_new_segment (&segment)); /* a flush ends the segment */
-      continue;
-    }
     if ((ev = g_queue_pop_head (&self->urgent)) != NULL) {
       push_unlocked (self, ev);
       continue;
@@ -239,7 +248,9 @@ collect_loop (gpointer data)
     batch = take_batch (self);
     g_cond_broadcast (&self->cond); /* room in the pads' queues */
     g_mutex_unlock (&self->lock);
+    g_mutex_lock (&self->push_lock);
     gst_pad_push (self->srcpad, batch); /* FLUSHING after a forwarded flush: dropped */
+    g_mutex_unlock (&self->push_lock);
     g_mutex_lock (&self->lock);
   }
   g_mutex_unlock (&self->lock);
@@ -295,10 +306,15 @@ mux_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
       p->flushing = FALSE;
       p->eos = FALSE;
       pad_drop_queue (p);
-      if (self->forward_flush)
-        self->pending_flush_stop = TRUE;
       g_cond_broadcast (&self->cond);
       g_mutex_unlock (&self->lock);
+      if (self->forward_flush) {
+        /* In the sender's order, after its flush-start (a flush-stop passed on later by
+         * another thread could cancel a newer flush-start downstream). */
+        push_event (self, event);
+        push_segment (self); /* a flush ends the segment */
+        return TRUE;
+      }
       gst_event_unref (event);
       return TRUE;
     case GST_EVENT_STREAM_START:
@@ -411,7 +427,6 @@ stop_thread (DsStandinMux *self)
     if (self->pads[i] != NULL)
       pad_drop_queue (self->pads[i]);
   g_queue_clear_full (&self->urgent, (GDestroyNotify) gst_mini_object_unref);
-  self->pending_flush_stop = FALSE;
   g_mutex_unlock (&self->lock);
 }
 
@@ -508,6 +523,7 @@ mux_finalize (GObject *object)
   }
   g_queue_clear_full (&self->urgent, (GDestroyNotify) gst_mini_object_unref);
   g_mutex_clear (&self->lock);
+  g_mutex_clear (&self->push_lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (ds_standin_mux_parent_class)->finalize (object);
 }
@@ -552,6 +568,7 @@ static void
 ds_standin_mux_init (DsStandinMux *self)
 {
   g_mutex_init (&self->lock);
+  g_mutex_init (&self->push_lock);
   g_cond_init (&self->cond);
   g_queue_init (&self->urgent);
   self->batch_size = 1;
