@@ -8,9 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // TestDeepstreamAppOptions: each of deepstream-app's own options is accepted, never
@@ -131,38 +129,8 @@ func TestDropInCommandLine(t *testing.T) {
 	var stderr bytes.Buffer
 	cmd := supervisorCmd(dir, "dropin", engine, &stderr,
 		"-c", cfg, "-t", "-i", "file:///x.mp4", "--gst-debug-level", "1", "--gst-debug-no-color", "--gst-version")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	pidFile := filepath.Join(dir, "inst", "dropin", "engine.pid")
-	var pid int
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if b, err := os.ReadFile(pidFile); err == nil {
-			if _, err := fmt.Sscanf(string(b), "%d", &pid); err == nil {
-				break
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("supervisor exited (%v): %s", waitErr, stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s: %s", pidFile, stderr.String())
-		}
-	}
+	p := startSupervisor(t, cmd, &stderr, dir, "dropin")
+	pid := p.enginePID(t)
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
 		t.Fatal(err)
@@ -184,13 +152,5 @@ func TestDropInCommandLine(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", w, b)
 		}
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-		if waitErr != nil {
-			t.Errorf("exit after SIGTERM: %v; stderr %s", waitErr, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Error("no exit after SIGTERM")
-	}
+	p.stop(t)
 }

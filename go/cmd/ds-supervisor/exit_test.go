@@ -9,9 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/cityeyelab/ds-analysis/go/internal/instance"
 )
@@ -100,36 +98,8 @@ func TestExitAlreadyRunning(t *testing.T) {
 		engine := gstEngine(t)
 		var first bytes.Buffer
 		cmd := supervisorCmd(dir, "twice", engine, &first, "-c", cfg)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		var waitErr error
-		go func() { waitErr = cmd.Wait(); close(exited) }()
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(15 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		})
-		// engine.pid is written once the first one holds the lock and its engine is up.
-		pidFile := filepath.Join(dir, "inst", "twice", "engine.pid")
-		for deadline := time.Now().Add(20 * time.Second); ; {
-			if _, err := os.Stat(pidFile); err == nil {
-				break
-			}
-			select {
-			case <-exited:
-				t.Fatalf("first supervisor exited (%v): %s", waitErr, first.String())
-			case <-time.After(10 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no %s: %s", pidFile, first.String())
-			}
-		}
+		p := startSupervisor(t, cmd, &first, dir, "twice")
+		p.enginePID(t) // the first one holds the lock and its engine is up
 		var second bytes.Buffer
 		err := supervisorCmd(dir, "twice", engine, &second, "-c", cfg).Run()
 		if code := exitCode(t, err); code != exitRunning {
@@ -139,18 +109,10 @@ func TestExitAlreadyRunning(t *testing.T) {
 			t.Errorf("stderr %q, want it to contain %q", second.String(), want)
 		}
 		select {
-		case <-exited:
-			t.Fatalf("the first supervisor exited (%v) when the second was refused", waitErr)
+		case <-p.exited:
+			t.Fatalf("the first supervisor exited (%v) when the second was refused", p.err)
 		default:
 		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-			if waitErr != nil {
-				t.Errorf("first supervisor after SIGTERM: %v", waitErr)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("first supervisor did not exit after SIGTERM")
-		}
+		p.stop(t)
 	})
 }

@@ -7,9 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -76,52 +74,20 @@ func TestEngineWorkDirSpawned(t *testing.T) {
 			cmd.Env = append(os.Environ(), asSupervisor+"=1", "APP_ID="+appID, "DS_ENGINE="+engine,
 				"DS_ENGINE_WORKDIR="+tc.workdir, "DS_WS_URL=ws://127.0.0.1:1/ws", // nothing listens: it retries
 				"DS_LOG_ROOT="+filepath.Join(dir, "logs"), "DS_INSTANCE_ROOT="+filepath.Join(dir, "inst"))
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan struct{}) // closed once waitErr is set
-			var waitErr error
-			go func() { waitErr = cmd.Wait(); close(exited) }()
-			t.Cleanup(func() {
-				_ = cmd.Process.Signal(syscall.SIGTERM)
-				select {
-				case <-exited:
-				case <-time.After(15 * time.Second):
-					_ = cmd.Process.Kill()
-					<-exited
-				}
-			})
+			p := startSupervisor(t, cmd, &stderr, dir, appID)
 			if tc.want == "" {
 				select {
-				case <-exited:
-					err := waitErr
+				case <-p.exited:
 					var ee *exec.ExitError
-					if !errors.As(err, &ee) || ee.ExitCode() != exitSettings || !strings.Contains(stderr.String(), "engine-workdir") {
-						t.Fatalf("exit %v, stderr %q; want exit 2 naming engine-workdir", err, stderr.String())
+					if !errors.As(p.err, &ee) || ee.ExitCode() != exitSettings || !strings.Contains(stderr.String(), "engine-workdir") {
+						t.Fatalf("exit %v, stderr %q; want exit 2 naming engine-workdir", p.err, stderr.String())
 					}
 				case <-time.After(15 * time.Second):
 					t.Fatal("supervisor with a missing engine workdir did not exit")
 				}
 				return
 			}
-			pidFile := filepath.Join(dir, "inst", appID, "engine.pid")
-			deadline := time.Now().Add(20 * time.Second)
-			var pid int
-			for {
-				if b, err := os.ReadFile(pidFile); err == nil {
-					if pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-						break
-					}
-				}
-				select {
-				case <-exited:
-					t.Fatalf("supervisor exited (%v) before starting the engine: %s", waitErr, stderr.String())
-				case <-time.After(10 * time.Millisecond):
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("no %s: %s", pidFile, stderr.String())
-				}
-			}
+			pid := p.enginePID(t)
 			got, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
 			if err != nil {
 				t.Fatal(err)
@@ -129,15 +95,7 @@ func TestEngineWorkDirSpawned(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("engine cwd %s, want %s", got, tc.want)
 			}
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-				if waitErr != nil {
-					t.Errorf("supervisor exit after SIGTERM: %v; stderr %s", waitErr, stderr.String())
-				}
-			case <-time.After(15 * time.Second):
-				t.Error("supervisor did not exit after SIGTERM")
-			}
+			p.stop(t)
 		})
 	}
 }
