@@ -595,7 +595,13 @@ def check_soak(r, n):
             start(slot)
     took = time.monotonic() - t0
     rss.append(r.eng.rss_kb())
-    fds.append(r.eng.fds())
+    # The DeepStream adapter takes a slot's source down off the main loop after its
+    # file_done: give the last ones a moment to close their files.
+    low, deadline = r.eng.fds(), time.monotonic() + 5
+    while low > fds[0] + FD_SLACK and time.monotonic() < deadline:
+        time.sleep(0.05)
+        low = min(low, r.eng.fds())
+    fds.append(low)
     gpu.append(gpu_mem_mib(r.eng.proc.pid))
     # Decoders and buffer pools come and go with every file, so RSS rises at first and
     # then moves within a band: a leak shows as the second half's peak above the first's.
