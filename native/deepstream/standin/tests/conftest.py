@@ -30,7 +30,7 @@ def clips(tmp_path_factory):
         "b": make_clip(d / "b.mp4", 45, width=320, height=180, pattern="ball"),
         "long": make_clip(d / "long.mp4", LONG_FRAMES, width=320, height=180),
         "tiny": make_clip(d / "tiny.mp4", 3, width=64, height=64),
-        "fps": make_clip(d / "fps.mp4", 1500, width=160, height=90),
+        "fps": make_clip(d / "fps.mp4", 4000, width=160, height=90),
     }
     for i in range(5):
         c[f"part{i}"] = make_clip(d / f"part{i}.mp4", 20 + 5 * i, width=320, height=180)

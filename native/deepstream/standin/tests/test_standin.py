@@ -248,15 +248,15 @@ def slot0_fps(e, clip, tmp_path, tag):
 def test_idle_slots_do_not_throttle_the_busy_one(start, clips, tmp_path):
     """1 of 4 slots busy reaches at least 0.9x the rate of a muxer with that pad only."""
     rates = {"1 of 4": [], "1 pad": []}
-    for run in range(5):  # alternated, medians: the machine is shared
+    for run in range(7):  # alternated, a median of the pairs' ratios: the machine is shared
         for name, slots in (("1 of 4", 4), ("1 pad", 1)):
             e = start(slots=slots)
             rates[name].append(slot0_fps(e, clips["fps"], tmp_path, f"{name}-{run}"))
             e.finish()
-    m = {k: statistics.median(v) for k, v in rates.items()}
-    print(f"slot 0 fps, median of 5: 1 of 4 busy {m['1 of 4']:.0f}, one pad {m['1 pad']:.0f}, "
-          f"ratio {m['1 of 4'] / m['1 pad']:.2f}")
-    assert m["1 of 4"] >= 0.9 * m["1 pad"]
+    ratio = statistics.median(a / b for a, b in zip(rates["1 of 4"], rates["1 pad"]))
+    print(f"slot 0 fps, medians of 7: 1 of 4 busy {statistics.median(rates['1 of 4']):.0f}, "
+          f"one pad {statistics.median(rates['1 pad']):.0f}; median ratio {ratio:.2f}")
+    assert ratio >= 0.9
 
 
 @pytest.mark.parametrize("env, config, why", [
