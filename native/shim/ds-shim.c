@@ -270,6 +270,13 @@ member_uint (JsonBuilder *b, const gchar *name, guint64 v)
 }
 
 static void
+member_bool (JsonBuilder *b, const gchar *name, gboolean v)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_boolean_value (b, v);
+}
+
+static void
 member_string (JsonBuilder *b, const gchar *name, const gchar *v)
 {
   json_builder_set_member_name (b, name);
@@ -321,8 +328,7 @@ ds_shim_emit_stream_lost (DsShim *shim, gint slot, gint64 file_id, const gchar *
   member_int (b, "slot", slot);
   member_int (b, "file_id", file_id);
   member_string (b, "reason", reason != NULL ? reason : "unknown");
-  json_builder_set_member_name (b, "will_retry");
-  json_builder_add_boolean_value (b, will_retry);
+  member_bool (b, "will_retry", will_retry);
   member_int (b, "attempt", attempt);
   member_int (b, "retry_in_ms", will_retry ? retry_in_ms : 0);
   shim_send_event (shim, event_end (b));
@@ -338,8 +344,7 @@ ds_shim_emit_stream_resumed (DsShim *shim, gint slot, gint64 file_id, gint64 dow
   member_int (b, "file_id", file_id);
   member_int (b, "down_ms", down_ms);
   member_int (b, "attempts", attempts);
-  json_builder_set_member_name (b, "tracker_kept");
-  json_builder_add_boolean_value (b, tracker_kept);
+  member_bool (b, "tracker_kept", tracker_kept);
   shim_send_event (shim, event_end (b));
 }
 
@@ -400,8 +405,7 @@ reply_begin (JsonNode *id, gboolean ok)
     json_builder_add_value (b, json_node_copy (id));
   else
     json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "ok");
-  json_builder_add_boolean_value (b, ok);
+  member_bool (b, "ok", ok);
   return b;
 }
 
@@ -518,8 +522,7 @@ op_hello (DsShim *shim, DsRequest *r)
 {
   JsonBuilder *b = reply_begin (r->id, TRUE);
 
-  json_builder_set_member_name (b, "ready");
-  json_builder_add_boolean_value (b, shim->ready);
+  member_bool (b, "ready", shim->ready);
   member_string (b, "engine", shim->vt.name);
   member_string (b, "version", shim->vt.version);
   member_int (b, "protocol", DS_SHIM_PROTOCOL_VERSION);
@@ -580,8 +583,7 @@ op_stop (DsShim *shim, DsRequest *r)
     return;
   }
   b = reply_begin (r->id, TRUE);
-  json_builder_set_member_name (b, "was_playing");
-  json_builder_add_boolean_value (b, res.was_playing);
+  member_bool (b, "was_playing", res.was_playing);
   if (res.was_playing) {
     member_int (b, "file_id", res.file_id);
     member_uint (b, "frames", res.frames);

@@ -345,11 +345,10 @@ func startTwoCameras(f *fakeInstance, e *enginetest.Engine, n int) {
 	playing(f.t, e, 1, 101)
 }
 
-// finishAll plays every file to its end on e until both cameras complete; it returns
-// the messages seen up to and including the second analysis_complete.
-func finishAll(f *fakeInstance, e *enginetest.Engine) []map[string]any {
-	stop := make(chan struct{})
-	defer close(stop)
+// autoFinish plays every file on slots 0 and 1 of e to its end as it starts, until
+// the returned stop is called.
+func autoFinish(e *enginetest.Engine) (stop func()) {
+	done := make(chan struct{})
 	go func() {
 		for {
 			for slot := 0; slot < 2; slot++ {
@@ -358,12 +357,19 @@ func finishAll(f *fakeInstance, e *enginetest.Engine) []map[string]any {
 				}
 			}
 			select {
-			case <-stop:
+			case <-done:
 				return
 			case <-time.After(time.Millisecond):
 			}
 		}
 	}()
+	return func() { close(done) }
+}
+
+// finishAll plays every file to its end on e until both cameras complete; it returns
+// the messages seen up to and including the second analysis_complete.
+func finishAll(f *fakeInstance, e *enginetest.Engine) []map[string]any {
+	defer autoFinish(e)()
 	var seen []map[string]any
 	seen = append(seen, f.srv.expect("analysis_complete", &seen))
 	seen = append(seen, f.srv.expect("analysis_complete", &seen))

@@ -132,22 +132,7 @@ func TestFakeResume(t *testing.T) {
 			t.Errorf("resumed play without a tracker reset: %+v", p)
 		}
 	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			for slot := 0; slot < 2; slot++ {
-				if id, ok := e.Playing(slot); ok {
-					e.Finish(slot, id)
-				}
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
+	defer autoFinish(e)()
 	for range 3 {
 		seen = append(seen, f.srv.expect("analysis_complete", &seen))
 	}
