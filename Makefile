@@ -8,7 +8,7 @@ BIN := bin
 NATIVE := $(BUILD)/native
 
 .PHONY: all build native go test test-native test-go test-e2e bench bench-native bench-go run deps clean
-.PHONY: gpu-check test-gpu-check
+.PHONY: gpu-check test-gpu-check test-docker
 
 all: build
 
@@ -28,7 +28,7 @@ go:
 # make test works on a fresh box: the packages first (as make run does), then the rest,
 # which needs them (meson, GStreamer, Python's fastapi …).
 test: deps
-	$(MAKE) --no-print-directory build test-native test-go test-e2e test-gpu-check
+	$(MAKE) --no-print-directory build test-docker test-native test-go test-e2e test-gpu-check
 
 test-native: native
 	$(MAKE) -C native test BUILD=$(abspath $(NATIVE)) BIN=$(abspath $(BIN))
@@ -40,6 +40,10 @@ test-go:
 
 test-e2e: build
 	$(PY) -m pytest -q test/e2e
+
+# What the Dockerfiles may and may not do at build time (docker/tests).
+test-docker:
+	$(PY) -m pytest -q -p no:cacheprovider docker/tests
 
 # The GPU acceptance check (README "First run on a GPU"). ENGINE=deepstream (inside the
 # image: make -C /opt/ds-analysis gpu-check) builds nothing; ENGINE=gst runs the same

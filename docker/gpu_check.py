@@ -157,6 +157,12 @@ class Clip:
 def make_clips(args, d):
     """cam: five consecutive segments of one scene; long: a longer clip of the same scene;
     r720/r1080: one 720p and one 1080p clip."""
+    # Looked up here, at run time, not when the image is built: a plugin scan during the
+    # build would leave a registry with every DeepStream plugin marked as failed.
+    missing = [e for e in ("qtdemux", "h264parse", "splitmuxsink") if not has_element(e)]
+    if missing:
+        raise CheckFailed("gpu-check needs " + ", ".join(missing) + " (gstreamer1.0-plugins-"
+                          "good/-bad; the image installs them with user_additional_install.sh)")
     os.makedirs(d, exist_ok=True)
     if args.samples:
         s720 = os.path.join(args.samples, "sample_720p.mp4")
