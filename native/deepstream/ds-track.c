@@ -238,9 +238,14 @@ ds_track_slot_finish (DsTrackSlot *slot, DsTrackDone *done)
     done->end = DS_TRACK_END_ERROR;
     done->error = g_strdup (write_error->message);
   } else if (slot->seen < slot->pushed) {
+    /* The drain deadline passed: frames were lost or are stuck in the pipeline. */
     g_warning ("file %" G_GINT64_FORMAT ": %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
         " frames left the tracker; output incomplete", slot->file_id, slot->seen,
         slot->pushed);
+    done->end = DS_TRACK_END_ERROR;
+    done->error = g_strdup_printf ("only %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+        " frames came out of the pipeline after the file ended (output incomplete)",
+        slot->seen, slot->pushed);
   }
   g_clear_error (&write_error);
   if (slot->seen < slot->pushed) {

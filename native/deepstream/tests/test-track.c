@@ -421,6 +421,9 @@ test_late_frames_after_drain_deadline (Fixture *f, gconstpointer data)
   g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*2 of 5 frames left*");
   g_assert_true (ds_track_slot_finish (&f->slot, &done));
   g_test_assert_expected_messages ();
+  g_assert_cmpint (done.end, ==, DS_TRACK_END_ERROR);
+  g_assert_cmpstr (done.error, ==, "only 2 of 5 frames came out of the pipeline after the "
+      "file ended (output incomplete)");
   ds_track_done_clear (&done);
 
   /* Same camera (no reset): the 3 late frames are dropped, then file 2 counts. */
@@ -448,6 +451,7 @@ test_late_frames_after_drain_deadline (Fixture *f, gconstpointer data)
   g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*0 of 4 frames left*");
   g_assert_true (ds_track_slot_finish (&f->slot, &done));
   g_test_assert_expected_messages ();
+  g_assert_cmpint (done.end, ==, DS_TRACK_END_ERROR);
   ds_track_done_clear (&done);
   g_assert_cmpuint (f->slot.leftover, ==, 4);
   play_frames (&f->slot, 4, TRUE, p3, 2, &send_reset);
