@@ -4,8 +4,13 @@
  * ghost pad `src` → nvstreammux sink_i) is stopped and locked once the pipeline is
  * PLAYING; play sets the uri and syncs it with the pipeline again. A file's EOS goes on
  * into the muxer, so an idle slot leaves the legacy muxer's batch instead of holding
- * every batch for batched-push-timeout; the next file's stream-start opens the pad
- * again. Frames are counted at the slot output (source side) and again after the
+ * every batch for batched-push-timeout. A muxer pad at EOS is reused only after a
+ * flush, as NVIDIA's own code always does (what the closed legacy muxer does otherwise
+ * is unknown): FLUSH_START + FLUSH_STOP(reset) go into it when the next file's
+ * stream-start reaches it, the previous file long drained, so the pad is back in the
+ * batch only once its data is about to come. Unless the muxer turns out to pass a
+ * pad's flush downstream (seen at the takeover, which flushes every pad): then a flush
+ * would drop every slot's frames in flight, and the stream-start alone must do. Frames are counted at the slot output (source side) and again after the
  * tracker (sink side), where each frame's objects go to the per-file output; only when
  * every frame of a file has left the tracker does its slot go back to NULL (the muxer
  * may hold the decoder's surfaces until then). Every decision that needs no DeepStream
@@ -62,6 +67,8 @@ typedef struct {
   NvDsSrcBin *src;
   GstPad *ghost;          /* the slot's output, in front of the muxer */
   gulong ghost_probe;
+  GstPad *guard;          /* the output feeding the flush target (flush_slot) */
+  gulong guard_probe;
   GstPad *mux_pad;        /* nvstreammux sink_<index> */
   guint watch_id;         /* start watchdog */
   guint64 watch_generation;
@@ -76,6 +83,8 @@ typedef struct {
   guint retry_id;         /* a live source's pending re-play */
   DsLiveOptions opts;
   /* guarded by ad->lock */
+  gboolean closing;       /* pre-empted source going down: its frames are dropped */
+  gboolean mux_eos;       /* an EOS went into the muxer pad since its last flush */
   DsLive live;
   DsLiveResume resume;    /* of the last outage, for its event */
   DsTrackSlot book;
@@ -101,6 +110,7 @@ struct _DsAdapter {
   gint ready;             /* atomic: slots taken over, `ready` sent */
   gint detached;          /* atomic */
   gint stdin_keep_fd;
+  gint flush_forwarded;    /* atomic: the muxer passed a per-pad flush downstream */
   /* guarded by lock */
   gchar *fatal;
   gboolean fatal_sent;
@@ -165,38 +175,65 @@ watch_stop (DsAdapterSlot *s)
 static void start_source (DsAdapterSlot *s, const gchar *uri, guint64 generation);
 
 /* Takes a slot's source down and keeps pipeline state changes away from it; then its
- * muxer pad gets EOS, which takes it out of the legacy muxer's batch (a pad that is
- * merely idle would hold every batch for batched-push-timeout). A pre-empted file was
- * flushed first (flush_start on the main loop) so a streaming thread blocked downstream
- * lets go, as the stock reset_source_pipeline does; the flush ends at the muxer pad only
- * once the source is down, so no buffer slips in between. A file that reached its end
- * is not flushed: its EOS is already in the muxer, behind its last frames. Runs on the
- * stopper thread, or on the main loop at takeover and detach. */
+ * muxer pad gets EOS (unless the file's own EOS is there already), which takes it out
+ * of the legacy muxer's batch (a pad that is merely idle would hold every batch for
+ * batched-push-timeout). Runs on the stopper thread, or on the main loop at takeover
+ * and detach. */
 static void
-source_down (DsAdapterSlot *s, gboolean flushed)
+source_down (DsAdapterSlot *s)
 {
+  gboolean send_eos;
+
   gst_element_set_locked_state (s->src->bin, TRUE);
   if (gst_element_set_state (s->src->bin, GST_STATE_NULL) == GST_STATE_CHANGE_FAILURE)
     GST_WARNING ("slot %u: could not stop the source", s->index);
-  if (flushed)
-    gst_pad_send_event (s->mux_pad, gst_event_new_flush_stop (TRUE));
-  if (!GST_PAD_IS_EOS (s->mux_pad))
+  g_mutex_lock (&s->ad->lock);
+  s->closing = FALSE;
+  send_eos = !s->mux_eos;
+  s->mux_eos = TRUE;
+  g_mutex_unlock (&s->ad->lock);
+  if (send_eos)
     gst_pad_send_event (s->mux_pad, gst_event_new_eos ());
 }
 
-static void
-flush_start (DsAdapterSlot *s)
+/* Pre-empts the slot's file as the stock reset_source_pipeline does: FLUSH_START so a
+ * streaming thread blocked downstream lets go, FLUSH_STOP(reset) right after it, both
+ * through the slot's last element into the muxer pad; the source goes to NULL after
+ * that. Whatever the dying source still pushes in between is dropped at the slot
+ * output (`closing`). Main loop. */
+static GstElement *
+flush_target (DsAdapterSlot *s)
 {
-  NvDsSrcBin *src = s->src;
-  GstElement *target = src->dewarper_bin.bin != NULL ? src->dewarper_bin.bin
-      : src->cap_filter1;
+  return s->src->dewarper_bin.bin != NULL ? s->src->dewarper_bin.bin : s->src->cap_filter1;
+}
 
+static void
+flush_slot (DsAdapterSlot *s)
+{
+  GstElement *target = flush_target (s);
+
+  g_mutex_lock (&s->ad->lock);
+  s->closing = TRUE;
+  g_mutex_unlock (&s->ad->lock);
   gst_element_send_event (target, gst_event_new_flush_start ());
+  gst_element_send_event (target, gst_event_new_flush_stop (TRUE));
+  g_mutex_lock (&s->ad->lock);
+  s->mux_eos = FALSE; /* the flush reached the muxer pad */
+  g_mutex_unlock (&s->ad->lock);
+}
+
+/* Opens a muxer pad that is at EOS again, before the next file's first event reaches
+ * it (streaming thread, from the slot output probe). */
+static void
+reopen_mux_pad (DsAdapterSlot *s)
+{
+  gst_pad_send_event (s->mux_pad, gst_event_new_flush_start ());
+  gst_pad_send_event (s->mux_pad, gst_event_new_flush_stop (TRUE));
+  GST_INFO ("slot %u: muxer pad flushed for the next file", s->index);
 }
 
 typedef struct {
   DsAdapterSlot *slot;
-  gboolean flushed;
 } StopJob;
 
 static void
@@ -230,7 +267,7 @@ stopper_run (gpointer data, gpointer user_data)
   gint64 t0 = now_ns ();
 
   (void) user_data;
-  source_down (s, job->flushed);
+  source_down (s);
   GST_INFO ("slot %u: source down in %" G_GINT64_FORMAT " ms", s->index,
       (now_ns () - t0) / 1000000);
   schedule (s->ad, s, 0, 0, NULL, on_source_down);
@@ -248,10 +285,9 @@ source_release (DsAdapterSlot *s, gboolean preempt)
   s->source_up = FALSE;
   s->source_busy = TRUE;
   if (preempt)
-    flush_start (s);
+    flush_slot (s);
   job = g_new (StopJob, 1);
   job->slot = s;
-  job->flushed = preempt;
   g_thread_pool_push (s->ad->stopper, job, NULL);
 }
 
@@ -554,6 +590,23 @@ on_tick (gpointer data)
 
 /* ---------- probes (streaming threads) ---------- */
 
+/* On the pad feeding the flush target: a pre-empted source's data stops here, before
+ * the pads whose segment the flush reset (GStreamer checks for a segment before any
+ * probe on those). */
+static GstPadProbeReturn
+on_guard (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  DsAdapterSlot *s = user_data;
+  gboolean closing;
+
+  (void) pad;
+  (void) info;
+  g_mutex_lock (&s->ad->lock);
+  closing = s->closing;
+  g_mutex_unlock (&s->ad->lock);
+  return closing ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+}
+
 static GstPadProbeReturn
 on_slot_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
@@ -572,6 +625,10 @@ on_slot_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     gboolean reset = FALSE, resumed = FALSE;
 
     g_mutex_lock (&ad->lock);
+    if (s->closing) {
+      g_mutex_unlock (&ad->lock);
+      return GST_PAD_PROBE_DROP; /* a pre-empted source on its way down */
+    }
     if (s->live.active && (s->book.phase == DS_TRACK_STARTING
             || s->book.phase == DS_TRACK_PLAYING)) {
       DsLiveFrame what = ds_live_frame (&s->live, mono, &s->resume);
@@ -604,13 +661,31 @@ on_slot_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     return GST_PAD_PROBE_OK;
   }
 
-  if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM)
-      && GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_EOS) {
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEventType type = GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info));
+    gboolean closing, reopen = FALSE;
+
+    if (type != GST_EVENT_EOS && type != GST_EVENT_STREAM_START)
+      return GST_PAD_PROBE_OK;
     g_mutex_lock (&ad->lock);
+    closing = s->closing;
     generation = s->book.generation;
+    if (!closing && type == GST_EVENT_EOS)
+      s->mux_eos = TRUE;
+    if (!closing && type == GST_EVENT_STREAM_START && s->mux_eos) {
+      s->mux_eos = FALSE;
+      /* A muxer that passes a pad's flush on would flush every slot's frames in
+       * flight: then the stream-start has to reopen the pad on its own. */
+      reopen = !g_atomic_int_get (&ad->flush_forwarded);
+    }
     g_mutex_unlock (&ad->lock);
-    schedule (ad, s, generation, now_ns (), NULL, on_source_eos);
-    return GST_PAD_PROBE_OK; /* into the muxer, behind the file's last frame */
+    if (closing)
+      return GST_PAD_PROBE_DROP; /* the pre-empted source's: source_down sends one */
+    if (reopen)
+      reopen_mux_pad (s); /* then the stream-start, caps, segment, frames */
+    if (type == GST_EVENT_EOS)
+      schedule (ad, s, generation, now_ns (), NULL, on_source_eos);
+    return GST_PAD_PROBE_OK; /* EOS: into the muxer, behind the file's last frame */
   }
   return GST_PAD_PROBE_OK;
 }
@@ -681,6 +756,15 @@ on_tracker_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     return GST_PAD_PROBE_OK;
   }
 
+  /* The takeover flushes every slot's pad before any file plays: if the muxer passes
+   * that on, this is where it shows, at no cost. */
+  if ((info->type & GST_PAD_PROBE_TYPE_EVENT_FLUSH)
+      && GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_FLUSH_START
+      && g_atomic_int_compare_and_exchange (&ad->flush_forwarded, 0, 1))
+    g_warning ("the muxer passes a per-pad flush downstream: files follow each other on a "
+        "slot without a flush of its pad, and a stop or error on one slot drops every "
+        "slot's frames in flight (native/deepstream/README.md, \"Muxer pads\")");
+
   if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
     GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
     if ((gint) GST_EVENT_TYPE (ev) == (gint) GST_NVEVENT_STREAM_RESET) {
@@ -739,8 +823,8 @@ on_pipeline_playing (const DsSlotCall *c)
   for (guint i = 0; i < ad->n_slots; i++) {
     DsAdapterSlot *s = &ad->slots[i];
     /* The placeholder's frames never reached the muxer: nothing downstream to wait for. */
-    flush_start (s);
-    source_down (s, TRUE);
+    flush_slot (s);
+    source_down (s);
     /* From now on a restarting decodebin must not drag the pipeline back to PAUSED;
      * set only once stopped, so no async-start already passed up stays unanswered. */
     g_object_set (s->src->bin, "async-handling", TRUE, NULL);
@@ -1020,6 +1104,7 @@ adapter_release_pipeline_refs (DsAdapter *ad)
 {
   for (guint i = 0; i < ad->n_slots; i++) {
     g_clear_object (&ad->slots[i].ghost);
+    g_clear_object (&ad->slots[i].guard);
     g_clear_object (&ad->slots[i].mux_pad);
   }
   g_clear_object (&ad->sink_pad);
@@ -1213,6 +1298,7 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
   gchar *config_path;
   GError *err = NULL;
   GstElement *sink_bin;
+  GstPad *pad;
 
   if (socket_path == NULL || socket_path[0] == '\0' || adapter_storage.slots != NULL)
     return TRUE;
@@ -1296,6 +1382,14 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
     s->ghost_probe = gst_pad_add_probe (s->ghost,
         GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_slot_output, s,
         NULL);
+    s->guard = NULL;
+    if ((pad = gst_element_get_static_pad (flush_target (s), "sink")) != NULL) {
+      s->guard = gst_pad_get_peer (pad);
+      gst_object_unref (pad);
+    }
+    if (s->guard != NULL)
+      s->guard_probe = gst_pad_add_probe (s->guard,
+          GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST, on_guard, s, NULL);
   }
 
   if (app->config.tracker_config.enable)
@@ -1309,7 +1403,8 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
   ad->sink_pad = sink_bin != NULL ? gst_element_get_static_pad (sink_bin, "src") : NULL;
   if (ad->sink_pad != NULL)
     ad->sink_probe = gst_pad_add_probe (ad->sink_pad,
-        GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_tracker_output,
+        GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM
+        | GST_PAD_PROBE_TYPE_EVENT_FLUSH, on_tracker_output,
         ad, NULL);
   else
     g_warning ("no analytics output pad found: per-file output disabled");
@@ -1369,9 +1464,11 @@ ds_app_hooks_detach (void)
     }
     if (s->source_up) {
       s->source_up = FALSE;
-      flush_start (s);
-      source_down (s, TRUE);
+      flush_slot (s);
+      source_down (s);
     }
+    if (s->guard_probe != 0)
+      gst_pad_remove_probe (s->guard, s->guard_probe);
     g_clear_pointer (&s->pending_uri, g_free);
     g_clear_pointer (&s->uri, g_free);
     /* Taken-over slots stay NULL and locked: unlocked, the stock teardown's state change

@@ -1,15 +1,20 @@
 /* ds-standin-app: deepstream-app's main() order around the real adapter, on the stand-in
- * elements, so the adapter (ds-app-adapter.c) and the shim run in CI without DeepStream.
+ * plugin's elements, so the adapter (ds-app-adapter.c) and the shim run in CI without
+ * DeepStream.
  *
- * Like deepstream_app_main.c: build the pipeline from the config (URI slots laid out as
- * NvDsSrcBin: uridecodebin → tee → queue → convert → capsfilter → ghost `src` → muxer
- * sink_<i>, plus a tee branch to a fakesink; muxer → [primary GIE] → tracker → sink, all
- * sinks sync=0 async=0), set PAUSED, ds_app_hooks_attach, PLAYING, a bus watch that quits
- * on ERROR and EOS, a 40 ms timer that quits the loop once appCtx->quit is set, SIGINT
- * quits; then `done:` ds_app_hooks_detach and the teardown (EOS into the pipeline, NULL).
+ * Like deepstream_app_main.c: build the pipeline from the config with the element names
+ * deepstream-app uses (URI slots laid out as NvDsSrcBin: uridecodebin, which plugs the
+ * stand-in nvv4l2decoder, → tee → queue → nvvideoconvert → capsfilter (NVMM) → ghost
+ * `src` → nvstreammux sink_<i>, plus a tee branch to a fakesink; nvstreammux →
+ * [primary GIE: queue → nvinfer] → tracker: queue → nvtracker → sink, all sinks sync=0
+ * async=0), set PAUSED, ds_app_hooks_attach, PLAYING, a bus watch that quits on ERROR
+ * and EOS, a 40 ms timer that quits the loop once appCtx->quit is set, SIGINT quits;
+ * then `done:` ds_app_hooks_detach and the teardown (EOS into the pipeline, NULL).
  *
  * The config is deepstream-app's own format ([sourceK] type=2/3, [streammux], [tracker],
- * [primary-gie], [tests]); a [standin] group switches the modelled behaviours (README.md).
+ * [primary-gie], [tests]); its [standin] group switches the modelled behaviours: the
+ * plugin reads it from DS_STANDIN_CONFIG, which this app sets to its -c (README.md).
+ * The plugin is loaded from DS_STANDIN_PLUGIN, else from where the build put it.
  * With DS_STANDIN_STATS=<path> it writes what the elements counted, and every main-loop
  * gap over 10 ms with the part of it the main thread waited for a CPU, as JSON at exit.
  * Test code only. */
@@ -28,16 +33,6 @@
 
 #define LOOP_PROBE_MS 2
 #define LOOP_GAP_NS (10 * G_GINT64_CONSTANT (1000000))
-
-typedef struct {
-  gboolean poison;
-  guint max_surfaces;
-  guint block_timeout_ms;
-  guint hold_ms;
-  gboolean reset_in_order;
-  gboolean forward_flush;
-  guint max_queue;
-} StandinOptions;
 
 static GMainLoop *loop;
 static AppCtx *app;
@@ -71,7 +66,7 @@ key_int (GKeyFile *kf, const gchar *group, const gchar *key, gint def)
 
 static gboolean
 load_config (const gchar *path, NvDsConfig *config, guint *batch_size, gint *push_timeout,
-    gboolean *drop_eos, StandinOptions *opt, GError **error)
+    gboolean *drop_eos, GError **error)
 {
   GKeyFile *kf = g_key_file_new ();
   gchar **groups;
@@ -119,19 +114,38 @@ load_config (const gchar *path, NvDsConfig *config, guint *batch_size, gint *pus
   /* deepstream-app's parser default, not the element's */
   config->tracker_config.tracking_id_reset_mode = (guint) key_int (kf, "tracker",
       "tracking-id-reset-mode", 0);
-  opt->poison = key_int (kf, "standin", "poison", 0);
-  opt->max_surfaces = (guint) key_int (kf, "standin", "max-surfaces", 16);
-  opt->block_timeout_ms = (guint) key_int (kf, "standin", "block-timeout-ms", 5000);
-  opt->hold_ms = (guint) key_int (kf, "standin", "hold-ms", 0);
-  opt->reset_in_order = key_int (kf, "standin", "reset-in-order", 1);
-  opt->forward_flush = key_int (kf, "standin", "forward-flush", 0);
-  opt->max_queue = (guint) key_int (kf, "standin", "max-queue", 2);
   g_key_file_free (kf);
   if (n == 0) {
     g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
         "no enabled [sourceK] group");
     return FALSE;
   }
+  return TRUE;
+}
+
+/* The plugin takes its [standin] switches from DS_STANDIN_CONFIG: ours unless set. */
+static gboolean
+load_plugin (const gchar *cfg)
+{
+  const gchar *path = g_getenv ("DS_STANDIN_PLUGIN");
+  GstPlugin *plugin;
+  GError *err = NULL;
+
+  if (cfg != NULL && g_file_test (cfg, G_FILE_TEST_IS_REGULAR)
+      && g_getenv ("DS_STANDIN_CONFIG") == NULL) {
+    gchar *abs = g_canonicalize_filename (cfg, NULL);
+    g_setenv ("DS_STANDIN_CONFIG", abs, TRUE);
+    g_free (abs);
+  }
+  if (path == NULL || path[0] == '\0')
+    path = DS_STANDIN_PLUGIN_PATH;
+  plugin = gst_plugin_load_file (path, &err);
+  if (plugin == NULL) {
+    g_printerr ("stand-in plugin %s: %s\n", path, err->message);
+    g_error_free (err);
+    return FALSE;
+  }
+  gst_object_unref (plugin);
   return TRUE;
 }
 
@@ -163,43 +177,44 @@ on_decoder_pad (GstElement *decodebin, GstPad *pad, gpointer data)
     return;
   }
   gst_caps_unref (caps);
-  sink = gst_element_get_static_pad (bin->surfaces, "sink");
+  sink = gst_element_get_static_pad (bin->tee, "sink");
   if (!gst_pad_is_linked (sink) && gst_pad_link (pad, sink) != GST_PAD_LINK_OK)
     g_printerr ("cannot link the decoder\n");
   gst_object_unref (sink);
 }
 
 static gboolean
-make_source_bin (NvDsSrcBin *bin, NvDsSourceConfig *config, guint index,
-    const StandinOptions *opt)
+make_source_bin (NvDsSrcBin *bin, NvDsSourceConfig *config, guint index)
 {
   gchar name[32];
+  GstCaps *caps;
   GstPad *pad;
 
   g_snprintf (name, sizeof (name), "src_sub_bin%u", index);
   bin->bin = gst_bin_new (name);
   bin->config = config;
   bin->src_elem = make ("uridecodebin", "src_elem");
-  bin->surfaces = make ("dsstandinsurfaces", "decoder_surfaces");
   bin->tee = make ("tee", NULL);
   bin->queue = make ("queue", "queue");
-  bin->conv = make ("videoconvert", "nvvidconv_elem");
+  bin->conv = make ("nvvideoconvert", "nvvidconv_elem");
   bin->cap_filter1 = make ("capsfilter", "src_cap_filter_nvvidconv");
   bin->fakequeue = make ("queue", "fakequeue");
   bin->fakesink = make ("fakesink", "src_fakesink");
-  if (bin->src_elem == NULL || bin->surfaces == NULL || bin->tee == NULL
+  if (bin->src_elem == NULL || bin->tee == NULL
       || bin->queue == NULL || bin->conv == NULL || bin->cap_filter1 == NULL
       || bin->fakequeue == NULL || bin->fakesink == NULL)
     return FALSE;
   g_object_set (bin->src_elem, "uri", config->uri, NULL);
-  g_object_set (bin->surfaces, "poison", opt->poison, "max-surfaces", opt->max_surfaces,
-      "block-timeout-ms", opt->block_timeout_ms, NULL);
+  g_object_set (bin->conv, "gpu-id", config->gpu_id, "nvbuf-memory-type", 0, NULL);
+  caps = gst_caps_from_string ("video/x-raw(memory:NVMM)");
+  g_object_set (bin->cap_filter1, "caps", caps, NULL);
+  gst_caps_unref (caps);
   g_object_set (bin->fakesink, "sync", FALSE, "async", FALSE, "enable-last-sample", FALSE,
       NULL);
   g_signal_connect (bin->src_elem, "pad-added", G_CALLBACK (on_decoder_pad), bin);
-  gst_bin_add_many (GST_BIN (bin->bin), bin->src_elem, bin->surfaces, bin->tee, bin->queue,
+  gst_bin_add_many (GST_BIN (bin->bin), bin->src_elem, bin->tee, bin->queue,
       bin->conv, bin->cap_filter1, bin->fakequeue, bin->fakesink, NULL);
-  if (!gst_element_link_many (bin->surfaces, bin->tee, bin->queue, bin->conv,
+  if (!gst_element_link_many (bin->tee, bin->queue, bin->conv,
           bin->cap_filter1, NULL)
       || !gst_element_link_many (bin->tee, bin->fakequeue, bin->fakesink, NULL))
     return FALSE;
@@ -231,8 +246,7 @@ wrap_bin (const gchar *name, GstElement *first, GstElement *last)
 }
 
 static gboolean
-create_pipeline (AppCtx *ctx, guint batch_size, gint push_timeout, gboolean drop_eos,
-    const StandinOptions *opt)
+create_pipeline (AppCtx *ctx, guint batch_size, gint push_timeout, gboolean drop_eos)
 {
   NvDsPipeline *p = &ctx->pipeline;
   NvDsSrcParentBin *srcs = &p->multi_src_bin;
@@ -241,18 +255,18 @@ create_pipeline (AppCtx *ctx, guint batch_size, gint push_timeout, gboolean drop
 
   p->pipeline = gst_pipeline_new ("pipeline");
   srcs->bin = gst_bin_new ("multi_src_bin");
-  srcs->streammux = make ("dsstandinmux", "src_bin_muxer");
+  srcs->streammux = make ("nvstreammux", "src_bin_muxer");
   if (srcs->streammux == NULL)
     return FALSE;
   g_object_set (srcs->streammux, "batch-size", batch_size, "batched-push-timeout",
-      push_timeout, "drop-pipeline-eos", drop_eos, "reset-in-order", opt->reset_in_order,
-      "forward-flush", opt->forward_flush, "max-queue", opt->max_queue, NULL);
+      push_timeout, "drop-pipeline-eos", drop_eos, "width", 1920, "height", 1080,
+      "live-source", FALSE, "sync-inputs", FALSE, NULL);
   gst_bin_add (GST_BIN (srcs->bin), srcs->streammux);
   for (guint i = 0; i < ctx->config.num_source_sub_bins; i++) {
     NvDsSrcBin *sub = &srcs->sub_bins[i];
     gchar pad_name[32];
     GstPad *src, *sink;
-    if (!make_source_bin (sub, &ctx->config.multi_source_config[i], i, opt))
+    if (!make_source_bin (sub, &ctx->config.multi_source_config[i], i))
       return FALSE;
     gst_bin_add (GST_BIN (srcs->bin), sub->bin);
     g_snprintf (pad_name, sizeof (pad_name), "sink_%u", i);
@@ -272,14 +286,14 @@ create_pipeline (AppCtx *ctx, guint batch_size, gint push_timeout, gboolean drop
 
   if (ctx->config.primary_gie_config.enable) {
     p->common_elements.primary_gie_bin.bin = wrap_bin ("primary_gie_bin",
-        make ("queue", "primary_gie_queue"), make ("identity", "primary_gie"));
+        make ("queue", "primary_gie_queue"), make ("nvinfer", "primary_gie"));
     gst_bin_add (GST_BIN (p->pipeline), p->common_elements.primary_gie_bin.bin);
     gst_element_link (last, p->common_elements.primary_gie_bin.bin);
     last = p->common_elements.primary_gie_bin.bin;
   }
   if (ctx->config.tracker_config.enable) {
     NvDsTrackerBin *t = &p->common_elements.tracker_bin;
-    t->tracker = make ("dsstandintracker", "tracking_tracker");
+    t->tracker = make ("nvtracker", "tracking_tracker");
     g_object_set (t->tracker, "tracking-id-reset-mode",
         ctx->config.tracker_config.tracking_id_reset_mode, NULL);
     t->bin = wrap_bin ("tracking_bin", make ("queue", "tracking_queue"), t->tracker);
@@ -288,8 +302,7 @@ create_pipeline (AppCtx *ctx, guint batch_size, gint push_timeout, gboolean drop
     last = t->bin;
   }
   p->sink = make ("dsstandinsink", "sink_sub_bin_sink1");
-  g_object_set (p->sink, "sync", FALSE, "async", FALSE, "enable-last-sample", FALSE,
-      "hold-ms", opt->hold_ms, NULL);
+  g_object_set (p->sink, "sync", FALSE, "async", FALSE, "enable-last-sample", FALSE, NULL);
   gst_bin_add (GST_BIN (p->pipeline), p->sink);
   return gst_element_link (last, p->sink);
 }
@@ -391,6 +404,10 @@ write_stats (const gchar *path)
   json_builder_add_int_value (b, s.surface_wait_max_ns);
   json_builder_set_member_name (b, "flushes_forwarded");
   json_builder_add_int_value (b, s.flushes_forwarded);
+  json_builder_set_member_name (b, "dropped_at_eos");
+  json_builder_add_int_value (b, s.dropped_at_eos);
+  json_builder_set_member_name (b, "decoder_starts");
+  json_builder_add_int_value (b, s.decoder_starts);
   json_builder_set_member_name (b, "batches");
   json_builder_add_int_value (b, s.batches);
   json_builder_set_member_name (b, "frames");
@@ -426,7 +443,6 @@ main (int argc, char **argv)
   };
   GOptionContext *ctx = g_option_context_new (NULL);
   GError *err = NULL;
-  StandinOptions opt;
   guint batch_size = 1;
   gint push_timeout = 40000;
   gboolean drop_eos = FALSE;
@@ -443,18 +459,22 @@ main (int argc, char **argv)
     return 255;
   }
   g_option_context_free (ctx);
-  ds_standin_register_elements ();
+  if (!load_plugin (cfg)) {
+    g_free (cfg);
+    gst_deinit ();
+    return 255;
+  }
   loop_gaps = g_array_new (FALSE, FALSE, sizeof (gint64));
 
   app = g_new0 (AppCtx, 1);
   if (cfg == NULL || !load_config (cfg, &app->config, &batch_size, &push_timeout,
-          &drop_eos, &opt, &err)) {
+          &drop_eos, &err)) {
     g_printerr ("config: %s\n", err != NULL ? err->message : "no -c file");
     g_clear_error (&err);
     app->return_value = -1;
     goto cleanup;
   }
-  if (!create_pipeline (app, batch_size, push_timeout, drop_eos, &opt)) {
+  if (!create_pipeline (app, batch_size, push_timeout, drop_eos)) {
     g_printerr ("failed to create the pipeline\n");
     app->return_value = -1;
     goto done;

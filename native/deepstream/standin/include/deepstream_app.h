@@ -37,7 +37,7 @@ typedef struct {
   NvDsSourceConfig *config;
   NvDsDewarperBin dewarper_bin;
   /* stand-in only */
-  GstElement *surfaces, *tee, *queue, *conv, *fakequeue, *fakesink;
+  GstElement *tee, *queue, *conv, *fakequeue, *fakesink;
 } NvDsSrcBin;
 
 typedef struct {

@@ -6,4 +6,7 @@
 #define NVDS_VERSION_MINOR 1
 #define NVDS_VERSION_MICRO 0
 
+void nvds_version_print (void);
+void nvds_dependencies_version_print (void);
+
 #endif

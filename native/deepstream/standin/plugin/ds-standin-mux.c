@@ -1,12 +1,18 @@
-/* dsstandinmux: a model of the legacy nvstreammux, from its documented behaviour.
+/* nvstreammux (legacy): a model of the legacy nvstreammux, from its documented
+ * behaviour, pessimistic where that says nothing.
  *
  * - Request pads sink_%u, one per source; each has a short queue (the muxer does not
  *   buffer much: a source waits while its pad is full).
- * - A batch is at most one frame per pad that is in the batch; it is pushed when every
- *   such pad has a frame (or batch-size frames are there), else when batched-push-timeout
- *   has passed since a frame was first waiting. A pad is in the batch from when it is
- *   requested; EOS takes it out until it gets data again (an idle pad that never saw EOS
- *   holds every batch for the whole timeout).
+ * - A batch takes up to batch-size frames: from each pad in the batch up to its share,
+ *   batch-size ÷ pads in the batch (the documented legacy rule), or at most
+ *   frames-per-source; it is pushed when every such pad has its share (or batch-size
+ *   frames are there), else when batched-push-timeout has passed since a frame was first
+ *   waiting. A pad is in the batch from when it is requested; EOS takes it out until it
+ *   gets data again (an idle pad that never saw EOS holds every batch for the timeout).
+ * - eos-needs-flush (the default): a pad that got EOS takes no data and no custom event
+ *   until a FLUSH_STOP, whatever STREAM_START or CAPS come after it (NVIDIA's own code
+ *   always flushes a pad before reusing it; what the closed muxer does otherwise is
+ *   unknown); with 0 the next buffer opens the pad again.
  * - EOS on a pad becomes a per-source stream EOS event downstream, after that pad's
  *   frames; when every pad is at EOS an EOS follows unless drop-pipeline-eos.
  * - Serialized custom events (the stream reset) go downstream in order with the pad's
@@ -15,8 +21,12 @@
  *   forward-flush=true (which then flushes every source's frames in flight).
  * - Input buffers are not copied: the batch holds them until it is released downstream.
  *
- * Test code, see README.md. */
-#include "ds-standin.h"
+ * The stand-in switches take their defaults from [standin] (ds-standin-options.h); every
+ * other property deepstream-app 7.1 sets on the muxer is accepted and kept.
+ * Test code, see ../README.md. */
+#include "ds-standin-elements.h"
+#include "ds-standin-options.h"
+#include "ds-standin-props.h"
 
 #include <stdlib.h>
 
@@ -35,6 +45,7 @@ typedef struct {
   GQueue items;       /* GstBuffer / GstEvent, in arrival order */
   guint n_buffers;
   gboolean eos;       /* out of the batch until it gets data again */
+  gboolean closed;    /* eos-needs-flush: refuses data until FLUSH_STOP */
   gboolean flushing;
   gint frame_num;
 } MuxPad;
@@ -55,28 +66,45 @@ struct _DsStandinMux {
   /* properties */
   guint batch_size;
   gint batched_push_timeout; /* µs, -1 = wait forever */
-  guint max_queue;
+  guint width, height;
   gboolean drop_pipeline_eos;
+  guint max_queue;
   gboolean forward_flush;
   gboolean reset_in_order;
+  gboolean eos_needs_flush;
+  guint frames_per_source;
+  DsStandinProps accepted;
 };
 
 struct _DsStandinMuxClass {
   GstElementClass parent_class;
 };
 
-GType ds_standin_mux_get_type (void);
 G_DEFINE_TYPE (DsStandinMux, ds_standin_mux, GST_TYPE_ELEMENT)
 
 enum {
-  PROP_0, PROP_BATCH_SIZE, PROP_BATCHED_PUSH_TIMEOUT, PROP_MAX_QUEUE,
-  PROP_DROP_PIPELINE_EOS, PROP_FORWARD_FLUSH, PROP_RESET_IN_ORDER
+  PROP_0, PROP_BATCH_SIZE, PROP_BATCHED_PUSH_TIMEOUT, PROP_WIDTH, PROP_HEIGHT,
+  PROP_DROP_PIPELINE_EOS, PROP_MAX_QUEUE, PROP_FORWARD_FLUSH, PROP_RESET_IN_ORDER,
+  PROP_EOS_NEEDS_FLUSH, PROP_FRAMES_PER_SOURCE, PROP_ACCEPTED
+};
+
+/* What deepstream-app 7.1 may set besides the above (deepstream_streammux.c). */
+static const DsStandinProp accepted_props[] = {
+  { "gpu-id", G_TYPE_UINT }, { "nvbuf-memory-type", G_TYPE_UINT },
+  { "live-source", G_TYPE_BOOLEAN }, { "compute-hw", G_TYPE_INT },
+  { "buffer-pool-size", G_TYPE_UINT }, { "enable-padding", G_TYPE_BOOLEAN },
+  { "async-process", G_TYPE_BOOLEAN }, { "attach-sys-ts", G_TYPE_BOOLEAN },
+  { "config-file-path", G_TYPE_STRING }, { "frame-duration", G_TYPE_UINT64 },
+  { "frame-num-reset-on-stream-reset", G_TYPE_BOOLEAN }, { "sync-inputs", G_TYPE_BOOLEAN },
+  { "max-latency", G_TYPE_UINT64 }, { "frame-num-reset-on-eos", G_TYPE_BOOLEAN },
+  { "extract-sei-type5-data", G_TYPE_BOOLEAN }, { "num-surfaces-per-frame", G_TYPE_UINT },
+  { "interpolation-method", G_TYPE_INT },
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink_%u",
     GST_PAD_SINK, GST_PAD_REQUEST, GST_STATIC_CAPS_ANY);
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
-    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS ("application/x-ds-standin-batch"));
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS ("video/x-raw(memory:NVMM)"));
 
 static void
 pad_drop_queue (MuxPad *p)
@@ -86,6 +114,39 @@ pad_drop_queue (MuxPad *p)
   while ((o = g_queue_pop_head (&p->items)) != NULL)
     gst_mini_object_unref (o);
   p->n_buffers = 0;
+}
+
+/* ---------- the batching rule ---------- */
+
+static guint
+pads_in_batch (DsStandinMux *self)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < MAX_PADS; i++)
+    if (self->pads[i] != NULL && !self->pads[i]->eos)
+      n++;
+  return n;
+}
+
+/* Frames one pad may put in a batch. */
+static guint
+share (DsStandinMux *self, guint active)
+{
+  if (self->frames_per_source > 0)
+    return MIN (self->frames_per_source, self->batch_size);
+  return MAX (1u, self->batch_size / MAX (1u, active));
+}
+
+/* Frames waiting at the head of a pad's queue, before any event. */
+static guint
+head_buffers (MuxPad *p)
+{
+  guint n = 0;
+
+  for (GList *l = p->items.head; l != NULL && GST_IS_BUFFER (l->data); l = l->next)
+    n++;
+  return n;
 }
 
 /* ---------- the batching thread ---------- */
@@ -149,7 +210,7 @@ pad_event (DsStandinMux *self, MuxPad *p, GstEvent *event)
 }
 
 static GstBuffer *
-take_batch (DsStandinMux *self)
+take_batch (DsStandinMux *self, guint quota)
 {
   GstBuffer *out = gst_buffer_new ();
   NvDsBatchMeta *batch = ds_standin_batch_meta_add (out);
@@ -157,31 +218,40 @@ take_batch (DsStandinMux *self)
 
   for (guint k = 0; k < MAX_PADS && n < self->batch_size; k++) {
     MuxPad *p = self->pads[(self->next_first + k) % MAX_PADS];
-    NvDsFrameMeta *f;
-    GstBuffer *in;
-
-    if (p == NULL || p->n_buffers == 0 || !GST_IS_BUFFER (g_queue_peek_head (&p->items)))
-      continue;
-    in = g_queue_pop_head (&p->items);
-    p->n_buffers--;
-    /* Scaling into the batch reads the surface. */
-    if (ds_standin_surface_is_poisoned (in))
-      g_atomic_int_inc (&ds_standin_stats.poisoned_reads);
-    f = ds_standin_frame_meta_new ();
-    f->pad_index = f->source_id = p->index;
-    f->frame_num = p->frame_num++;
-    f->buf_pts = GST_BUFFER_PTS (in);
-    f->standin_input = in;
-    if (n == 0)
-      GST_BUFFER_PTS (out) = GST_BUFFER_PTS (in);
-    batch->frame_meta_list = g_list_append (batch->frame_meta_list, f);
-    n++;
+    for (guint taken = 0; p != NULL && taken < quota && n < self->batch_size
+        && GST_IS_BUFFER (g_queue_peek_head (&p->items)); taken++) {
+      GstBuffer *in = g_queue_pop_head (&p->items);
+      NvDsFrameMeta *f;
+      p->n_buffers--;
+      /* Scaling into the batch reads the surface. */
+      if (ds_standin_surface_is_poisoned (in))
+        g_atomic_int_inc (&ds_standin_stats.poisoned_reads);
+      f = ds_standin_frame_meta_new (batch);
+      f->pad_index = f->source_id = p->index;
+      f->frame_num = p->frame_num++;
+      f->buf_pts = GST_BUFFER_PTS (in);
+      ds_standin_frame_hold_input (batch, f, in);
+      if (n == 0)
+        GST_BUFFER_PTS (out) = GST_BUFFER_PTS (in);
+      n++;
+    }
   }
-  batch->num_frames_in_batch = n;
   self->next_first = (self->next_first + 1) % MAX_PADS;
   g_atomic_int_inc (&ds_standin_stats.batches);
   ds_standin_stats_add_frames (n);
   return out;
+}
+
+static GstCaps *
+src_caps (DsStandinMux *self)
+{
+  GstCaps *caps = gst_caps_new_simple ("video/x-raw", "format", G_TYPE_STRING, "NV12",
+      "width", G_TYPE_INT, (gint) MAX (1u, self->width),
+      "height", G_TYPE_INT, (gint) MAX (1u, self->height),
+      "framerate", GST_TYPE_FRACTION, 0, 1, NULL);
+
+  gst_caps_set_features (caps, 0, gst_caps_features_new ("memory:NVMM", NULL));
+  return caps;
 }
 
 static gpointer
@@ -191,14 +261,15 @@ collect_loop (gpointer data)
   gint64 waiting_since = -1;
 
   push_event (self, gst_event_new_stream_start ("ds-standin-mux"));
-  push_event (self, gst_event_new_caps (gst_static_pad_template_get_caps (&src_template)));
+  push_event (self, gst_event_new_caps (src_caps (self)));
   push_segment (self);
 
   g_mutex_lock (&self->lock);
   while (self->running) {
     GstEvent *ev;
     MuxPad *head_event = NULL;
-    guint active = 0, ready = 0, target;
+    guint active, quota, total = 0;
+    gboolean complete = TRUE;
     GstBuffer *batch;
 
     if ((ev = g_queue_pop_head (&self->urgent)) != NULL) {
@@ -215,22 +286,24 @@ collect_loop (gpointer data)
       continue;
     }
 
+    active = pads_in_batch (self);
+    quota = share (self, active);
     for (guint i = 0; i < MAX_PADS; i++) {
       MuxPad *p = self->pads[i];
+      guint n;
       if (p == NULL)
         continue;
-      if (!p->eos)
-        active++;
-      if (p->n_buffers > 0)
-        ready++;
+      n = head_buffers (p);
+      total += MIN (n, quota);
+      if (!p->eos && n < quota)
+        complete = FALSE;
     }
-    if (ready == 0) {
+    if (total == 0) {
       waiting_since = -1;
       g_cond_wait (&self->cond, &self->lock);
       continue;
     }
-    target = MIN (active, self->batch_size);
-    if (ready < target) {
+    if (!complete && total < self->batch_size) {
       gint64 now = g_get_monotonic_time ();
       if (waiting_since < 0)
         waiting_since = now;
@@ -245,7 +318,7 @@ collect_loop (gpointer data)
       }
     }
     waiting_since = -1;
-    batch = take_batch (self);
+    batch = take_batch (self, quota);
     g_cond_broadcast (&self->cond); /* room in the pads' queues */
     g_mutex_unlock (&self->lock);
     g_mutex_lock (&self->push_lock);
@@ -266,7 +339,16 @@ mux_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
   MuxPad *p = gst_pad_get_element_private (pad);
 
   g_mutex_lock (&self->lock);
-  while (!p->flushing && self->running && p->n_buffers >= self->max_queue)
+  if (p->closed) {
+    g_mutex_unlock (&self->lock);
+    g_atomic_int_inc (&ds_standin_stats.dropped_at_eos);
+    GST_LOG_OBJECT (pad, "at EOS, not flushed: buffer dropped");
+    gst_buffer_unref (buf);
+    return GST_FLOW_OK;
+  }
+  /* A pad's share of a batch must fit in its queue, or the batch never fills. */
+  while (!p->flushing && self->running
+      && p->n_buffers >= MAX (self->max_queue, share (self, pads_in_batch (self))))
     g_cond_wait (&self->cond, &self->lock);
   if (p->flushing || !self->running) {
     g_mutex_unlock (&self->lock);
@@ -305,6 +387,7 @@ mux_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
       g_mutex_lock (&self->lock);
       p->flushing = FALSE;
       p->eos = FALSE;
+      p->closed = FALSE;
       pad_drop_queue (p);
       g_cond_broadcast (&self->cond);
       g_mutex_unlock (&self->lock);
@@ -323,13 +406,21 @@ mux_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
     case GST_EVENT_TAG:
     case GST_EVENT_GAP:
     case GST_EVENT_STREAM_GROUP_DONE:
-      gst_event_unref (event); /* the batch has its own */
+      gst_event_unref (event); /* the batch has its own; none of them opens a closed pad */
       return TRUE;
     default:
       break;
   }
   if (GST_EVENT_IS_SERIALIZED (event) && GST_EVENT_IS_DOWNSTREAM (event)) {
     g_mutex_lock (&self->lock);
+    if (p->closed) {
+      g_mutex_unlock (&self->lock);
+      GST_INFO_OBJECT (pad, "at EOS, not flushed: %s refused", GST_EVENT_TYPE_NAME (event));
+      gst_event_unref (event);
+      return FALSE;
+    }
+    if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && self->eos_needs_flush)
+      p->closed = TRUE;
     if ((gint) GST_EVENT_TYPE (event) == (gint) GST_NVEVENT_STREAM_RESET
         && !self->reset_in_order)
       g_queue_push_tail (&self->urgent, event);
@@ -460,11 +551,17 @@ mux_set_property (GObject *object, guint id, const GValue *value, GParamSpec *ps
     case PROP_BATCHED_PUSH_TIMEOUT:
       self->batched_push_timeout = g_value_get_int (value);
       break;
-    case PROP_MAX_QUEUE:
-      self->max_queue = MAX (1u, g_value_get_uint (value));
+    case PROP_WIDTH:
+      self->width = g_value_get_uint (value);
+      break;
+    case PROP_HEIGHT:
+      self->height = g_value_get_uint (value);
       break;
     case PROP_DROP_PIPELINE_EOS:
       self->drop_pipeline_eos = g_value_get_boolean (value);
+      break;
+    case PROP_MAX_QUEUE:
+      self->max_queue = MAX (1u, g_value_get_uint (value));
       break;
     case PROP_FORWARD_FLUSH:
       self->forward_flush = g_value_get_boolean (value);
@@ -472,8 +569,15 @@ mux_set_property (GObject *object, guint id, const GValue *value, GParamSpec *ps
     case PROP_RESET_IN_ORDER:
       self->reset_in_order = g_value_get_boolean (value);
       break;
+    case PROP_EOS_NEEDS_FLUSH:
+      self->eos_needs_flush = g_value_get_boolean (value);
+      break;
+    case PROP_FRAMES_PER_SOURCE:
+      self->frames_per_source = g_value_get_uint (value);
+      break;
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
+      if (!ds_standin_props_set (&self->accepted, id, value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
   }
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
@@ -492,11 +596,17 @@ mux_get_property (GObject *object, guint id, GValue *value, GParamSpec *pspec)
     case PROP_BATCHED_PUSH_TIMEOUT:
       g_value_set_int (value, self->batched_push_timeout);
       break;
-    case PROP_MAX_QUEUE:
-      g_value_set_uint (value, self->max_queue);
+    case PROP_WIDTH:
+      g_value_set_uint (value, self->width);
+      break;
+    case PROP_HEIGHT:
+      g_value_set_uint (value, self->height);
       break;
     case PROP_DROP_PIPELINE_EOS:
       g_value_set_boolean (value, self->drop_pipeline_eos);
+      break;
+    case PROP_MAX_QUEUE:
+      g_value_set_uint (value, self->max_queue);
       break;
     case PROP_FORWARD_FLUSH:
       g_value_set_boolean (value, self->forward_flush);
@@ -504,8 +614,15 @@ mux_get_property (GObject *object, guint id, GValue *value, GParamSpec *pspec)
     case PROP_RESET_IN_ORDER:
       g_value_set_boolean (value, self->reset_in_order);
       break;
+    case PROP_EOS_NEEDS_FLUSH:
+      g_value_set_boolean (value, self->eos_needs_flush);
+      break;
+    case PROP_FRAMES_PER_SOURCE:
+      g_value_set_uint (value, self->frames_per_source);
+      break;
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
+      if (!ds_standin_props_get (&self->accepted, id, value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
   }
   g_mutex_unlock (&self->lock);
 }
@@ -522,6 +639,7 @@ mux_finalize (GObject *object)
     }
   }
   g_queue_clear_full (&self->urgent, (GDestroyNotify) gst_mini_object_unref);
+  ds_standin_props_clear (&self->accepted);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->push_lock);
   g_cond_clear (&self->cond);
@@ -534,47 +652,70 @@ ds_standin_mux_class_init (DsStandinMuxClass *klass)
   GObjectClass *oc = G_OBJECT_CLASS (klass);
   GstElementClass *ec = GST_ELEMENT_CLASS (klass);
   const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
+  const DsStandinOptions *o = ds_standin_options ();
 
   GST_DEBUG_CATEGORY_INIT (mux_debug, "dsstandinmux", 0, "legacy nvstreammux stand-in");
   oc->set_property = mux_set_property;
   oc->get_property = mux_get_property;
   oc->finalize = mux_finalize;
   g_object_class_install_property (oc, PROP_BATCH_SIZE, g_param_spec_uint ("batch-size",
-          "Batch size", "Frames per batch at most", 1, MAX_PADS, 1, rw));
+          "Batch size", "Frames per batch at most", 1, 1024, 1, rw));
   g_object_class_install_property (oc, PROP_BATCHED_PUSH_TIMEOUT,
       g_param_spec_int ("batched-push-timeout", "Batched push timeout",
           "µs to wait for a full batch (-1 = forever)", -1, G_MAXINT, 40000, rw));
-  g_object_class_install_property (oc, PROP_MAX_QUEUE, g_param_spec_uint ("max-queue",
-          "Max queue", "Frames a pad may have waiting", 1, 1024, 2, rw));
+  g_object_class_install_property (oc, PROP_WIDTH, g_param_spec_uint ("width", "Width",
+          "Width of the batched frames (caps only: nothing is scaled)", 0, G_MAXINT, 0, rw));
+  g_object_class_install_property (oc, PROP_HEIGHT, g_param_spec_uint ("height", "Height",
+          "Height of the batched frames (caps only: nothing is scaled)", 0, G_MAXINT, 0, rw));
   g_object_class_install_property (oc, PROP_DROP_PIPELINE_EOS,
       g_param_spec_boolean ("drop-pipeline-eos", "Drop pipeline EOS",
           "No EOS downstream when every pad is at EOS", FALSE, rw));
+  g_object_class_install_property (oc, PROP_MAX_QUEUE, g_param_spec_uint ("max-queue",
+          "Max queue", "Frames a pad may have waiting, at least its share of a batch",
+          1, 1024, o->max_queue, rw));
   g_object_class_install_property (oc, PROP_FORWARD_FLUSH,
       g_param_spec_boolean ("forward-flush", "Forward flush",
-          "Pass a pad's flush downstream (pessimistic variant)", FALSE, rw));
+          "Pass a pad's flush downstream (pessimistic variant)", o->forward_flush, rw));
   g_object_class_install_property (oc, PROP_RESET_IN_ORDER,
       g_param_spec_boolean ("reset-in-order", "Reset in order",
-          "Stream resets stay behind the pad's queued frames", TRUE, rw));
+          "Stream resets stay behind the pad's queued frames", o->reset_in_order, rw));
+  g_object_class_install_property (oc, PROP_EOS_NEEDS_FLUSH,
+      g_param_spec_boolean ("eos-needs-flush", "EOS needs flush",
+          "A pad that got EOS takes data again only after FLUSH_STOP", o->eos_needs_flush,
+          rw));
+  g_object_class_install_property (oc, PROP_FRAMES_PER_SOURCE,
+      g_param_spec_uint ("frames-per-source", "Frames per source",
+          "Frames of one pad in a batch at most (0: batch-size / pads in the batch)",
+          0, 1024, o->frames_per_source, rw));
+  ds_standin_props_install (oc, PROP_ACCEPTED, accepted_props,
+      G_N_ELEMENTS (accepted_props));
   ec->change_state = mux_change_state;
   ec->request_new_pad = mux_request_new_pad;
   ec->release_pad = mux_release_pad;
   gst_element_class_add_static_pad_template (ec, &sink_template);
   gst_element_class_add_static_pad_template (ec, &src_template);
-  gst_element_class_set_static_metadata (ec, "Legacy muxer stand-in", "Muxer",
-      "Models the legacy nvstreammux batching", "ds-analysis");
+  gst_element_class_set_static_metadata (ec, "Legacy nvstreammux (DeepStream stand-in)",
+      "Generic", "Models the legacy nvstreammux's batching (test code)", "ds-analysis");
 }
 
 static void
 ds_standin_mux_init (DsStandinMux *self)
 {
+  const DsStandinOptions *o = ds_standin_options ();
+
   g_mutex_init (&self->lock);
   g_mutex_init (&self->push_lock);
   g_cond_init (&self->cond);
   g_queue_init (&self->urgent);
   self->batch_size = 1;
   self->batched_push_timeout = 40000;
-  self->max_queue = 2;
-  self->reset_in_order = TRUE;
+  self->max_queue = o->max_queue;
+  self->forward_flush = o->forward_flush;
+  self->reset_in_order = o->reset_in_order;
+  self->eos_needs_flush = o->eos_needs_flush;
+  self->frames_per_source = o->frames_per_source;
+  ds_standin_props_init (&self->accepted, PROP_ACCEPTED, accepted_props,
+      G_N_ELEMENTS (accepted_props));
   self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
   gst_pad_use_fixed_caps (self->srcpad);
   gst_element_add_pad (GST_ELEMENT (self), self->srcpad);

@@ -1,7 +1,9 @@
-/* dsstandinsink: the end of the pipeline, keeping each batch (and so the decoder
- * surfaces in it) for hold-ms before letting go, as a slow encoder or display would.
- * Test code, see README.md. */
-#include "ds-standin.h"
+/* dsstandinsink: the end of the stand-in app's pipeline, keeping each batch (and so the
+ * decoder surfaces in it) for hold-ms ([standin] hold-ms) before letting go, as a slow
+ * encoder or display would. The real deepstream-app ends in its own fakesink.
+ * Test code, see ../README.md. */
+#include "ds-standin-elements.h"
+#include "ds-standin-options.h"
 
 #include <gst/base/gstbasesink.h>
 
@@ -24,7 +26,6 @@ typedef struct {
   gint64 release_us;
 } Held;
 
-GType ds_standin_sink_get_type (void);
 G_DEFINE_TYPE (DsStandinSink, ds_standin_sink, GST_TYPE_BASE_SINK)
 
 enum { PROP_0, PROP_HOLD_MS };
@@ -167,15 +168,16 @@ ds_standin_sink_class_init (DsStandinSinkClass *klass)
   oc->get_property = sink_get_property;
   oc->finalize = sink_finalize;
   g_object_class_install_property (oc, PROP_HOLD_MS, g_param_spec_uint ("hold-ms",
-          "Hold", "ms each batch is kept after rendering", 0, 60000, 0,
+          "Hold", "ms each batch is kept after rendering", 0, 60000,
+          ds_standin_options ()->hold_ms,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   bc->render = sink_render;
   bc->start = sink_start;
   bc->stop = sink_stop;
   bc->event = sink_event;
   gst_element_class_add_static_pad_template (ec, &sink_template);
-  gst_element_class_set_static_metadata (ec, "Sink stand-in", "Sink",
-      "Keeps batches for a while", "ds-analysis");
+  gst_element_class_set_static_metadata (ec, "Sink (DeepStream stand-in)", "Sink",
+      "Keeps batches for a while (test code)", "ds-analysis");
 }
 
 static void
@@ -184,19 +186,5 @@ ds_standin_sink_init (DsStandinSink *self)
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
   g_queue_init (&self->held);
-}
-
-void
-ds_standin_register_elements (void)
-{
-  GType ds_standin_surfaces_get_type (void);
-  GType ds_standin_mux_get_type (void);
-  GType ds_standin_tracker_get_type (void);
-
-  gst_element_register (NULL, "dsstandinsurfaces", GST_RANK_NONE,
-      ds_standin_surfaces_get_type ());
-  gst_element_register (NULL, "dsstandinmux", GST_RANK_NONE, ds_standin_mux_get_type ());
-  gst_element_register (NULL, "dsstandintracker", GST_RANK_NONE,
-      ds_standin_tracker_get_type ());
-  gst_element_register (NULL, "dsstandinsink", GST_RANK_NONE, ds_standin_sink_get_type ());
+  self->hold_ms = ds_standin_options ()->hold_ms;
 }

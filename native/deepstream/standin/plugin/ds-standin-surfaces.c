@@ -1,4 +1,5 @@
-/* dsstandinsurfaces: the decoder's output pool, as seen from the rest of the pipeline.
+/* dsstandinsurfaces: the decoder's output pool, as seen from the rest of the pipeline
+ * (inside the stand-in nvv4l2decoder, ds-standin-decoder.c).
  *
  * A hardware decoder hands out a few surfaces and gets each back only when every holder
  * (the legacy muxer forwards them without copying, and keeps them until its batch is
@@ -7,8 +8,14 @@
  * (PAUSED → READY) with surfaces still out, it either waits for them (`poison=false`, up
  * to `block-timeout-ms`, on whatever thread changed the state) or takes them back at once
  * and marks them bad (`poison=true`): a later read of such a frame by the muxer or the
- * tracker is counted in ds_standin_stats.poisoned_reads. Test code, see README.md. */
-#include "ds-standin.h"
+ * tracker is counted in ds_standin_stats.poisoned_reads.
+ *
+ * A decoder session costs `decoder-create-ms`, paid once per element (one per file:
+ * uridecodebin makes a new decoder for each) when the first caps arrive, on the streaming
+ * thread, where NVDEC's session set-up happens; it cannot be interrupted.
+ * Test code, see ../README.md. */
+#include "ds-standin-elements.h"
+#include "ds-standin-options.h"
 
 GST_DEBUG_CATEGORY_STATIC (surfaces_debug);
 #define GST_CAT_DEFAULT surfaces_debug
@@ -37,16 +44,17 @@ struct _DsStandinSurfaces {
   guint max_surfaces;
   gboolean poison;
   guint block_timeout_ms;
+  guint create_ms;
+  gboolean created;        /* the session was set up (streaming thread) */
 };
 
 struct _DsStandinSurfacesClass {
   GstElementClass parent_class;
 };
 
-GType ds_standin_surfaces_get_type (void);
 G_DEFINE_TYPE (DsStandinSurfaces, ds_standin_surfaces, GST_TYPE_ELEMENT)
 
-enum { PROP_0, PROP_MAX_SURFACES, PROP_POISON, PROP_BLOCK_TIMEOUT_MS };
+enum { PROP_0, PROP_MAX_SURFACES, PROP_POISON, PROP_BLOCK_TIMEOUT_MS, PROP_CREATE_MS };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
@@ -173,6 +181,12 @@ surfaces_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
 {
   DsStandinSurfaces *self = (DsStandinSurfaces *) parent;
 
+  if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS && !self->created) {
+    self->created = TRUE;
+    g_atomic_int_inc (&ds_standin_stats.decoder_starts);
+    if (self->create_ms > 0)
+      g_usleep ((gulong) self->create_ms * 1000);
+  }
   if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START)
     set_flushing (self, TRUE);
   else if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
@@ -237,6 +251,9 @@ surfaces_set_property (GObject *object, guint id, const GValue *value, GParamSpe
     case PROP_BLOCK_TIMEOUT_MS:
       self->block_timeout_ms = g_value_get_uint (value);
       break;
+    case PROP_CREATE_MS:
+      self->create_ms = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
   }
@@ -256,6 +273,9 @@ surfaces_get_property (GObject *object, guint id, GValue *value, GParamSpec *psp
       break;
     case PROP_BLOCK_TIMEOUT_MS:
       g_value_set_uint (value, self->block_timeout_ms);
+      break;
+    case PROP_CREATE_MS:
+      g_value_set_uint (value, self->create_ms);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
@@ -278,6 +298,7 @@ ds_standin_surfaces_class_init (DsStandinSurfacesClass *klass)
 {
   GObjectClass *oc = G_OBJECT_CLASS (klass);
   GstElementClass *ec = GST_ELEMENT_CLASS (klass);
+  const DsStandinOptions *o = ds_standin_options ();
 
   GST_DEBUG_CATEGORY_INIT (surfaces_debug, "dsstandinsurfaces", 0, "decoder surfaces stand-in");
   oc->set_property = surfaces_set_property;
@@ -285,18 +306,22 @@ ds_standin_surfaces_class_init (DsStandinSurfacesClass *klass)
   oc->finalize = surfaces_finalize;
   g_object_class_install_property (oc, PROP_MAX_SURFACES,
       g_param_spec_uint ("max-surfaces", "Max surfaces", "Surfaces out at once (0 = no limit)",
-          0, G_MAXUINT, 16, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          0, G_MAXUINT, o->max_surfaces, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (oc, PROP_POISON,
       g_param_spec_boolean ("poison", "Poison", "On stop, take surfaces back at once",
-          FALSE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          o->poison, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (oc, PROP_BLOCK_TIMEOUT_MS,
       g_param_spec_uint ("block-timeout-ms", "Block timeout", "Longest wait on stop",
-          0, G_MAXUINT, 5000, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+          0, G_MAXUINT, o->block_timeout_ms, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (oc, PROP_CREATE_MS,
+      g_param_spec_uint ("decoder-create-ms", "Decoder create ms",
+          "Cost of setting up the decoder session, at its first caps",
+          0, G_MAXUINT, o->decoder_create_ms, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
   ec->change_state = surfaces_change_state;
   gst_element_class_add_static_pad_template (ec, &sink_template);
   gst_element_class_add_static_pad_template (ec, &src_template);
-  gst_element_class_set_static_metadata (ec, "Decoder surfaces stand-in", "Filter",
-      "Models a hardware decoder's output pool", "ds-analysis");
+  gst_element_class_set_static_metadata (ec, "Decoder surfaces (DeepStream stand-in)",
+      "Filter", "Models a hardware decoder's output pool (test code)", "ds-analysis");
 }
 
 static void
@@ -306,8 +331,10 @@ ds_standin_surfaces_init (DsStandinSurfaces *self)
   g_cond_init (&self->cond);
   self->out = g_ptr_array_new ();
   self->flushing = TRUE;
-  self->max_surfaces = 16;
-  self->block_timeout_ms = 5000;
+  self->max_surfaces = ds_standin_options ()->max_surfaces;
+  self->poison = ds_standin_options ()->poison;
+  self->block_timeout_ms = ds_standin_options ()->block_timeout_ms;
+  self->create_ms = ds_standin_options ()->decoder_create_ms;
   self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
   gst_pad_set_chain_function (self->sinkpad, surfaces_chain);
   gst_pad_set_event_function (self->sinkpad, surfaces_sink_event);

@@ -1,10 +1,12 @@
-/* dsstandintracker: a model of nvtracker's ID handling. One synthetic object per frame
- * per source, whose ID stays the same until that source's state is reset and is never
+/* nvtracker: a model of nvtracker's ID handling. One synthetic object per frame per
+ * source, whose ID stays the same until that source's state is reset and is never
  * reused. Like nvtracker, a stream reset drops a source's tracks only when
  * tracking-id-reset-mode has bit 0 set, a per-source stream EOS only with bit 1.
- * Reading a frame whose decoder surface went bad is counted (ds_standin_stats).
- * Test code, see README.md. */
-#include "ds-standin.h"
+ * Reading a frame whose decoder surface went bad is counted (ds_standin_stats). Every
+ * other property deepstream-app 7.1 sets on the tracker is accepted and kept.
+ * Test code, see ../README.md. */
+#include "ds-standin-elements.h"
+#include "ds-standin-props.h"
 
 #include <gst/base/gstbasetransform.h>
 #include <string.h>
@@ -20,16 +22,27 @@ typedef struct {
   guint reset_mode;
   guint64 next_id;
   guint64 track[MAX_SOURCES]; /* 0 = none yet */
+  DsStandinProps accepted;
 } DsStandinTracker;
 
 typedef struct {
   GstBaseTransformClass parent_class;
 } DsStandinTrackerClass;
 
-GType ds_standin_tracker_get_type (void);
 G_DEFINE_TYPE (DsStandinTracker, ds_standin_tracker, GST_TYPE_BASE_TRANSFORM)
 
-enum { PROP_0, PROP_RESET_MODE };
+enum { PROP_0, PROP_RESET_MODE, PROP_ACCEPTED };
+
+/* What deepstream-app 7.1 sets besides tracking-id-reset-mode (deepstream_tracker_bin.c). */
+static const DsStandinProp accepted_props[] = {
+  { "tracker-width", G_TYPE_UINT }, { "tracker-height", G_TYPE_UINT },
+  { "gpu-id", G_TYPE_UINT }, { "ll-config-file", G_TYPE_STRING },
+  { "ll-lib-file", G_TYPE_STRING }, { "display-tracking-id", G_TYPE_BOOLEAN },
+  { "tracking-surface-type", G_TYPE_UINT }, { "input-tensor-meta", G_TYPE_BOOLEAN },
+  { "tensor-meta-gie-id", G_TYPE_UINT }, { "compute-hw", G_TYPE_UINT },
+  { "user-meta-pool-size", G_TYPE_UINT }, { "sub-batches", G_TYPE_STRING },
+  { "sub-batch-err-recovery-trial-cnt", G_TYPE_INT },
+};
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
@@ -47,10 +60,11 @@ tracker_transform_ip (GstBaseTransform *trans, GstBuffer *buf)
   g_mutex_lock (&self->lock);
   for (GList *l = batch->frame_meta_list; l != NULL; l = l->next) {
     NvDsFrameMeta *f = l->data;
+    GstBuffer *input = ds_standin_frame_input (batch, f);
     NvDsObjectMeta *o;
     guint src = f->source_id % MAX_SOURCES;
 
-    if (f->standin_input != NULL && ds_standin_surface_is_poisoned (f->standin_input))
+    if (input != NULL && ds_standin_surface_is_poisoned (input))
       g_atomic_int_inc (&ds_standin_stats.poisoned_reads);
     if (self->track[src] == 0)
       self->track[src] = ++self->next_id;
@@ -104,7 +118,7 @@ tracker_set_property (GObject *object, guint id, const GValue *value, GParamSpec
     g_mutex_lock (&self->lock);
     self->reset_mode = g_value_get_uint (value);
     g_mutex_unlock (&self->lock);
-  } else {
+  } else if (!ds_standin_props_set (&self->accepted, id, value)) {
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
   }
 }
@@ -116,13 +130,14 @@ tracker_get_property (GObject *object, guint id, GValue *value, GParamSpec *pspe
 
   if (id == PROP_RESET_MODE)
     g_value_set_uint (value, self->reset_mode);
-  else
+  else if (!ds_standin_props_get (&self->accepted, id, value))
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
 }
 
 static void
 tracker_finalize (GObject *object)
 {
+  ds_standin_props_clear (&((DsStandinTracker *) object)->accepted);
   g_mutex_clear (&((DsStandinTracker *) object)->lock);
   G_OBJECT_CLASS (ds_standin_tracker_parent_class)->finalize (object);
 }
@@ -142,13 +157,15 @@ ds_standin_tracker_class_init (DsStandinTrackerClass *klass)
       g_param_spec_uint ("tracking-id-reset-mode", "Tracking ID reset mode",
           "bit 0: stream reset drops tracks; bit 1: stream EOS does", 0, 3, 1,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS));
+  ds_standin_props_install (oc, PROP_ACCEPTED, accepted_props,
+      G_N_ELEMENTS (accepted_props));
   bc->transform_ip = tracker_transform_ip;
   bc->transform_ip_on_passthrough = TRUE;
   bc->sink_event = tracker_sink_event;
   gst_element_class_add_static_pad_template (ec, &sink_template);
   gst_element_class_add_static_pad_template (ec, &src_template);
-  gst_element_class_set_static_metadata (ec, "Tracker stand-in", "Filter",
-      "Models nvtracker's IDs and resets", "ds-analysis");
+  gst_element_class_set_static_metadata (ec, "nvtracker (DeepStream stand-in)", "Filter",
+      "Models nvtracker's IDs and resets (test code)", "ds-analysis");
 }
 
 static void
@@ -156,5 +173,7 @@ ds_standin_tracker_init (DsStandinTracker *self)
 {
   g_mutex_init (&self->lock);
   self->reset_mode = 1;
+  ds_standin_props_init (&self->accepted, PROP_ACCEPTED, accepted_props,
+      G_N_ELEMENTS (accepted_props));
   gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), TRUE);
 }

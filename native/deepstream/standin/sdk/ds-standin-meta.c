@@ -1,4 +1,7 @@
-/* Stand-in batch metadata and custom events (test code, see README.md). */
+/* Stand-in batch metadata, DeepStream's custom events and the process-wide counters
+ * (test code, see ../README.md). Part of the stand-in SDK library, which both the
+ * stand-in plugin and the app (the stand-in app, or the real deepstream-app built by
+ * hand) link, so the meta and the counters are one per process. */
 #include "ds-standin.h"
 
 #include <string.h>
@@ -34,13 +37,18 @@ ds_standin_stats_get (void)
   s.poisoned_reads = g_atomic_int_get (&ds_standin_stats.poisoned_reads);
   s.surfaces_poisoned = g_atomic_int_get (&ds_standin_stats.surfaces_poisoned);
   s.flushes_forwarded = g_atomic_int_get (&ds_standin_stats.flushes_forwarded);
+  s.dropped_at_eos = g_atomic_int_get (&ds_standin_stats.dropped_at_eos);
   s.batches = g_atomic_int_get (&ds_standin_stats.batches);
+  s.decoder_starts = g_atomic_int_get (&ds_standin_stats.decoder_starts);
   return s;
 }
+
+/* ---------- batch meta ---------- */
 
 typedef struct {
   GstMeta meta;
   NvDsBatchMeta batch;
+  GHashTable *inputs;     /* NvDsFrameMeta* → the GstBuffer it came from */
 } DsStandinBatchMeta;
 
 static GType
@@ -64,7 +72,28 @@ batch_meta_init (GstMeta *meta, gpointer params, GstBuffer *buffer)
   (void) params;
   (void) buffer;
   memset (&m->batch, 0, sizeof (m->batch));
+  m->inputs = g_hash_table_new_full (NULL, NULL, NULL,
+      (GDestroyNotify) gst_mini_object_unref);
   return TRUE;
+}
+
+static void
+display_meta_free (gpointer data)
+{
+  NvDsDisplayMeta *d = data;
+
+  for (guint i = 0; i < d->num_labels && i < MAX_ELEMENTS_IN_DISPLAY_META; i++)
+    g_free (d->text_params[i].display_text);
+  g_free (d);
+}
+
+static void
+object_meta_free (gpointer data)
+{
+  NvDsObjectMeta *o = data;
+
+  g_free (o->text_params.display_text); /* the app's label (deepstream-app process_meta) */
+  g_free (o);
 }
 
 static void
@@ -72,9 +101,8 @@ frame_meta_free (gpointer data)
 {
   NvDsFrameMeta *f = data;
 
-  g_list_free_full (f->obj_meta_list, g_free);
-  if (f->standin_input != NULL)
-    gst_buffer_unref (f->standin_input);
+  g_list_free_full (f->obj_meta_list, object_meta_free);
+  g_list_free_full (f->display_meta_list, display_meta_free);
   g_free (f);
 }
 
@@ -84,6 +112,7 @@ batch_meta_free (GstMeta *meta, GstBuffer *buffer)
   DsStandinBatchMeta *m = (DsStandinBatchMeta *) meta;
 
   (void) buffer;
+  g_hash_table_destroy (m->inputs);
   g_list_free_full (m->batch.frame_meta_list, frame_meta_free);
   m->batch.frame_meta_list = NULL;
 }
@@ -100,6 +129,13 @@ batch_meta_get_info (void)
     g_once_init_leave (&info, i);
   }
   return info;
+}
+
+static DsStandinBatchMeta *
+batch_wrapper (NvDsBatchMeta *batch)
+{
+  return (DsStandinBatchMeta *) (gpointer) ((guint8 *) batch
+      - G_STRUCT_OFFSET (DsStandinBatchMeta, batch));
 }
 
 NvDsBatchMeta *
@@ -121,9 +157,13 @@ gst_buffer_get_nvds_batch_meta (GstBuffer *buffer)
 }
 
 NvDsFrameMeta *
-ds_standin_frame_meta_new (void)
+ds_standin_frame_meta_new (NvDsBatchMeta *batch)
 {
-  return g_new0 (NvDsFrameMeta, 1);
+  NvDsFrameMeta *f = g_new0 (NvDsFrameMeta, 1);
+
+  batch->frame_meta_list = g_list_append (batch->frame_meta_list, f);
+  batch->num_frames_in_batch++;
+  return f;
 }
 
 NvDsObjectMeta *
@@ -133,6 +173,43 @@ ds_standin_object_meta_new (void)
 
   o->object_id = UNTRACKED_OBJECT_ID;
   return o;
+}
+
+void
+ds_standin_frame_hold_input (NvDsBatchMeta *batch, NvDsFrameMeta *frame, GstBuffer *input)
+{
+  g_hash_table_insert (batch_wrapper (batch)->inputs, frame, input);
+}
+
+GstBuffer *
+ds_standin_frame_input (NvDsBatchMeta *batch, NvDsFrameMeta *frame)
+{
+  return g_hash_table_lookup (batch_wrapper (batch)->inputs, frame);
+}
+
+/* The SDK's display-meta calls, as deepstream-app uses them (overlay_graphics). */
+NvDsDisplayMeta *
+nvds_acquire_display_meta_from_pool (NvDsBatchMeta *batch_meta)
+{
+  (void) batch_meta;
+  return g_new0 (NvDsDisplayMeta, 1);
+}
+
+void
+nvds_add_display_meta_to_frame (NvDsFrameMeta *frame_meta, NvDsDisplayMeta *display_meta)
+{
+  if (frame_meta == NULL) {
+    display_meta_free (display_meta);
+    return;
+  }
+  frame_meta->display_meta_list = g_list_append (frame_meta->display_meta_list,
+      display_meta);
+}
+
+NvDsFrameMeta *
+nvds_get_nth_frame_meta (NvDsFrameMetaList *frame_meta_list, guint index)
+{
+  return g_list_nth_data (frame_meta_list, index);
 }
 
 /* ---------- events ---------- */

@@ -1,6 +1,7 @@
 """Fixtures for the DeepStream stand-in tests: the stand-in app (the real adapter and
 shim on stand-in elements), clips made with gst-launch, configs in deepstream-app's
-format with the [standin] switches, and the per-file output reader."""
+format with the [standin] switches, the per-file output reader, and the variants of the
+model every test runs under."""
 import json
 import os
 import sys
@@ -12,6 +13,22 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "te
 from engine_client import Engine, make_clip  # noqa: E402
 
 LONG_FRAMES = 300
+
+# The models of what NVIDIA's closed legacy muxer and decoder may do (README.md, "What
+# each element models"): every test runs under each, its own switches on top. The
+# plugin's defaults are the pessimistic reading; the sanitizer build runs them only.
+VARIANTS = {
+    "pessimistic": {},
+    # The model before the second review: the next buffer reopens a pad at EOS, one
+    # frame per pad per batch, decoders free to create.
+    "optimistic": {"eos_needs_flush": 0, "frames_per_source": 1, "decoder_create_ms": 0},
+    # A muxer that passes a pad's flush downstream; a pad at EOS then has to reopen on
+    # the next stream-start (the adapter sees the forwarding at takeover and does not
+    # flush): with eos-needs-flush as well no way of reusing a pad would lose nothing.
+    "flush-forwarded": {"forward_flush": 1, "eos_needs_flush": 0},
+    # A stream reset that overtakes the frames its pad has queued.
+    "reset-overtakes": {"reset_in_order": 0},
+}
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +53,13 @@ def clips(tmp_path_factory):
         c[f"part{i}"] = make_clip(d / f"part{i}.mp4", 20 + 5 * i, width=320, height=180)
     c["missing"] = str(d / "does-not-exist.mp4")
     return c
+
+
+@pytest.fixture(scope="session", params=["pessimistic"] if os.environ.get(
+    "DS_STANDIN_ASAN") == "1" else list(VARIANTS))
+def variant(request):
+    """The [standin] switches of the variant the test runs under."""
+    return VARIANTS[request.param]
 
 
 def uri(path):
@@ -80,22 +104,28 @@ class StandinEngine(Engine):
         self.client = self.connect()
         return self.client
 
-    def finish(self):
-        """shutdown → exit 0 (under ASan also: no leak), then the element counters."""
+    def finish(self, dropped_at_eos=0):
+        """shutdown → exit 0 (under ASan also: no leak), then the element counters. No
+        buffer may have met a muxer pad still closed by an earlier EOS."""
         self.client.ok("shutdown")
         code = self.wait(timeout=60)
         assert code == 0, f"exit {code}\n{self.log()[-4000:]}"
         with open(self.stats_path) as f:
-            return json.load(f)
+            stats = json.load(f)
+        if dropped_at_eos is not None:
+            assert stats["dropped_at_eos"] == dropped_at_eos, stats
+        return stats
 
 
 @pytest.fixture
-def start(app_bin, clips, tmp_path):
-    """start(**config) → a connected StandinEngine; stopped after the test."""
+def start(app_bin, clips, tmp_path, variant):
+    """start(**config) → a connected StandinEngine; stopped after the test. The variant's
+    [standin] switches apply unless the test sets its own."""
     engines = []
 
     def _start(env=None, **kw):
-        cfg = write_config(tmp_path / f"cfg{len(engines)}.txt", clips["a"], **kw)
+        cfg = write_config(tmp_path / f"cfg{len(engines)}.txt", clips["a"],
+                           **{**variant, **kw})
         e = StandinEngine(app_bin, cfg, tmp_path, env=env)
         engines.append(e)
         e.start()

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import LONG_FRAMES, asan, read_kitti, uri
+from conftest import LONG_FRAMES, StandinEngine, asan, read_kitti, uri, write_config
 
 MAX_LOOP_GAP_MS = 50
 
@@ -60,7 +60,8 @@ def test_ids_continue_across_the_files_of_a_camera(start, clips, tmp_path, drop_
     assert camera_frames == list(range(len(camera_frames)))  # camera_frame continuous
     assert len(set().union(*(ids(rows) for _, rows in res))) == 1  # one track, all files
     assert res[-1][0]["camera_frames"] == len(camera_frames)
-    e.finish()
+    stats = e.finish()
+    assert stats["decoder_starts"] == 4 + 5  # the placeholders', then one per file
 
 
 def test_new_camera_gets_new_ids_and_leaves_other_slots_alone(start, clips, tmp_path):
@@ -155,8 +156,9 @@ def test_poisoned_surfaces_are_never_read(start, clips, tmp_path):
 
 def test_natural_switches_survive_a_muxer_that_forwards_flushes(start, clips, tmp_path):
     """If the legacy muxer passed a pad's flush downstream it would flush every slot's
-    frames in flight: switching files must not flush."""
-    e = start(forward_flush=1)
+    frames in flight: the adapter sees it at takeover and then switches files without
+    flushing the pad (which the muxer must then reopen on the next stream-start)."""
+    e = start(forward_flush=1, eos_needs_flush=0)
     c = e.client
     play(c, 1, 100, clips["long"], tmp_path / "s1.txt", new_camera=True)
     res = play_camera(c, 0, 1, [clips[f"part{i}"] for i in range(5)], tmp_path, "cam")
@@ -166,6 +168,45 @@ def test_natural_switches_survive_a_muxer_that_forwards_flushes(start, clips, tm
         assert ev["frames"] == len(rows)
     stats = e.finish()
     assert stats["flushes_forwarded"] <= 4  # the takeover's, one per slot; none at switches
+    assert "the muxer passes a per-pad flush downstream" in e.log()
+
+
+def test_a_muxer_that_forwards_flushes_and_needs_them_fails_loudly(app_bin, clips, tmp_path):
+    """The one combination no way of reusing a pad survives (NVIDIA's own runtime source
+    resets flush muxer pads while other sources play, so the legacy muxer is taken not to
+    be like this): the adapter says so at takeover, and a file whose frames never come
+    out fails with that reason instead of passing with an empty output (here every
+    file: the takeover left every pad at EOS)."""
+    cfg = write_config(tmp_path / "c.txt", clips["a"], forward_flush=1, eos_needs_flush=1)
+    e = StandinEngine(app_bin, cfg, tmp_path)
+    try:
+        c = e.start()
+        for i in range(2):
+            play(c, 0, i, clips[f"part{i}"], tmp_path / f"{i}.txt", new_camera=i == 0)
+            ev = c.wait_file_end(0, i, timeout=30)
+            assert ev["event"] == "file_error", ev
+            assert f"only 0 of {20 + 5 * i} frames came out of the pipeline" in ev["error"]
+        assert "the muxer passes a per-pad flush downstream" in e.log()
+        stats = e.finish(dropped_at_eos=None)
+        assert stats["dropped_at_eos"] == 20 + 25
+    finally:
+        e.stop()
+
+
+@pytest.mark.parametrize("frames_per_source, at_least, at_most", [(0, 3.5, 4), (1, 1, 1)],
+                         ids=["legacy-rule", "one-per-pad"])
+def test_one_busy_source_fills_its_share_of_a_batch(start, clips, tmp_path, frames_per_source,
+                                                     at_least, at_most):
+    """The legacy muxer's documented rule: about batch-size ÷ sources in the batch frames
+    of each; with 1 of 4 slots busy (the idle ones at EOS) that is 4 frames of one pad."""
+    e = start(frames_per_source=frames_per_source)
+    ev = play_camera(e.client, 0, 1, [clips["long"]], tmp_path, "busy")[0][0]
+    assert ev["frames"] == LONG_FRAMES
+    stats = e.finish()
+    per_batch = stats["frames"] / stats["batches"]
+    print(f"frames-per-source={frames_per_source}: {stats['frames']} frames in "
+          f"{stats['batches']} batches ({per_batch:.2f} a batch)")
+    assert at_least <= per_batch <= at_most
 
 
 def rss_kb(pid):
