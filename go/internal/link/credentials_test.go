@@ -3,9 +3,11 @@ package link
 import (
 	"crypto/subtle"
 	"crypto/tls"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -270,5 +272,70 @@ func TestRefusedAndDownTellApart(t *testing.T) {
 	}
 	if n := len(rec.with("link: handshake refused by server")) + len(rec.with("link: TLS handshake failed")); n != 0 {
 		t.Errorf("an unreachable server logged as a refusal or a TLS failure %d times", n)
+	}
+}
+
+// TestClientCertificateSilentClose: a server that asks for a client certificate and
+// then closes the connection without a TLS alert (as Python's ssl does under uvicorn
+// with --ssl-cert-reqs 2) is logged as a TLS failure about the client certificate,
+// not as a server gone away.
+func TestClientCertificateSilentClose(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "private CA")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	tc := &tls.Config{Certificates: []tls.Certificate{ca.Server(t).TLS(t)},
+		ClientAuth: tls.RequestClientCert, ClientCAs: ca.Pool()}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = tls.Server(c, tc).Handshake()
+			c.Close() // the TCP connection itself: no close_notify, no answer
+		}
+	}()
+	url := "wss://" + ln.Addr().String() + "/ws"
+	caFile := testpki.Write(t, dir, "ca.pem", ca.PEM)
+	good, stranger := ca.Client(t, "cam-a"), testpki.NewCA(t, "stranger").Client(t, "cam-a")
+
+	for _, tc := range []struct {
+		name string
+		pair *testpki.Pair
+		want string
+	}{
+		{"none configured", nil, "the server asked for a client certificate, none is configured (ws-client-cert)"},
+		{"of another CA", &stranger, "of a CA that ws-client-cert is not from, none was sent"},
+		{"sent", &good, "closed the connection after ours"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := wsauth.Config{CAFile: caFile}
+			if tc.pair != nil {
+				c.ClientCert = testpki.Write(t, dir, "c.pem", tc.pair.CertPEM)
+				c.ClientKey = testpki.Write(t, dir, "c.key", tc.pair.KeyPEM)
+			}
+			rec := &logRec{}
+			cfg := fast(url, rec)
+			cfg.Credentials = credentials(c)
+			l := start(t, cfg)
+			waitFor(t, 5*time.Second, "two TLS failures", func() bool { return len(rec.with("link: TLS handshake failed")) >= 2 })
+			msg, _ := rec.with("link: TLS handshake failed")[0].fields["error"].(string)
+			if !strings.Contains(msg, tc.want) {
+				t.Errorf("TLS failure logged as %q, want %q", msg, tc.want)
+			}
+			if n := len(rec.with("link: connect failed")); n != 0 {
+				t.Errorf("logged as an unreachable server %d times: %v", n, rec.with("link: connect failed")[0].fields["error"])
+			}
+			if err := l.stop(t); err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
 	}
 }

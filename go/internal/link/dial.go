@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"unicode"
 
 	"github.com/coder/websocket"
@@ -35,11 +37,21 @@ func (e *RefusedError) Error() string {
 // maxReason bounds the part of a refusal's body that is logged.
 const maxReason = 200
 
+// attempt is one connection attempt: its dial options and what its TLS handshake
+// showed about client certificates.
+type attempt struct {
+	opts *websocket.DialOptions
+	// haveCert: a client certificate is configured; certAsked: the server asked for
+	// one; certSent: one was sent (it was from a CA the server accepts).
+	haveCert            bool
+	certAsked, certSent atomic.Bool
+}
+
 // dialOptions returns the options of one connection attempt: the credentials as they
 // are now, on a transport of the attempt's own (its TLS configuration may differ from
 // the last attempt's). The transport takes no proxy from the environment: the server
 // is the instance's own peer.
-func (l *Link) dialOptions() (*websocket.DialOptions, error) {
+func (l *Link) dialOptions() (*attempt, error) {
 	var hdr http.Header
 	var tc *tls.Config
 	if l.cfg.Credentials != nil {
@@ -48,8 +60,32 @@ func (l *Link) dialOptions() (*websocket.DialOptions, error) {
 			return nil, err
 		}
 	}
+	at := &attempt{}
+	if tc == nil {
+		tc = &tls.Config{}
+	} else {
+		tc = tc.Clone()
+	}
+	// Chosen as crypto/tls chooses without the callback; the callback only records
+	// that the server asked. A server that wants a certificate and gets none may just
+	// close the connection after a TLS 1.3 handshake (Python's ssl under uvicorn does):
+	// the client then reads EOF, which alone would look like a server gone away.
+	certs := tc.Certificates
+	tc.Certificates = nil
+	at.haveCert = len(certs) > 0
+	tc.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		at.certAsked.Store(true)
+		for i := range certs {
+			if cri.SupportsCertificate(&certs[i]) == nil {
+				at.certSent.Store(true)
+				return &certs[i], nil
+			}
+		}
+		return &tls.Certificate{}, nil // none acceptable: send none
+	}
 	tr := &http.Transport{Proxy: nil, DialContext: l.dialer.DialContext, TLSClientConfig: tc}
-	return &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}, HTTPHeader: hdr}, nil
+	at.opts = &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}, HTTPHeader: hdr}
+	return at, nil
 }
 
 // dialFailed logs a failed connection attempt and returns its error. It tells apart a
@@ -57,7 +93,7 @@ func (l *Link) dialOptions() (*websocket.DialOptions, error) {
 // credentials), a TLS handshake that failed (a certificate the instance does not
 // trust, or a server that wants a client certificate), and a server that could not be
 // reached at all.
-func (l *Link) dialFailed(err error, resp *http.Response) error {
+func (l *Link) dialFailed(err error, resp *http.Response, at *attempt) error {
 	if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 		rej := &RefusedError{Status: resp.Status, Code: resp.StatusCode, Reason: bodyReason(resp)}
 		ev := l.log.Warn().Int("status", rej.Code).Str("status_text", rej.Status)
@@ -67,12 +103,32 @@ func (l *Link) dialFailed(err error, resp *http.Response) error {
 		ev.Msg("link: handshake refused by server")
 		return rej
 	}
+	if at.certAsked.Load() && isDropped(err) {
+		what := "the server asked for a client certificate, none is configured (ws-client-cert), and it closed the connection"
+		switch {
+		case at.certSent.Load():
+			what = "the server asked for a client certificate and closed the connection after ours (one it does not trust?)"
+		case at.haveCert:
+			what = "the server asked for a client certificate of a CA that ws-client-cert is not from, none was sent, and it closed the connection"
+		}
+		err = fmt.Errorf("%s: %w", what, err)
+		l.log.Warn().Err(err).Msg("link: TLS handshake failed")
+		return fmt.Errorf("link: TLS: %w", err)
+	}
 	if isTLSError(err) {
 		l.log.Warn().Err(err).Msg("link: TLS handshake failed")
 		return fmt.Errorf("link: TLS: %w", err)
 	}
 	l.log.Warn().Err(err).Msg("link: connect failed")
 	return fmt.Errorf("link: dial: %w", err)
+}
+
+// isDropped reports a connection the peer ended without an answer. net/http reports a
+// connection closed before the request was written with an unexported error, known
+// only by its text.
+func isDropped(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || strings.Contains(err.Error(), "http: server closed idle connection")
 }
 
 // isTLSError reports an error of the TLS layer: a server certificate that does not

@@ -72,22 +72,22 @@ func (s *session) noteWritten(seq uint64) {
 // connection stayed up after a confirmed handshake, 0 when none.
 func (l *Link) session(ctx context.Context, attempt int) (up time.Duration, err error) {
 	l.log.Info().Str("url", l.where).Int("attempt", attempt).Msg("link: connecting")
-	opts, err := l.dialOptions()
+	at, err := l.dialOptions()
 	if err != nil {
 		l.log.Error().Err(err).Msg("link: credentials unusable, not connecting")
 		return 0, fmt.Errorf("link: credentials: %w", err)
 	}
 	dctx, cancel := context.WithTimeout(ctx, l.cfg.AckTimeout)
-	conn, resp, err := websocket.Dial(dctx, l.cfg.URL, opts)
+	conn, resp, err := websocket.Dial(dctx, l.cfg.URL, at.opts)
 	cancel()
 	// The transport is this attempt's: a refused upgrade may have left its
 	// connection idle in it (a WebSocket, once up, is no longer the transport's).
-	opts.HTTPClient.CloseIdleConnections()
+	at.opts.HTTPClient.CloseIdleConnections()
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, nil
 		}
-		return 0, l.dialFailed(err, resp)
+		return 0, l.dialFailed(err, resp, at)
 	}
 	conn.SetReadLimit(l.cfg.ReadLimit)
 	s := &session{conn: conn, dead: make(chan struct{}), acks: make(chan ackMsg, 1),
