@@ -165,3 +165,63 @@ def test_request_reply_matching(plain_server, config):
     finally:
         stop.set()
         t.join(10)
+
+
+def test_bearer_tokens(root, config, tmp_path):
+    """REFSERVER_WS_TOKENS_FILE: an upgrade without a token, with an unknown one or with
+    one of another app_id is refused before accept (uvicorn 0.17: HTTP 403); a token may
+    only claim its own app_id in app_ready; the file is read again at each upgrade; a
+    malformed file stops the server at start."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text("# app_id token\nta tok-a\ntb tok-b\n")
+    srv = h.Server(os.path.join(root, "tokens-server"), env={"REFSERVER_WS_TOKENS_FILE": str(tokens)}).start()
+    try:
+        cfg = config(3)
+        for app_id in ("ta", "tb"):
+            srv.client.launch(app_id, cfg, launch=False)
+
+        async def status(headers):
+            try:
+                ws = await websockets.connect(srv.ws_url, extra_headers=headers)
+            except websockets.exceptions.InvalidStatusCode as exc:
+                return exc.status_code
+            await ws.close()
+            return 101
+
+        async def ack(headers, ready):
+            ws = await websockets.connect(srv.ws_url, extra_headers=headers)
+            await ws.send(json.dumps(ready))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            await ws.close()
+            return reply
+
+        bearer = lambda tok, app=None: {"Authorization": f"Bearer {tok}", **({"X-DS-App-Id": app} if app else {})}
+        assert run(status({})) == 403
+        assert run(status(bearer("tok-x", "ta"))) == 403
+        assert run(status(bearer("tok-a", "tb"))) == 403
+        assert run(status(bearer("tok-a", "ta"))) == 101
+        # Without X-DS-App-Id (a client that sends only the token) app_ready decides.
+        assert run(ack(bearer("tok-a"), ready_msg("ta", cfg)))["status"] == "confirmed"
+        stolen = run(ack(bearer("tok-a"), ready_msg("tb", cfg)))
+        assert stolen["status"] == "error" and stolen["error_code"] == "UNAUTHORIZED_INSTANCE", stolen
+        lying = run(ack(bearer("tok-a", "ta"), ready_msg("tb", cfg)))
+        assert lying["error_code"] == "UNAUTHORIZED_INSTANCE", lying
+        # Rotation on the server's side: a new token counts from the next upgrade.
+        assert run(status(bearer("tok-a2", "ta"))) == 403
+        with open(tokens, "a") as fh:
+            fh.write("ta tok-a2\n")
+        assert run(ack(bearer("tok-a2", "ta"), ready_msg("ta", cfg)))["status"] == "confirmed"
+        log = open(os.path.join(srv.data_dir, "server.log")).read()
+        for line in ("(app_id None): missing bearer token (401)", "(app_id ta): invalid token (401)",
+                     "(app_id tb): token not valid for instance 'tb' (403)"):
+            assert line in log, log
+        assert "tok-a" not in log and "tok-x" not in log
+    finally:
+        srv.stop()
+
+    tokens.write_text("ta\n")
+    bad = h.Server(os.path.join(root, "tokens-server-bad"), env={"REFSERVER_WS_TOKENS_FILE": str(tokens)})
+    with pytest.raises(RuntimeError, match="server exited"):
+        bad.start(timeout=20)
+    bad.stop()
+    assert "line 1: want `<app_id> <token>`" in open(os.path.join(bad.data_dir, "server.log")).read()
