@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+import subprocess
 import threading
 
 import pytest
@@ -225,3 +227,49 @@ def test_bearer_tokens(root, config, tmp_path):
         bad.start(timeout=20)
     bad.stop()
     assert "line 1: want `<app_id> <token>`" in open(os.path.join(bad.data_dir, "server.log")).read()
+
+
+def test_readme_token_dependency(tmp_path):
+    """test/README.md's token check for a FastAPI server of one's own, run under uvicorn as
+    written there (its TOKENS line given test values)."""
+    readme = open(os.path.join(h.TEST_DIR, "README.md"), encoding="utf-8").read()
+    part = readme[readme.index("In a FastAPI server of your own"):]
+    code = part[part.index("```python\n") + 10:]
+    code = code[:code.index("```")]
+    lines = [ln for ln in code.splitlines() if ln.startswith("TOKENS = ")]
+    assert len(lines) == 1, lines
+    code = code.replace(lines[0], 'TOKENS = {"cam-a": ["tok-a"], "cam-b": ["tok-b"]}')
+    (tmp_path / "ownapp.py").write_text(code)
+    port = h.free_port()
+    log = open(tmp_path / "uvicorn.log", "wb")
+    proc = subprocess.Popen([h.PY, "-m", "uvicorn", "ownapp:app", "--app-dir", str(tmp_path),
+                             "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets",
+                             "--log-level", "warning"],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    log.close()
+    try:
+        def listening():
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+        h.wait_until(listening, 20, "the example server")
+        url = f"ws://127.0.0.1:{port}/ws"
+
+        async def handshake_with(headers, instance_id):
+            try:
+                ws = await websockets.connect(url, extra_headers=headers)
+            except websockets.exceptions.InvalidStatusCode as exc:
+                return exc.status_code
+            await ws.send(json.dumps({"type": "app_ready", "request_id": "r1", "instance_id": instance_id}))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            await ws.close()
+            return reply
+
+        auth = lambda tok, app: {"Authorization": f"Bearer {tok}", "X-DS-App-Id": app}
+        assert run(handshake_with({"X-DS-App-Id": "cam-a"}, "cam-a")) == 403
+        assert run(handshake_with(auth("tok-b", "cam-a"), "cam-a")) == 403
+        assert run(handshake_with(auth("tok-a", "cam-a"), "cam-a"))["status"] == "confirmed"
+        stolen = run(handshake_with(auth("tok-a", "cam-a"), "cam-b"))
+        assert stolen["status"] == "error" and stolen["error_code"] == "UNAUTHORIZED_INSTANCE"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
