@@ -282,6 +282,39 @@ def test_mutual_tls(launcher, mtls_server, pki, stranger, root, tmp_path):
     assert mtls_server.client.metrics(rot)["type"] == "metrics"
 
 
+FAKE_DOCKER = """import json, os, sys
+# Stands for `docker exec -d <env> <ctr>`: records its command line, then runs the rest.
+args = sys.argv[1:]
+with open(os.environ["FAKE_DOCKER_LOG"], "w") as fh:
+    json.dump(args, fh)
+rest = args[args.index("--") + 1:]
+os.execvp(rest[0], rest)
+"""
+
+
+def test_shared_token_through_launch_prefix(launcher, root, binaries, tmp_path):
+    """REFSERVER_WS_TOKEN and a `docker exec`-like REFSERVER_LAUNCH_PREFIX: the launched
+    instance gets the token by name (`-e DS_WS_TOKEN`, the value in the environment), not
+    on the prefix's command line; the server's own REFSERVER_* variables stay with it."""
+    token = secrets.token_urlsafe(24)
+    fake = tmp_path / "fake_docker.py"
+    fake.write_text(FAKE_DOCKER)
+    argv_log = tmp_path / "argv.json"
+    srv = h.Server(os.path.join(root, "server-prefix"), env={
+        "REFSERVER_WS_TOKEN": token, "FAKE_DOCKER_LOG": str(argv_log),
+        "REFSERVER_LAUNCH_PREFIX": f"{h.PY} {fake} {{docker_env}} --"}).start()
+    try:
+        app_id = launcher.launch("prefix", server=srv)
+        argv = json.loads(argv_log.read_text())
+        assert "DS_WS_TOKEN" in argv and argv[argv.index("DS_WS_TOKEN") - 1] == "-e", argv
+        assert token not in json.dumps(argv)
+        assert f"DS_WS_URL={srv.ws_url}" in argv
+        assert_no_secret(token, root, app_id, srv)
+        assert b"REFSERVER_" not in proc(pid_of(root, app_id, "engine"), "environ")
+    finally:
+        srv.stop()
+
+
 # ---------------------------------------------------------------- the metrics port
 
 def readme_block(marker: str) -> str:
