@@ -171,8 +171,7 @@ def test_right_token_over_tls(launcher, tls_server, tokens, pki, root, clips):
     c = tls_server.client
     hello = c.msgs(app_id, types="app_ready")[-1]
     assert hello["instance_id"] == app_id and hello["status"] == "ok"
-    confirmed = with_message(root, app_id, "link: handshake confirmed")
-    assert confirmed, "no confirmed handshake in the instance's log"
+    wait_log(root, app_id, "link: handshake confirmed", timeout=10)
     assert c.metrics(app_id)["type"] == "metrics"
     out = launcher.out_dir(app_id, 1)
     started = c.start(app_id, **h.start_body(0, 1, "file", out, init=h.file_item(10, clips["c0"], out)))
@@ -405,8 +404,8 @@ def test_bad_web_config_exit_2(launcher, tmp_path):
     """A web config that does not parse is a settings error: exit 2, one line."""
     bad = tmp_path / "web.yml"
     bad.write_text("tls_server_config:\n  cert_file: missing.pem\n  key_file: missing.key\n")
-    _, p = launcher.spawn_direct("badweb", wait=False, env={
+    app_id, p = launcher.spawn_direct("badweb", wait=False, env={
         "DS_METRICS_ADDR": f"127.0.0.1:{h.free_port()}", "DS_METRICS_WEB_CONFIG": str(bad)})
     assert p.wait(timeout=20) == 2
-    out = open(os.path.join(launcher.root, f"{_}.out")).read()
+    out = open(os.path.join(launcher.root, f"{app_id}.out")).read()
     assert out.count("\n") == 1 and f"metrics-web-config {bad}: " in out, out
