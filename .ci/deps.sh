@@ -8,7 +8,8 @@ pkgs=(
   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav
   gir1.2-gst-rtsp-server-1.0 python3-gi
   clang libclang-rt-14-dev valgrind
-  python3-fastapi python3-uvicorn python3-websockets python3-pytest python3-httpx
+  python3-fastapi python3-uvicorn python3-websockets python3-pytest python3-httpx python3-bcrypt
+  openssl
   procps psmisc
   supervisor
   prometheus

@@ -68,9 +68,10 @@ class Launcher:
         return f"{name}-{next(_ids):03d}"
 
     def launch(self, name: str, slots: int = 3, env=None, wait: bool = True,
-               server: h.Server = None, config_path: str = None) -> str:
+               server: h.Server = None, config_path: str = None, app_id: str = None) -> str:
+        """Launch through srv; app_id: one from new_id the test needed beforehand."""
         srv = server or self.server
-        app_id = self.new_id(name)
+        app_id = app_id or self.new_id(name)
         self.launched.append((srv.client, app_id))
         srv.client.launch(app_id, config_path or self.config(slots),
                           env=h.instance_env(self.root, **(env or {})))

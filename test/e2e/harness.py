@@ -149,14 +149,22 @@ class Server:
     """The reference server as a real uvicorn process on a fixed port."""
 
     def __init__(self, data_dir: str, port: Optional[int] = None,
-                 env: Optional[Dict[str, str]] = None) -> None:
+                 env: Optional[Dict[str, str]] = None, tls: Optional["Pki"] = None,
+                 client_certs: bool = False) -> None:
+        """With tls, uvicorn serves https/wss with tls's server certificate; with
+        client_certs too, it requires a client certificate of tls's CA (mutual TLS), and
+        the HTTP client presents one."""
         self.data_dir = data_dir
         self.port = port or free_port()
         self.env = env or {}
+        self.tls = tls
+        self.client_certs = client_certs
         self.proc: Optional[subprocess.Popen] = None
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
-        self.client = RefClient(self.url)
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.ws_url = f"{'wss' if tls else 'ws'}://127.0.0.1:{self.port}/ws"
+        self.client = RefClient(self.url, verify=tls.ca if tls else True,
+                                cert=(tls.client_cert, tls.client_key) if client_certs else None)
         self.starts = 0
 
     def start(self, timeout: float = 20.0, wait: bool = True) -> "Server":
@@ -165,10 +173,15 @@ class Server:
         env = {**os.environ, "REFSERVER_DATA_DIR": self.data_dir,
                "REFSERVER_SUPERVISOR": SUPERVISOR, "REFSERVER_ENGINE": ENGINE, **self.env}
         log = open(os.path.join(self.data_dir, "server.log"), "ab")
+        tls_args: List[str] = []
+        if self.tls:
+            tls_args = ["--ssl-certfile", self.tls.server_cert, "--ssl-keyfile", self.tls.server_key]
+            if self.client_certs:
+                tls_args += ["--ssl-ca-certs", self.tls.ca, "--ssl-cert-reqs", "2"]
         self.proc = subprocess.Popen(
             [PY, "-m", "uvicorn", "refserver.app:app", "--app-dir", TEST_DIR, "--host",
              "127.0.0.1", "--port", str(self.port), "--ws", "websockets",
-             "--ws-max-size", str(64 << 20), "--log-level", "warning"],
+             "--ws-max-size", str(64 << 20), "--log-level", "warning", *tls_args],
             cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
         self.starts += 1
@@ -196,6 +209,44 @@ class Server:
     def stop(self) -> None:
         self.kill(signal.SIGKILL)
         self.client.close()
+
+
+# ---------------------------------------------------------------- certificates
+
+class Pki:
+    """A throwaway CA made with openssl in directory, with a server certificate for
+    127.0.0.1 and a client certificate: PEM file paths."""
+
+    def __init__(self, directory: str, name: str = "test") -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.dir = directory
+        self.ca, self.ca_key = self._path(f"{name}-ca.pem"), self._path(f"{name}-ca.key")
+        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", self.ca_key, "-out", self.ca, "-days", "2", "-subj", f"/CN={name} CA")
+        self.server_cert, self.server_key = self.issue(f"{name}-server", "127.0.0.1",
+                                                        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                                                        "extendedKeyUsage=serverAuth\n")
+        self.client_cert, self.client_key = self.issue(f"{name}-client", "instance",
+                                                        "extendedKeyUsage=clientAuth\n")
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    def issue(self, name: str, cn: str, extensions: str):
+        """A certificate named cn signed by the CA: (cert path, key path)."""
+        cert, key, csr, ext = (self._path(name + s) for s in (".pem", ".key", ".csr", ".ext"))
+        with open(ext, "w") as fh:
+            fh.write(extensions)
+        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", key, "-out", csr, "-subj", f"/CN={cn}")
+        _openssl("x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", self.ca_key,
+                 "-CAcreateserial", "-out", cert, "-days", "2", "-extfile", ext)
+        return cert, key
+
+
+def _openssl(*args: str) -> None:
+    res = subprocess.run(["openssl", *args], capture_output=True, text=True)
+    assert res.returncode == 0, f"openssl {' '.join(args)}: {res.stderr}"
 
 
 def instance_env(root: str, **extra: str) -> Dict[str, str]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
+import subprocess
 import threading
 
 import pytest
@@ -165,3 +167,109 @@ def test_request_reply_matching(plain_server, config):
     finally:
         stop.set()
         t.join(10)
+
+
+def test_bearer_tokens(root, config, tmp_path):
+    """REFSERVER_WS_TOKENS_FILE: an upgrade without a token, with an unknown one or with
+    one of another app_id is refused before accept (uvicorn 0.17: HTTP 403); a token may
+    only claim its own app_id in app_ready; the file is read again at each upgrade; a
+    malformed file stops the server at start."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text("# app_id token\nta tok-a\ntb tok-b\n")
+    srv = h.Server(os.path.join(root, "tokens-server"), env={"REFSERVER_WS_TOKENS_FILE": str(tokens)}).start()
+    try:
+        cfg = config(3)
+        for app_id in ("ta", "tb"):
+            srv.client.launch(app_id, cfg, launch=False)
+
+        async def status(headers):
+            try:
+                ws = await websockets.connect(srv.ws_url, extra_headers=headers)
+            except websockets.exceptions.InvalidStatusCode as exc:
+                return exc.status_code
+            await ws.close()
+            return 101
+
+        async def ack(headers, ready):
+            ws = await websockets.connect(srv.ws_url, extra_headers=headers)
+            await ws.send(json.dumps(ready))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            await ws.close()
+            return reply
+
+        bearer = lambda tok, app=None: {"Authorization": f"Bearer {tok}", **({"X-DS-App-Id": app} if app else {})}
+        assert run(status({})) == 403
+        assert run(status(bearer("tok-x", "ta"))) == 403
+        assert run(status(bearer("tok-a", "tb"))) == 403
+        assert run(status(bearer("tok-a", "ta"))) == 101
+        # Without X-DS-App-Id (a client that sends only the token) app_ready decides.
+        assert run(ack(bearer("tok-a"), ready_msg("ta", cfg)))["status"] == "confirmed"
+        stolen = run(ack(bearer("tok-a"), ready_msg("tb", cfg)))
+        assert stolen["status"] == "error" and stolen["error_code"] == "UNAUTHORIZED_INSTANCE", stolen
+        lying = run(ack(bearer("tok-a", "ta"), ready_msg("tb", cfg)))
+        assert lying["error_code"] == "UNAUTHORIZED_INSTANCE", lying
+        # Rotation on the server's side: a new token counts from the next upgrade.
+        assert run(status(bearer("tok-a2", "ta"))) == 403
+        with open(tokens, "a") as fh:
+            fh.write("ta tok-a2\n")
+        assert run(ack(bearer("tok-a2", "ta"), ready_msg("ta", cfg)))["status"] == "confirmed"
+        log = open(os.path.join(srv.data_dir, "server.log")).read()
+        for line in ("(app_id None): missing bearer token (401)", "(app_id ta): invalid token (401)",
+                     "(app_id tb): token not valid for instance 'tb' (403)"):
+            assert line in log, log
+        assert "tok-a" not in log and "tok-x" not in log
+    finally:
+        srv.stop()
+
+    tokens.write_text("ta\n")
+    bad = h.Server(os.path.join(root, "tokens-server-bad"), env={"REFSERVER_WS_TOKENS_FILE": str(tokens)})
+    with pytest.raises(RuntimeError, match="server exited"):
+        bad.start(timeout=20)
+    bad.stop()
+    assert "line 1: want `<app_id> <token>`" in open(os.path.join(bad.data_dir, "server.log")).read()
+
+
+def test_readme_token_dependency(tmp_path):
+    """test/README.md's token check for a FastAPI server of one's own, run under uvicorn as
+    written there (its TOKENS line given test values)."""
+    readme = open(os.path.join(h.TEST_DIR, "README.md"), encoding="utf-8").read()
+    part = readme[readme.index("In a FastAPI server of your own"):]
+    code = part[part.index("```python\n") + 10:]
+    code = code[:code.index("```")]
+    lines = [ln for ln in code.splitlines() if ln.startswith("TOKENS = ")]
+    assert len(lines) == 1, lines
+    code = code.replace(lines[0], 'TOKENS = {"cam-a": ["tok-a"], "cam-b": ["tok-b"]}')
+    (tmp_path / "ownapp.py").write_text(code)
+    port = h.free_port()
+    log = open(tmp_path / "uvicorn.log", "wb")
+    proc = subprocess.Popen([h.PY, "-m", "uvicorn", "ownapp:app", "--app-dir", str(tmp_path),
+                             "--host", "127.0.0.1", "--port", str(port), "--ws", "websockets",
+                             "--log-level", "warning"],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    log.close()
+    try:
+        def listening():
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+        h.wait_until(listening, 20, "the example server")
+        url = f"ws://127.0.0.1:{port}/ws"
+
+        async def handshake_with(headers, instance_id):
+            try:
+                ws = await websockets.connect(url, extra_headers=headers)
+            except websockets.exceptions.InvalidStatusCode as exc:
+                return exc.status_code
+            await ws.send(json.dumps({"type": "app_ready", "request_id": "r1", "instance_id": instance_id}))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            await ws.close()
+            return reply
+
+        auth = lambda tok, app: {"Authorization": f"Bearer {tok}", "X-DS-App-Id": app}
+        assert run(handshake_with({"X-DS-App-Id": "cam-a"}, "cam-a")) == 403
+        assert run(handshake_with(auth("tok-b", "cam-a"), "cam-a")) == 403
+        assert run(handshake_with(auth("tok-a", "cam-a"), "cam-a"))["status"] == "confirmed"
+        stolen = run(handshake_with(auth("tok-a", "cam-a"), "cam-b"))
+        assert stolen["status"] == "error" and stolen["error_code"] == "UNAUTHORIZED_INSTANCE"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

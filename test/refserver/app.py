@@ -9,6 +9,17 @@ Run it from the repository root:
 Instances connect to `ws://<host>:<port>/ws`. Operators, the demo and the end-to-end tests
 use the small HTTP API below (README.md beside this package lists it). Settings come from
 the environment (see `Settings`).
+
+Over TLS, uvicorn does the TLS and the client certificates; the server checks bearer tokens
+(auth.py) on the WebSocket route before accepting it:
+
+    REFSERVER_WS_TOKENS_FILE=/etc/ds/tokens /usr/bin/python3 -m uvicorn refserver.app:app \
+        --app-dir test --host 0.0.0.0 --port 8443 --ws websockets \
+        --ssl-certfile server.pem --ssl-keyfile server.key \
+        --ssl-ca-certs clients-ca.pem --ssl-cert-reqs 2     # mutual TLS: a client cert required
+
+Instances then dial `wss://<host>:8443/ws` with DS_WS_CA_FILE (the server's CA),
+DS_WS_CLIENT_CERT/DS_WS_CLIENT_KEY and DS_WS_TOKEN_FILE or DS_WS_TOKEN.
 """
 from __future__ import annotations
 
@@ -22,15 +33,16 @@ import os
 import shlex
 import subprocess
 import xmlrpc.client
-from typing import Any, AsyncIterator, Dict, List, Optional
+from typing import Any, AsyncIterator, Dict, FrozenSet, List, Optional
 
-from fastapi import Body, FastAPI, HTTPException, Query, Request, WebSocket
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, WebSocket
 from pydantic import BaseModel, Field, ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from . import models as m
 from .compat import dump, fastapi_app, pattern_field, validate
 from . import supervisord as supd
+from .auth import TokenTable, may_claim
 from .journal import Journal
 from .registry import InstanceRecord, Registry
 
@@ -60,7 +72,12 @@ class Settings:
     REFSERVER_ACCEPT_UNKNOWN  1: confirm an instance that has no launch record
     REFSERVER_REPLY_TIMEOUT   seconds to wait for a reply (default 10)
     REFSERVER_LAST_SEQ_LAG    drills only: under-report execute_ack.last_seq by this much
-    DS_LOG_ROOT, DS_INSTANCE_ROOT, DS_* timings: passed on to launched instances.
+    REFSERVER_WS_TOKEN, REFSERVER_WS_TOKENS_FILE  bearer tokens the /ws route wants (auth.py);
+                            an instance this server launches gets its token as DS_WS_TOKEN
+                            in its environment (never on a command line)
+    DS_LOG_ROOT, DS_INSTANCE_ROOT, DS_* timings, DS_WS_CA_FILE, DS_WS_CLIENT_CERT,
+    DS_WS_CLIENT_KEY, DS_WS_TOKEN_FILE: passed on to launched instances. The REFSERVER_*
+    variables are the server's own and are not.
     """
 
     def __init__(self) -> None:
@@ -76,6 +93,7 @@ class Settings:
         # Drill only: report last_seq this much lower, so that instances resend messages
         # already recorded and the de-duplication by seq is exercised.
         self.last_seq_lag = int(env.get("REFSERVER_LAST_SEQ_LAG", "0"))
+        self.tokens = TokenTable.from_env(env)
         self.launch_mode = env.get("REFSERVER_LAUNCH_MODE", "exec")
         self.supervisord: Optional[supd.Supervisord] = None
         if self.launch_mode == "supervisord":
@@ -113,6 +131,15 @@ def count_streams(config_path: str) -> Optional[int]:
         else:
             total += 1
     return total
+
+
+# Instance variables that hold a secret: never on a command line, never in a record.
+SECRET_ENV = frozenset({"DS_WS_TOKEN"})
+
+
+def redact_env(env: Dict[str, str]) -> Dict[str, str]:
+    """env as a record may show it: secrets replaced."""
+    return {k: "[redacted]" if k in SECRET_ENV else v for k, v in env.items()}
 
 
 class Connection:
@@ -178,22 +205,32 @@ class Hub:
             inst_env["DS_ENGINE"] = s.engine
         for key in ("DS_LOG_ROOT", "DS_INSTANCE_ROOT", "DS_LIVE_LOG_LEVEL", "DS_HEARTBEAT_INTERVAL",
                     "DS_HEARTBEAT_TIMEOUT", "DS_BACKOFF_MIN", "DS_BACKOFF_MAX", "DS_ACK_TIMEOUT",
-                    "DS_ENGINE_STOP_TIMEOUT"):
+                    "DS_ENGINE_STOP_TIMEOUT", "DS_WS_CA_FILE", "DS_WS_CLIENT_CERT",
+                    "DS_WS_CLIENT_KEY", "DS_WS_TOKEN_FILE"):
             if key in os.environ:
                 inst_env[key] = os.environ[key]
         inst_env.update(req.env)
+        if "DS_WS_TOKEN" not in inst_env and "DS_WS_TOKEN_FILE" not in inst_env:
+            token = s.tokens.token_for(req.app_id)
+            if token:
+                inst_env["DS_WS_TOKEN"] = token
         # The spec's line: APP_ID=<id> <app> -c <config> > <log> 2>&1, run by bash in its
         # own session so the instance outlives this server.
         command = (f"APP_ID={shlex.quote(req.app_id)} {shlex.quote(s.supervisor)} "
                    f"-c {shlex.quote(req.config_path)} > {shlex.quote(log_path)} 2>&1")
-        docker_env = " ".join(f"-e {shlex.quote(k + '=' + v)}" for k, v in inst_env.items())
+        # A secret goes to docker exec by name only (`-e DS_WS_TOKEN`: docker takes the
+        # value from its own environment), so that no command line carries it.
+        docker_env = " ".join(f"-e {shlex.quote(k)}" if k in SECRET_ENV else
+                              f"-e {shlex.quote(k + '=' + v)}" for k, v in inst_env.items())
         prefix = shlex.split(s.launch_prefix.replace("{docker_env}", docker_env))
         record = InstanceRecord(app_id=req.app_id, config_path=req.config_path,
                                 streams_count=streams, log_path=log_path, status="launched",
-                                ws_status="disconnected", env=req.env)
+                                ws_status="disconnected", env=redact_env(req.env))
         if req.launch:
+            # The server's own settings (REFSERVER_*, its tokens among them) stay here.
+            base_env = {k: v for k, v in os.environ.items() if not k.startswith("REFSERVER_")}
             proc = subprocess.Popen(prefix + ["bash", "-c", command],
-                                    env={**os.environ, **inst_env},
+                                    env={**base_env, **inst_env},
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, start_new_session=True)
             self.procs[req.app_id] = proc
@@ -363,7 +400,9 @@ class Hub:
                             last_seq=max(0, self.journal.last_seq(ready.instance_id, ready.process_id)
                                          - self.settings.last_seq_lag))
 
-    async def serve(self, ws: WebSocket) -> None:
+    async def serve(self, ws: WebSocket, allowed: Optional[FrozenSet[str]] = None) -> None:
+        """One instance connection. `allowed`: the app_ids its token may claim (None: no
+        token check), from the route's dependency, which refused bad tokens already."""
         await ws.accept()
         try:
             first = await asyncio.wait_for(ws.receive_text(), timeout=30)
@@ -382,6 +421,15 @@ class Hub:
             await _close(ws, 1008)
             return
         app_id = ready.instance_id
+        claimed = ws.headers.get("x-ds-app-id")
+        if not may_claim(allowed, app_id) or (allowed is not None and claimed not in (None, app_id)):
+            log.warning("rejecting %s: its token is not valid for that app_id", app_id)
+            ack = m.ExecuteAck(status="error", config_verified=False, request_id=ready.request_id,
+                               instance_id=app_id, error_code="UNAUTHORIZED_INSTANCE",
+                               error_message=f"the bearer token is not valid for instance {app_id!r}")
+            await ws.send_text(ack.to_wire())
+            await _close(ws, 1008)
+            return
         # last_seq is what was recorded before this handshake: messages the instance wrote
         # just before the last connection died (seq below this app_ready's) get resent.
         ack = self.verify(ready)
@@ -562,8 +610,9 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.state.hub = hub
 
     @app.websocket("/ws")
-    async def ws_endpoint(ws: WebSocket) -> None:
-        await hub.serve(ws)
+    async def ws_endpoint(ws: WebSocket,
+                          allowed: Optional[FrozenSet[str]] = Depends(hub.settings.tokens.dependency)) -> None:
+        await hub.serve(ws, allowed)
 
     @app.get("/health")
     async def health() -> Dict[str, Any]:
@@ -572,7 +621,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     @app.post("/instances")
     async def launch(req: LaunchRequest, request: Request) -> Dict[str, Any]:
         base = request.base_url
-        ws_url = f"ws://{base.hostname}:{base.port}/ws"
+        scheme = "wss" if base.scheme == "https" else "ws"  # uvicorn serving TLS itself
+        ws_url = f"{scheme}://{base.hostname}:{base.port}/ws"
         return dump(hub.launch(req, ws_url))
 
     @app.get("/instances")

@@ -27,9 +27,13 @@ def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: flo
 class RefClient:
     """HTTP API of the reference server at base_url (e.g. http://127.0.0.1:8000)."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0, verify: Any = True,
+                 cert: Any = None) -> None:
+        """verify: True, False or a CA bundle path for an https:// server; cert: a client
+        certificate (path, or (cert, key) paths) for one that wants it (uvicorn's
+        --ssl-cert-reqs 2)."""
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, verify=verify, cert=cert)
 
     def close(self) -> None:
         self.http.close()

@@ -5,14 +5,18 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,6 +26,7 @@ import (
 	"github.com/cityeyelab/ds-analysis/go/internal/logs"
 	"github.com/cityeyelab/ds-analysis/go/internal/metrics"
 	"github.com/cityeyelab/ds-analysis/go/internal/supervisor"
+	"github.com/cityeyelab/ds-analysis/go/internal/wsauth"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -79,6 +84,12 @@ func run() int {
 		}
 	}
 	_ = instance.SetProcessName(s.AppID)
+	// The re-exec above kept the environment as it came (the token must survive it);
+	// from here on the token lives in s.Auth only, so that the engine and every other
+	// child get an environment without it. (The kernel's copy of this process's
+	// initial environment, /proc/<pid>/environ, still holds what the launcher gave:
+	// DS_WS_TOKEN_FILE keeps the token out of it too.)
+	os.Unsetenv("DS_WS_TOKEN")
 
 	dir, err := instance.Open(s.InstanceRoot, s.AppID)
 	if err != nil {
@@ -104,10 +115,15 @@ func run() int {
 	defer lg.Close()
 	log := lg.Logger().Level(s.LogLevel)
 	log.Info().Str("config", s.ConfigPath).Str("engine", s.Engine).
-		Str("ws_url", s.WSURL).Str("version", version).Str("instance_dir", dir.Path()).
-		Str("log_path", lg.Path()).Strs("engine_args", s.EngineArgs).Msg("starting")
+		Str("ws_url", redactURL(s.WSURL)).Str("version", version).Str("instance_dir", dir.Path()).
+		Str("log_path", lg.Path()).Strs("engine_args", s.EngineArgs).
+		Str("ws_token", tokenSource(s.Auth)).Str("ws_ca_file", s.Auth.CAFile).
+		Str("ws_client_cert", s.Auth.ClientCert).Msg("starting")
 	for _, m := range s.Ignored {
 		log.Warn().Msg(m)
+	}
+	if s.Auth.HasToken() && strings.HasPrefix(s.WSURL, "ws://") {
+		log.Warn().Msg("the bearer token goes over ws:// without TLS: anyone on the path can read it; use wss://")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -176,7 +192,11 @@ func run() int {
 			PingTimeout:  s.HeartbeatTimeout,
 			BackoffMin:   s.BackoffMin,
 			BackoffMax:   s.BackoffMax,
-			Log:          log,
+			Credentials: func() (http.Header, *tls.Config, error) {
+				cr, err := s.Auth.Load()
+				return cr.Header, cr.TLS, err
+			},
+			Log: log,
 		},
 	}, supervisor.Deps{
 		Engine:  eng,
@@ -191,6 +211,25 @@ func run() int {
 	dir.RemovePID("engine")
 	log.Info().Int("exit_code", code).Msg("exiting")
 	return code
+}
+
+// tokenSource says where the bearer token comes from, for the log: never the token.
+func tokenSource(a wsauth.Config) string {
+	switch {
+	case a.TokenFile != "":
+		return "file " + a.TokenFile
+	case a.Token != "":
+		return "DS_WS_TOKEN"
+	}
+	return "none"
+}
+
+// redactURL is the URL for the log, without a password it may carry.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return s
 }
 
 // printVersions answers --version-all: the supervisor's version, then what the engine

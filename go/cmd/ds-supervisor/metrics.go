@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync/atomic"
 
@@ -44,8 +45,9 @@ func (m *metricsSource) Snapshot(ctx context.Context) (promexport.Snapshot, erro
 	}
 }
 
-// serveMetrics starts the exporter on --metrics-addr until ctx is done. An address
-// that cannot be bound is a settings error.
+// serveMetrics starts the exporter on --metrics-addr until ctx is done, with the
+// --metrics-web-config file (checked by parseSettings) when given. An address that
+// cannot be bound is a settings error.
 func serveMetrics(ctx context.Context, s settings, log zerolog.Logger) (*metricsSource, int) {
 	src := &metricsSource{}
 	if s.MetricsAddr == "" {
@@ -58,11 +60,14 @@ func serveMetrics(ctx context.Context, s settings, log zerolog.Logger) (*metrics
 		return nil, exitSettings
 	}
 	src.requests = make(chan supervisor.StatsRequest)
+	// The exporter-toolkit logs through slog; its records join ours.
+	tlog := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "metrics").Logger()))
 	go func() {
-		if err := promexport.New(s.AppID, src).Serve(ctx, ln); err != nil {
+		if err := promexport.New(s.AppID, src).Serve(ctx, ln, s.MetricsWebConfig, tlog); err != nil {
 			log.Error().Err(err).Msg("metrics exporter stopped")
 		}
 	}()
-	log.Info().Str("metrics_addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
+	log.Info().Str("metrics_addr", ln.Addr().String()).Str("web_config", s.MetricsWebConfig).
+		Msg("serving /metrics, /healthz, /readyz")
 	return src, exitOK
 }

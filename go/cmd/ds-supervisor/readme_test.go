@@ -80,14 +80,16 @@ func TestReadmeSettingsTable(t *testing.T) {
 			t.Errorf("--help lacks --%s", o.names[len(o.names)-1])
 		}
 	}
-	// The rows that are no option of the table above: APP_ID and --resume, which main
-	// reads itself (and --help prints).
+	// The rows that are no option of the table above: APP_ID, DS_WS_TOKEN (environment
+	// only, so that no command line carries it) and --resume, which parseSettings reads
+	// itself (and --help prints).
 	for i, r := range rows {
 		if used[i] {
 			continue
 		}
 		switch {
 		case len(r.flags) == 0 && slices.Equal(r.env, []string{"APP_ID"}):
+		case len(r.flags) == 0 && slices.Equal(r.env, []string{"DS_WS_TOKEN"}):
 		case slices.Equal(r.flags, []string{"resume"}) && slices.Equal(r.env, []string{"DS_RESUME=1"}):
 		default:
 			t.Errorf("README row %v / %v is no setting of the supervisor", r.flags, r.env)

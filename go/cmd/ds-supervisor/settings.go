@@ -18,6 +18,8 @@ import (
 
 	"github.com/cityeyelab/ds-analysis/go/internal/instance"
 	"github.com/cityeyelab/ds-analysis/go/internal/link"
+	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
+	"github.com/cityeyelab/ds-analysis/go/internal/wsauth"
 )
 
 // defaultLogRoot is the log root the specification names (§2.1).
@@ -50,6 +52,12 @@ type settings struct {
 	Resume bool
 	// MetricsAddr is host:port of the Prometheus exporter; "" turns it off.
 	MetricsAddr string
+	// MetricsWebConfig is the exporter's web configuration file (exporter-toolkit
+	// format: TLS, client CA, basic-auth users); "" serves plain HTTP.
+	MetricsWebConfig string
+	// Auth is what the link presents to FastAPI on each connection (token, CA, client
+	// certificate); its files are read again at every attempt.
+	Auth wsauth.Config
 	// EngineArgs are deepstream-app options passed on to the engine after -c <config>
 	// (-t, GStreamer's --gst-*; both engines parse them).
 	EngineArgs []string
@@ -90,7 +98,12 @@ var options = []option{
 	{[]string{"engine-start-timeout"}, "DS_ENGINE_START_TIMEOUT", "600s", "wait for the engine's ready (model loading)"},
 	{[]string{"engine-stop-timeout"}, "DS_ENGINE_STOP_TIMEOUT", "5s", "graceful engine stop before SIGKILL"},
 	{[]string{"engine-restarts"}, "DS_ENGINE_RESTARTS", "3", "engine restarts allowed per 10 minutes; 0: a crash ends the instance (exit 3)"},
+	{[]string{"ws-token-file"}, "DS_WS_TOKEN_FILE", "", "file holding the bearer token sent on each WebSocket upgrade (Authorization: Bearer …), read again at every connection attempt (default: none)"},
+	{[]string{"ws-ca-file"}, "DS_WS_CA_FILE", "", "PEM bundle of CAs trusted for a wss:// server besides the system roots, read at every attempt (default: system roots only)"},
+	{[]string{"ws-client-cert"}, "DS_WS_CLIENT_CERT", "", "PEM client certificate (chain) for mutual TLS with a wss:// server, read at every attempt (default: none)"},
+	{[]string{"ws-client-key"}, "DS_WS_CLIENT_KEY", "", "PEM private key of --ws-client-cert (default: none)"},
 	{[]string{"metrics-addr"}, "DS_METRICS_ADDR", "", "serve Prometheus /metrics, /healthz and /readyz on host:port, e.g. 127.0.0.1:9101 (default: off)"},
+	{[]string{"metrics-web-config"}, "DS_METRICS_WEB_CONFIG", "", "exporter-toolkit web configuration file for the metrics port: TLS, client CA, basic-auth users with bcrypt hashes (default: plain HTTP)"},
 }
 
 // usage writes the --help text.
@@ -116,6 +129,7 @@ func usage(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "  %-34s %-24s %s\n", "-", "APP_ID", "instance id (required): [A-Za-z0-9._-], 1-64 chars")
+	fmt.Fprintf(w, "  %-34s %-24s %s\n", "-", "DS_WS_TOKEN", "the bearer token itself, instead of --ws-token-file (environment only: never on a command line; not passed to the engine)")
 	fmt.Fprintf(w, "  %-34s %-24s %s\n", "--resume", "DS_RESUME=1", "take over the queues of a previous process with this APP_ID that did not stop cleanly")
 	fmt.Fprintf(w, "  %-34s %-24s %s\n", "-t, --tiledtext", "-", "passed to the engine (deepstream-app: labels in tiled mode)")
 	fmt.Fprintf(w, "  %-34s %-24s %s\n", "--gst-*", "-", "GStreamer's options, passed to the engine (--gst-version, --gst-debug-help: ignored)")
@@ -247,6 +261,8 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 		MetricsAddr:  get("metrics-addr"),
 		EngineArgs:   engineArgs,
 		Ignored:      ignored,
+
+		MetricsWebConfig: get("metrics-web-config"),
 	}
 	if s.AppID == "" {
 		return s, errors.New("APP_ID is not set: start as APP_ID=<id> ds-supervisor -c <config>")
@@ -265,6 +281,22 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 	u, err := url.Parse(s.WSURL)
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 		return s, fmt.Errorf("ws-url %q: want ws://host[:port]/path or wss://…", s.WSURL)
+	}
+	s.Auth = wsauth.Config{
+		AppID:      s.AppID,
+		Token:      wsauth.Secret(getenv("DS_WS_TOKEN")),
+		TokenFile:  get("ws-token-file"),
+		CAFile:     get("ws-ca-file"),
+		ClientCert: get("ws-client-cert"),
+		ClientKey:  get("ws-client-key"),
+	}
+	if err := s.Auth.Check(u.Scheme); err != nil {
+		return s, err
+	}
+	// Read once now so that a missing file, a bad PEM or a key of another certificate
+	// is a settings error at start; later attempts read the files again (rotation).
+	if _, err := s.Auth.Load(); err != nil {
+		return s, err
 	}
 	if s.Engine == "" {
 		s.Engine = filepath.Join(filepath.Dir(self), "ds-gst-engine")
@@ -319,6 +351,14 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 	if s.MetricsAddr != "" {
 		if _, port, err := net.SplitHostPort(s.MetricsAddr); err != nil || port == "" {
 			return s, fmt.Errorf("metrics-addr %q: want host:port such as 127.0.0.1:9101", s.MetricsAddr)
+		}
+	}
+	if s.MetricsWebConfig != "" {
+		if s.MetricsAddr == "" {
+			return s, errors.New("metrics-web-config is set without metrics-addr: give the exporter an address")
+		}
+		if err := promexport.CheckWebConfig(s.MetricsWebConfig); err != nil {
+			return s, fmt.Errorf("metrics-web-config %s: %w", s.MetricsWebConfig, err)
 		}
 	}
 	if s.BackoffMin > s.BackoffMax {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/testpki"
 )
 
 func TestParseSettings(t *testing.T) {
@@ -27,6 +30,16 @@ func TestParseSettings(t *testing.T) {
 	}
 	self := filepath.Join(dir, "ds-supervisor")
 	base := map[string]string{"APP_ID": "cam_a"}
+	ca := testpki.NewCA(t, "test CA")
+	client, other := ca.Client(t, "x"), ca.Client(t, "y")
+	tokenFile := testpki.Write(t, dir, "token", []byte("tok-456\n"))
+	emptyFile := testpki.Write(t, dir, "empty", nil)
+	caFile := testpki.Write(t, dir, "ca.pem", ca.PEM)
+	certFile := testpki.Write(t, dir, "client.pem", client.CertPEM)
+	keyFile := testpki.Write(t, dir, "client.key", client.KeyPEM)
+	otherKey := testpki.Write(t, dir, "other.key", other.KeyPEM)
+	webCfg := testpki.Write(t, dir, "web.yml", []byte("basic_auth_users:\n  prom: $2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi\n"))
+	badWebCfg := testpki.Write(t, dir, "bad-web.yml", []byte("tls_server_config:\n  cert_file: none.pem\n  key_file: none.key\n"))
 
 	tests := []struct {
 		name    string
@@ -108,6 +121,46 @@ func TestParseSettings(t *testing.T) {
 		{name: "bad restarts", args: []string{"-c", cfg, "--engine-restarts", "-1"}, env: base, wantErr: "engine-restarts"},
 		{name: "negative duration", args: []string{"-c", cfg, "--backoff-max", "-1s"}, env: base, wantErr: "backoff-max"},
 		{name: "min above max", args: []string{"-c", cfg, "--backoff-min", "20s"}, env: base, wantErr: "above"},
+		{name: "link credentials from env", args: []string{"-c", cfg}, env: map[string]string{
+			"APP_ID": "x", "DS_WS_URL": "wss://h:1/ws", "DS_WS_TOKEN_FILE": tokenFile, "DS_WS_CA_FILE": caFile,
+			"DS_WS_CLIENT_CERT": certFile, "DS_WS_CLIENT_KEY": keyFile,
+		}, check: func(t *testing.T, s settings) {
+			a := s.Auth
+			if a.AppID != "x" || a.TokenFile != tokenFile || a.CAFile != caFile || a.ClientCert != certFile || a.ClientKey != keyFile || a.Token != "" {
+				t.Errorf("auth %+v", a)
+			}
+		}},
+		{name: "token value from env", args: []string{"-c", cfg, "--ws-url", "wss://h:1/ws"},
+			env: map[string]string{"APP_ID": "x", "DS_WS_TOKEN": "tok-123"}, check: func(t *testing.T, s settings) {
+				if s.Auth.Token != "tok-123" {
+					t.Errorf("token not taken from DS_WS_TOKEN")
+				}
+				if strings.Contains(fmt.Sprintf("%+v %#v", s, s), "tok-123") {
+					t.Errorf("settings print the token")
+				}
+			}},
+		{name: "token twice", args: []string{"-c", cfg, "--ws-token-file", tokenFile},
+			env: map[string]string{"APP_ID": "x", "DS_WS_TOKEN": "tok-123"}, wantErr: "both set"},
+		{name: "missing token file", args: []string{"-c", cfg, "--ws-token-file", dir + "/none"}, env: base,
+			wantErr: "ws-token-file: open " + dir + "/none: no such file"},
+		{name: "empty token file", args: []string{"-c", cfg, "--ws-token-file", emptyFile}, env: base, wantErr: "the token is empty"},
+		{name: "CA with ws://", args: []string{"-c", cfg, "--ws-ca-file", caFile}, env: base, wantErr: "need a wss:// ws-url"},
+		{name: "CA not PEM", args: []string{"-c", cfg, "--ws-url", "wss://h/ws", "--ws-ca-file", emptyFile}, env: base,
+			wantErr: "no PEM certificate"},
+		{name: "cert without key", args: []string{"-c", cfg, "--ws-url", "wss://h/ws", "--ws-client-cert", certFile}, env: base,
+			wantErr: "go together"},
+		{name: "key of another cert", args: []string{"-c", cfg, "--ws-url", "wss://h/ws", "--ws-client-cert", certFile,
+			"--ws-client-key", otherKey}, env: base, wantErr: "private key does not match public key"},
+		{name: "web config", args: []string{"-c", cfg, "--metrics-addr", "127.0.0.1:0", "--metrics-web-config", webCfg}, env: base,
+			check: func(t *testing.T, s settings) {
+				if s.MetricsWebConfig != webCfg {
+					t.Errorf("web config %q", s.MetricsWebConfig)
+				}
+			}},
+		{name: "web config without address", args: []string{"-c", cfg}, env: map[string]string{"APP_ID": "x", "DS_METRICS_WEB_CONFIG": webCfg},
+			wantErr: "without metrics-addr"},
+		{name: "bad web config", args: []string{"-c", cfg, "--metrics-addr", "127.0.0.1:0", "--metrics-web-config", badWebCfg}, env: base,
+			wantErr: "metrics-web-config " + badWebCfg + ": "},
 		{name: "unknown flag", args: []string{"-c", cfg, "--frobnicate"}, env: base, wantErr: "frobnicate"},
 		{name: "stray argument", args: []string{"-c", cfg, "extra"}, env: base, wantErr: "unexpected argument"},
 	}

@@ -13,6 +13,7 @@ package link
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,6 +84,12 @@ type Config struct {
 	// closes the connection (1009) and costs about ReadLimit of memory, given
 	// back to the system at once.
 	ReadLimit int64
+	// Credentials, when set, is called before every connection attempt for the
+	// upgrade request's extra headers (a bearer token) and the TLS configuration
+	// of a wss:// URL (nil: the system roots, no client certificate). Called per
+	// attempt, it follows credentials rotated on disk; an error is logged and the
+	// attempt fails like an unreachable server (retried after the backoff).
+	Credentials func() (http.Header, *tls.Config, error)
 	// Log receives every connection transition.
 	Log zerolog.Logger
 }
@@ -106,7 +113,8 @@ func (r *Rejected) Error() string {
 type Link struct {
 	cfg    Config
 	log    zerolog.Logger
-	client *http.Client
+	dialer *net.Dialer
+	where  string              // the URL as logged: without a password
 	rnd    func(n int64) int64 // jitter source; replaced by tests
 	stable time.Duration       // stableAfter; replaced by tests
 	runs   atomic.Bool
@@ -148,16 +156,15 @@ func New(cfg Config) *Link {
 	def(&cfg.Retain, DefaultRetain)
 	def(&cfg.RetainBytes, DefaultRetainBytes)
 	def(&cfg.ReadLimit, DefaultReadLimit)
-	// A private transport: no proxy from the environment (the server is a
-	// local peer), TCP keepalive as a second line behind the heartbeat.
-	tr := &http.Transport{
-		Proxy:       nil,
-		DialContext: (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext,
+	where := cfg.URL
+	if u, err := url.Parse(cfg.URL); err == nil {
+		where = u.Redacted()
 	}
 	return &Link{
 		cfg:      cfg,
 		log:      cfg.Log,
-		client:   &http.Client{Transport: tr},
+		dialer:   &net.Dialer{KeepAlive: 15 * time.Second}, // a second line behind the heartbeat
+		where:    where,
 		rnd:      rand.Int64N,
 		stable:   stableAfter,
 		kept:     newRing(cfg.Retain, cfg.RetainBytes),

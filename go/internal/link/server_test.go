@@ -2,10 +2,12 @@ package link
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -40,9 +42,17 @@ type rxFrame struct {
 	raw  []byte
 }
 
+// upgrade is an upgrade request a gated server saw, and the status it refused it
+// with (0: let through).
+type upgrade struct {
+	header http.Header
+	status int
+}
+
 type testServer struct {
-	t    *testing.T
-	mode atomic.Int32
+	t      *testing.T
+	mode   atomic.Int32
+	scheme string // ws or wss
 	// afterAck is written right after a confirming execute_ack.
 	afterAck [][]byte
 
@@ -55,6 +65,8 @@ type testServer struct {
 	durable map[uint64]bool
 	order   []rxFrame // first arrival of each seq, after forgetting
 	closes  []websocket.StatusCode
+	// upgrades: every upgrade request a gated server saw.
+	upgrades []upgrade
 	// closing is set by kill before it waits for the handlers: a handler
 	// that accepts after that closes its connection instead of joining wg,
 	// so no wg.Add races with wg.Wait.
@@ -63,15 +75,51 @@ type testServer struct {
 }
 
 func newTestServer(t *testing.T, mode ackMode) *testServer {
-	s := &testServer{t: t, durable: map[uint64]bool{}}
+	return newGatedServer(t, mode, nil, nil)
+}
+
+// newGatedServer is a test server behind gate, which sees every upgrade request first
+// and refuses it with an HTTP status (and a body) unless it returns 0; with tc, the
+// server speaks TLS (wss://).
+func newGatedServer(t *testing.T, mode ackMode, gate func(*http.Request) (int, string), tc *tls.Config) *testServer {
+	s := &testServer{t: t, durable: map[uint64]bool{}, scheme: "ws"}
 	s.mode.Store(int32(mode))
-	s.hs = httptest.NewServer(s)
+	var h http.Handler = s
+	if gate != nil {
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			code, reason := gate(r)
+			s.mu.Lock()
+			s.upgrades = append(s.upgrades, upgrade{header: r.Header.Clone(), status: code})
+			s.mu.Unlock()
+			if code != 0 {
+				http.Error(w, reason, code)
+				return
+			}
+			s.ServeHTTP(w, r)
+		})
+	}
+	s.hs = httptest.NewUnstartedServer(h)
+	if tc != nil {
+		s.scheme = "wss"
+		s.hs.TLS = tc
+		s.hs.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes the tests make
+		s.hs.StartTLS()
+	} else {
+		s.hs.Start()
+	}
 	s.addr = s.hs.Listener.Addr().String()
 	t.Cleanup(func() { s.kill(0) })
 	return s
 }
 
-func (s *testServer) url() string { return "ws://" + s.addr + "/ws" }
+func (s *testServer) url() string { return s.scheme + "://" + s.addr + "/ws" }
+
+// upgradesSeen returns the upgrade requests the gate saw, in order.
+func (s *testServer) upgradesSeen() []upgrade {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]upgrade(nil), s.upgrades...)
+}
 
 func (s *testServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c, err := websocket.Accept(w, r, nil)
@@ -329,6 +377,7 @@ func (p *proxy) close() {
 type logRec struct {
 	mu    sync.Mutex
 	lines []logLine
+	raw   []byte // every line as written
 }
 
 type logLine struct {
@@ -343,8 +392,16 @@ func (r *logRec) Write(p []byte) (int, error) {
 	}
 	r.mu.Lock()
 	r.lines = append(r.lines, logLine{at: time.Now(), fields: m})
+	r.raw = append(r.raw, p...)
 	r.mu.Unlock()
 	return len(p), nil
+}
+
+// text returns everything written so far.
+func (r *logRec) text() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return string(r.raw)
 }
 
 // with returns the lines whose message is msg.

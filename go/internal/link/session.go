@@ -71,16 +71,23 @@ func (s *session) noteWritten(seq uint64) {
 // writing until the connection dies or ctx is done. up is how long the
 // connection stayed up after a confirmed handshake, 0 when none.
 func (l *Link) session(ctx context.Context, attempt int) (up time.Duration, err error) {
-	l.log.Info().Str("url", l.cfg.URL).Int("attempt", attempt).Msg("link: connecting")
+	l.log.Info().Str("url", l.where).Int("attempt", attempt).Msg("link: connecting")
+	at, err := l.dialOptions()
+	if err != nil {
+		l.log.Error().Err(err).Msg("link: credentials unusable, not connecting")
+		return 0, fmt.Errorf("link: credentials: %w", err)
+	}
 	dctx, cancel := context.WithTimeout(ctx, l.cfg.AckTimeout)
-	conn, _, err := websocket.Dial(dctx, l.cfg.URL, &websocket.DialOptions{HTTPClient: l.client})
+	conn, resp, err := websocket.Dial(dctx, l.cfg.URL, at.opts)
 	cancel()
+	// The transport is this attempt's: a refused upgrade may have left its
+	// connection idle in it (a WebSocket, once up, is no longer the transport's).
+	at.opts.HTTPClient.CloseIdleConnections()
 	if err != nil {
 		if ctx.Err() != nil {
 			return 0, nil
 		}
-		l.log.Warn().Err(err).Msg("link: connect failed")
-		return 0, fmt.Errorf("link: dial: %w", err)
+		return 0, l.dialFailed(err, resp, at)
 	}
 	conn.SetReadLimit(l.cfg.ReadLimit)
 	s := &session{conn: conn, dead: make(chan struct{}), acks: make(chan ackMsg, 1),

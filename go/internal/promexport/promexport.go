@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
 )
 
 // HealthTimeout is how long a probe or a scrape waits for the Source.
@@ -170,16 +172,34 @@ func Listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve serves the exporter on ln until ctx is done.
-func (e *Exporter) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 5 * time.Second}
+// CheckWebConfig reads a web configuration file of Prometheus's exporter-toolkit
+// (tls_server_config, http_server_config, basic_auth_users) with the toolkit itself,
+// and the certificate files it names, so that a bad one is an error at start.
+func CheckWebConfig(path string) error {
+	return web.Validate(path)
+}
+
+// Serve serves the exporter on ln until ctx is done. A non-empty webConfig is an
+// exporter-toolkit web configuration file, served by the toolkit as every Prometheus
+// exporter serves its --web.config.file: TLS with an optional client CA, basic-auth
+// users with bcrypt hashes; the toolkit reads it again for each TLS handshake and
+// request, so a certificate or a password changed there needs no restart. The
+// toolkit's own messages go to log.
+func (e *Exporter) Serve(ctx context.Context, ln net.Listener, webConfig string, log *slog.Logger) error {
+	srv := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	stop := context.AfterFunc(ctx, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	})
 	defer stop()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	flags := &web.FlagConfig{
+		WebListenAddresses: &[]string{ln.Addr().String()},
+		WebSystemdSocket:   new(bool),
+		WebConfigFile:      &webConfig,
+	}
+	if err := web.Serve(ln, srv, flags, log); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -39,20 +40,28 @@ func (f *fakeLoop) update(fn func(s *Snapshot)) {
 
 func serve(t *testing.T, src Source) string {
 	t.Helper()
+	return "http://" + serveWith(t, src, "")
+}
+
+// serveWith serves src with the web configuration file webConfig ("" for none) and
+// returns the address.
+func serveWith(t *testing.T, src Source, webConfig string) string {
+	t.Helper()
 	ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- New("cam_a", src).Serve(ctx, ln) }()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	go func() { done <- New("cam_a", src).Serve(ctx, ln, webConfig, log) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
 	})
-	return "http://" + ln.Addr().String()
+	return ln.Addr().String()
 }
 
 func get(t *testing.T, url string) (int, string) {
