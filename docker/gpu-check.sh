@@ -7,7 +7,8 @@
 #
 # Environment (all optional): GPU_CHECK_OUT (folder for the table and run files,
 # ./gpu-check-out), SOAK_CLIPS (files in the soak: 300 deepstream, 100 gst),
-# GPU_CHECK_CONFIG (the 4-slot config), DS_ENGINE / DS_GST_ENGINE (engine executable),
+# GPU_CHECK_CONFIG (the 4-slot config), DS_ENGINE / DS_GST_ENGINE / DS_STANDIN_APP (engine
+# executable), DS_STANDIN_PLUGIN_DIR (the stand-in plugin's folder),
 # DS_ENGINE_WORKDIR (the engine's working directory, as the supervisor uses it),
 # DS_SAMPLES (folder with sample_720p.mp4 and sample_1080p_h264.mp4), PYTHON.
 set -euo pipefail
@@ -50,6 +51,11 @@ case "${kind}" in
     config=${GPU_CHECK_CONFIG:-${out}/standin-4slots.txt}
     sed "s|^uri=.*|uri=file://${placeholder}|" "${repo}/configs/deepstream/ds-app-4slots.txt" \
       > "${config}"
+    # The stand-in's elements for an engine that finds its elements by a plugin scan (the
+    # real patched deepstream-app built by hand, native/deepstream/standin/README.md),
+    # scanned into a throw-away registry, not the machine's.
+    export GST_PLUGIN_PATH=${DS_STANDIN_PLUGIN_DIR:-${repo}/build/native/deepstream/standin/plugin}${GST_PLUGIN_PATH:+:${GST_PLUGIN_PATH}}
+    export GST_REGISTRY=$(cd "${out}" && pwd)/standin-registry.bin
     # RSS rises for a while as buffer pools warm up: a longer soak than gst's.
     soak=${SOAK_CLIPS:-200}
     args+=(--start-timeout 30 --file-timeout 30)

@@ -5,12 +5,12 @@
 #include <stdbool.h>
 
 #include "gstnvdsmeta.h"
+#include "nvbufsurface.h"
 
 G_BEGIN_DECLS
 
 typedef struct _NvDsObjEncCtx *NvDsObjEncCtxHandle;
 typedef struct _NvDsObjEncUsrArgs NvDsObjEncUsrArgs;
-typedef struct NvBufSurface NvBufSurface;
 
 NvDsObjEncCtxHandle nvds_obj_enc_create_context (int gpu_id);
 bool nvds_obj_enc_process (NvDsObjEncCtxHandle ctx, NvDsObjEncUsrArgs *args,

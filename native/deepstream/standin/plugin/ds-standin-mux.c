@@ -34,6 +34,7 @@ GST_DEBUG_CATEGORY_STATIC (mux_debug);
 #define GST_CAT_DEFAULT mux_debug
 
 #define MAX_PADS 64
+#define BATCH_MEMORY_BYTES 64
 
 typedef struct _DsStandinMux DsStandinMux;
 typedef struct _DsStandinMuxClass DsStandinMuxClass;
@@ -212,7 +213,9 @@ pad_event (DsStandinMux *self, MuxPad *p, GstEvent *event)
 static GstBuffer *
 take_batch (DsStandinMux *self, guint quota)
 {
-  GstBuffer *out = gst_buffer_new ();
+  /* On a GPU the batch's memory is an NvBufSurface listing the frames; apps map it
+   * (deepstream-app's primary-GIE probe does): a zeroed block stands in for it. */
+  GstBuffer *out = gst_buffer_new_wrapped (g_malloc0 (BATCH_MEMORY_BYTES), BATCH_MEMORY_BYTES);
   NvDsBatchMeta *batch = ds_standin_batch_meta_add (out);
   guint n = 0;
 
@@ -259,9 +262,11 @@ collect_loop (gpointer data)
 {
   DsStandinMux *self = data;
   gint64 waiting_since = -1;
+  GstCaps *caps = src_caps (self);
 
   push_event (self, gst_event_new_stream_start ("ds-standin-mux"));
-  push_event (self, gst_event_new_caps (src_caps (self)));
+  push_event (self, gst_event_new_caps (caps));
+  gst_caps_unref (caps);
   push_segment (self);
 
   g_mutex_lock (&self->lock);

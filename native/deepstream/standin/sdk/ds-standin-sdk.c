@@ -15,8 +15,9 @@
 #include "gst-nvdscustommessage.h"
 #include "gst-nvdssr.h"
 #include "gstnvdsmeta.h"
+#include "nvbufsurface.h"
 #include "nvds_latency_meta.h"
-#include "nvds_obj_encode.h"
+#include "nvds_obj_encode.h" /* after nvbufsurface.h, as in the SDK */
 #include "nvds_version.h"
 #include "nvdsgstutils.h"
 #include "nvmsgbroker.h"
@@ -202,12 +203,16 @@ nv_msgbroker_disconnect (NvMsgBrokerClientHandle h_ptr)
   return NV_MSGBROKER_API_ERR;
 }
 
+/* The mirror of the 7.1 app we build against creates a context whenever [primary-gie]
+ * is on and fails without one (its own JPEG saving, not NVIDIA's): a dummy handle that
+ * encodes nothing. */
 NvDsObjEncCtxHandle
 nvds_obj_enc_create_context (int gpu_id)
 {
+  static gint dummy;
+
   (void) gpu_id;
-  NOT_HERE ("object image encoding");
-  return NULL;
+  return (NvDsObjEncCtxHandle) (gpointer) &dummy;
 }
 
 bool
