@@ -10,6 +10,7 @@ pkgs=(
   clang libclang-rt-14-dev valgrind
   python3-fastapi python3-uvicorn python3-websockets python3-pytest python3-httpx
   procps psmisc
+  python3-fusepy libfuse2 fuse
   supervisor
   prometheus
 )
