@@ -37,6 +37,7 @@ typedef struct {
   gboolean reset_in_order;
   gboolean forward_flush;
   guint max_queue;
+  guint wedge_after_frames;
 } StandinOptions;
 
 static GMainLoop *loop;
@@ -126,6 +127,7 @@ load_config (const gchar *path, NvDsConfig *config, guint *batch_size, gint *pus
   opt->reset_in_order = key_int (kf, "standin", "reset-in-order", 1);
   opt->forward_flush = key_int (kf, "standin", "forward-flush", 0);
   opt->max_queue = (guint) key_int (kf, "standin", "max-queue", 2);
+  opt->wedge_after_frames = (guint) key_int (kf, "standin", "wedge-after-frames", 0);
   g_key_file_free (kf);
   if (n == 0) {
     g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
@@ -290,6 +292,7 @@ create_pipeline (AppCtx *ctx, guint batch_size, gint push_timeout, gboolean drop
   p->sink = make ("dsstandinsink", "sink_sub_bin_sink1");
   g_object_set (p->sink, "sync", FALSE, "async", FALSE, "enable-last-sample", FALSE,
       "hold-ms", opt->hold_ms, NULL);
+  g_object_set (p->sink, "wedge-after-frames", opt->wedge_after_frames, NULL);
   gst_bin_add (GST_BIN (p->pipeline), p->sink);
   return gst_element_link (last, p->sink);
 }
