@@ -904,9 +904,24 @@ start_source (DsAdapterSlot *s, const gchar *uri, guint64 generation)
   s->watch_id = g_timeout_add (WATCH_INTERVAL_MS, on_watch, s);
 }
 
+/* The source of the booked file starts, or waits for the previous file's to go down. */
+static void
+begin_source (DsAdapterSlot *s, const gchar *uri, guint64 generation)
+{
+  if (s->source_busy) {
+    /* The previous file's source is still going down: start when it is. */
+    s->start_pending = TRUE;
+    s->pending_generation = generation;
+    g_free (s->pending_uri);
+    s->pending_uri = g_strdup (uri);
+    return;
+  }
+  start_source (s, uri, generation);
+}
+
 /* The booked file's path was checked (ds_path_check_start): a FIFO, a device, a
  * directory or a path that did not answer fails the file as a source that could not
- * start; otherwise the source starts, or waits for the previous file's to go down. */
+ * start. */
 static void
 on_path_checked (const DsSlotCall *c)
 {
@@ -922,15 +937,7 @@ on_path_checked (const DsSlotCall *c)
   g_mutex_lock (&s->ad->lock);
   uri = g_strdup (s->uri);
   g_mutex_unlock (&s->ad->lock);
-  if (s->source_busy) {
-    /* The previous file's source is still going down: start when it is. */
-    s->start_pending = TRUE;
-    s->pending_generation = c->generation;
-    g_free (s->pending_uri);
-    s->pending_uri = uri;
-    return;
-  }
-  start_source (s, uri, c->generation);
+  begin_source (s, uri, c->generation);
   g_free (uri);
 }
 
@@ -963,6 +970,10 @@ adapter_play (gpointer engine, const DsPlayRequest *req, GError **error)
 
   GST_INFO ("slot %u: file %" G_GINT64_FORMAT " %s%s", s->index, req->file_id, req->uri,
       send_reset ? " (new camera)" : "");
+  if (ds_live_uri_is_live (req->uri)) {
+    begin_source (s, req->uri, generation);
+    return TRUE;
+  }
   /* No path is opened on the main loop before it is known not to block it. */
   ds_path_check_start (s->path_check, req->uri, on_path_checked, &(DsSlotCall) {
       .owner = ad, .slot = s, .index = s->index, .generation = generation });
