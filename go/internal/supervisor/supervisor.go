@@ -170,6 +170,7 @@ func Run(ctx context.Context, o Options, d Deps) int {
 	go func() { linkErr <- l.link.Run(linkCtx) }()
 
 	code := l.serve(ctx, linkErr)
+	l.checks.cancelAll() // a check still stuck in the kernel sends nothing
 
 	cancelLink()
 	select {
