@@ -11,6 +11,7 @@ pkgs=(
   python3-fastapi python3-uvicorn python3-websockets python3-pytest python3-httpx python3-bcrypt
   openssl
   procps psmisc
+  python3-fusepy libfuse2 fuse
   supervisor
   prometheus
 )

@@ -81,6 +81,7 @@ typedef struct {
   gchar *pending_uri;
   gchar *uri;             /* of the current file, for re-plays of a live source */
   guint retry_id;         /* a live source's pending re-play */
+  DsPathCheck *path_check; /* the file's path, checked off the main loop before play */
   DsLiveOptions opts;
   /* guarded by ad->lock */
   gboolean closing;       /* pre-empted source going down: its frames are dropped */
@@ -987,6 +988,43 @@ start_source (DsAdapterSlot *s, const gchar *uri, guint64 generation)
   s->watch_id = g_timeout_add (WATCH_INTERVAL_MS, on_watch, s);
 }
 
+/* The source of the booked file starts, or waits for the previous file's to go down. */
+static void
+begin_source (DsAdapterSlot *s, const gchar *uri, guint64 generation)
+{
+  if (s->source_busy) {
+    /* The previous file's source is still going down: start when it is. */
+    s->start_pending = TRUE;
+    s->pending_generation = generation;
+    g_free (s->pending_uri);
+    s->pending_uri = g_strdup (uri);
+    return;
+  }
+  start_source (s, uri, generation);
+}
+
+/* The booked file's path was checked (ds_path_check_start): a FIFO, a device, a
+ * directory or a path that did not answer fails the file as a source that could not
+ * start. */
+static void
+on_path_checked (const DsSlotCall *c)
+{
+  DsAdapterSlot *s = c->slot;
+  gchar *uri;
+
+  if (!call_is_current (c, PH (DS_TRACK_STARTING)))
+    return;
+  if (c->text != NULL) {
+    end_source (s, c->text, FALSE);
+    return;
+  }
+  g_mutex_lock (&s->ad->lock);
+  uri = g_strdup (s->uri);
+  g_mutex_unlock (&s->ad->lock);
+  begin_source (s, uri, c->generation);
+  g_free (uri);
+}
+
 static gboolean
 adapter_play (gpointer engine, const DsPlayRequest *req, GError **error)
 {
@@ -1016,15 +1054,13 @@ adapter_play (gpointer engine, const DsPlayRequest *req, GError **error)
 
   GST_INFO ("slot %u: file %" G_GINT64_FORMAT " %s%s", s->index, req->file_id, req->uri,
       send_reset ? " (new camera)" : "");
-  if (s->source_busy) {
-    /* The previous file's source is still going down: start when it is. */
-    s->start_pending = TRUE;
-    s->pending_generation = generation;
-    g_free (s->pending_uri);
-    s->pending_uri = g_strdup (req->uri);
+  if (ds_live_uri_is_live (req->uri)) {
+    begin_source (s, req->uri, generation);
     return TRUE;
   }
-  start_source (s, req->uri, generation);
+  /* No path is opened on the main loop before it is known not to block it. */
+  ds_path_check_start (s->path_check, req->uri, on_path_checked, &(DsSlotCall) {
+      .owner = ad, .slot = s, .index = s->index, .generation = generation });
   return TRUE;
 }
 
@@ -1419,6 +1455,8 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
     g_warning ("the muxer has no drop-pipeline-eos: idle slots may end the pipeline");
   /* One thread per slot for the process life: no thread (and malloc arena) per switch. */
   ad->stopper = g_thread_pool_new (stopper_run, ad, (gint) ad->n_slots, TRUE, NULL);
+  for (guint i = 0; i < ad->n_slots; i++)
+    ad->slots[i].path_check = ds_path_check_new (NULL, DS_PATH_CHECK_TIMEOUT_MS);
   gst_bus_set_sync_handler (ad->bus, on_bus_sync, ad, NULL);
   ad->tick_id = g_timeout_add (TICK_INTERVAL_MS, on_tick, ad);
   ad->sigterm_id = g_unix_signal_add (SIGTERM, on_sigterm, ad);
@@ -1471,6 +1509,7 @@ ds_app_hooks_detach (void)
       gst_pad_remove_probe (s->guard, s->guard_probe);
     g_clear_pointer (&s->pending_uri, g_free);
     g_clear_pointer (&s->uri, g_free);
+    g_clear_pointer (&s->path_check, ds_path_check_free);
     /* Taken-over slots stay NULL and locked: unlocked, the stock teardown's state change
      * would first raise them to PAUSED with whatever uri they had last. */
   }

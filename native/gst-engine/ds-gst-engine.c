@@ -11,6 +11,9 @@
  * belongs to is already gone. Bus messages are turned into such events by a sync
  * handler, so no message piles up on the bus and each file reports at most one error.
  *
+ * A file's local path is checked off the main loop before GStreamer opens it (a FIFO, a
+ * device, a directory or a hung mount would block it; ds_path_check_start).
+ *
  * A watchdog fails a file that produces no frame for DS_GST_STALL_TIMEOUT_MS (5 s):
  * decodebin drops a demuxer's error posted while it is still being autoplugged, which
  * otherwise leaves the slot waiting forever.
@@ -59,7 +62,10 @@ typedef struct {
   DsLive live;
   DsLiveResume resume; /* of the last resumed outage, for its event */
 
+  gboolean checking;   /* the file's path is being checked: the watchdog waits */
+
   /* main loop only */
+  DsPathCheck *path_check;
   const DsLiveOptions *opts;
   gchar *uri;          /* of the current file, for re-plays */
   guint retry_id;      /* the pending re-play's timer, 0 = none */
@@ -459,7 +465,7 @@ on_watchdog (gpointer data)
       continue;
     }
     last = slot->book.last_mono_ns >= 0 ? slot->book.last_mono_ns : slot->play_mono_ns;
-    if (slot->book.state == DS_SLOT_PLAYING && now - last > engine->stall_ns) {
+    if (slot->book.state == DS_SLOT_PLAYING && !slot->checking && now - last > engine->stall_ns) {
       text = g_strdup_printf (slot->book.frames == 0 ?
           "no video frame within %" G_GINT64_FORMAT " ms" :
           "stalled: no video frame for %" G_GINT64_FORMAT " ms",
@@ -567,20 +573,32 @@ on_event (const DsSlotCall *ev)
 
 /* ---------- engine vtable ---------- */
 
-/* A local path that is not a regular file (a directory, a FIFO, a device) is refused
- * before GStreamer sees it: opening a FIFO would block the main loop. Returns the
- * reason, or NULL to go ahead (other schemes, missing files: GStreamer reports). */
-static gchar *
-check_local_file (const gchar *uri)
+/* The file's path was checked off the main loop (ds_path_check_start): a local path
+ * that is not a regular file (a FIFO would block the main loop in open()) or that did
+ * not answer (a hung mount) fails the file; anything else plays. */
+static void
+on_path_checked (const DsSlotCall *call)
 {
-  gchar *path = g_str_has_prefix (uri, "file:") ? g_filename_from_uri (uri, NULL, NULL) : NULL;
-  gchar *reason = NULL;
-  GStatBuf st;
+  DsEngine *engine = call->owner;
+  DsSlot *slot = call->slot;
+  gboolean current;
 
-  if (path != NULL && g_stat (path, &st) == 0 && !S_ISREG (st.st_mode))
-    reason = g_strdup_printf ("not a regular file: %s", path);
-  g_free (path);
-  return reason;
+  g_mutex_lock (&slot->lock);
+  current = ds_slot_call_is_current (call, slot->book.generation, slot->book.state,
+      DS_SLOT_STATES (DS_SLOT_PLAYING));
+  if (current) {
+    slot->checking = FALSE;
+    slot->play_mono_ns = mono_now_ns ();
+  }
+  g_mutex_unlock (&slot->lock);
+  if (!current)
+    return;
+  if (call->text != NULL) {
+    on_event (&(DsSlotCall) { .owner = engine, .slot = slot, .index = slot->index,
+        .generation = call->generation, .kind = DS_EV_ERROR, .text = call->text });
+    return;
+  }
+  slot_start (engine, slot, call->generation, ds_live_uri_is_live (slot->uri));
 }
 
 static gboolean
@@ -589,7 +607,6 @@ engine_play (gpointer data, const DsPlayRequest *req, GError **error)
   DsEngine *engine = data;
   DsSlot *slot = &engine->slots[req->slot];
   gboolean live = ds_live_uri_is_live (req->uri);
-  gchar *not_playable;
   guint64 gen;
   gboolean ok;
 
@@ -604,6 +621,7 @@ engine_play (gpointer data, const DsPlayRequest *req, GError **error)
   gst_segment_init (&slot->segment, GST_FORMAT_TIME);
   slot->video_linked = FALSE;
   slot->play_mono_ns = mono_now_ns ();
+  slot->checking = ok;
   if (ok) {
     g_free (slot->uri);
     slot->uri = g_strdup (req->uri);
@@ -618,13 +636,8 @@ engine_play (gpointer data, const DsPlayRequest *req, GError **error)
     return FALSE;
 
   GST_DEBUG ("slot %d: play %" G_GINT64_FORMAT " %s", req->slot, req->file_id, req->uri);
-  not_playable = check_local_file (req->uri);
-  if (not_playable != NULL) {
-    queue_event (engine, slot, gen, DS_EV_ERROR, 0, not_playable);
-    g_free (not_playable);
-    return TRUE;
-  }
-  slot_start (engine, slot, gen, live);
+  ds_path_check_start (slot->path_check, req->uri, on_path_checked, &(DsSlotCall) {
+      .owner = engine, .slot = slot, .index = slot->index, .generation = gen });
   return TRUE;
 }
 
@@ -764,6 +777,7 @@ engine_build (DsEngine *engine, GError **error)
     g_signal_connect (slot->dec, "no-more-pads", G_CALLBACK (on_no_more_pads), slot);
     g_signal_connect (slot->dec, "source-setup", G_CALLBACK (on_source_setup), slot);
     slot->opts = &engine->config->live[i];
+    slot->path_check = ds_path_check_new (engine->context, DS_PATH_CHECK_TIMEOUT_MS);
   }
   g_signal_connect (engine->pipeline, "deep-element-added", G_CALLBACK (on_deep_element_added),
       engine);
@@ -804,6 +818,7 @@ engine_teardown (DsEngine *engine)
   if (engine->slots != NULL) {
     for (guint i = 0; i < engine->config->n_slots; i++) {
       DsSlot *slot = &engine->slots[i];
+      ds_path_check_free (slot->path_check);
       ds_slot_book_clear (&slot->book);
       g_free (slot->uri);
       if (slot->sinkpad != NULL)

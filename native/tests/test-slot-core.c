@@ -267,6 +267,200 @@ test_call_queue (void)
   g_main_context_unref (c.context);
 }
 
+/* ---------- input paths ---------- */
+
+/* Runs the context until n answers were recorded (or 5 s passed). */
+static void
+await_calls (Calls *c, guint n)
+{
+  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+  while (c->seen->len < n && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (c->context, TRUE);
+  g_assert_cmpuint (c->seen->len, ==, n);
+}
+
+static void
+test_path_check_local (Fixture *f, gconstpointer data)
+{
+  Calls c = { 0 };
+  gchar *file = g_build_filename (f->dir, "clip.mp4", NULL);
+  gchar *fifo = g_build_filename (f->dir, "clip.fifo", NULL);
+  gchar *missing = g_build_filename (f->dir, "missing.mp4", NULL);
+  const gchar *paths[] = { file, fifo, f->dir, missing, "/dev/null" };
+  DsPathCheck *pc;
+
+  (void) data;
+  c.context = g_main_context_new ();
+  c.seen = g_ptr_array_new_with_free_func (g_free);
+  g_mutex_init (&c.lock);
+  g_assert_true (g_file_set_contents (file, "x", 1, NULL));
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+
+  pc = ds_path_check_new (c.context, 5000);
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++) {
+    gchar *uri = g_filename_to_uri (paths[i], NULL, NULL);
+    gchar *want = i == 0 || i == 3 ? g_strdup ("-") :
+        g_strdup_printf ("not a regular file: %s", paths[i]);
+    gchar *got;
+
+    ds_path_check_start (pc, uri, record_call, &(DsSlotCall) {
+        .owner = &c, .index = 1, .generation = i });
+    g_assert_cmpuint (c.seen->len, ==, i); /* never inline */
+    await_calls (&c, i + 1);
+    got = g_strdup_printf ("0:%s@1/%u", want, i);
+    g_assert_cmpstr (c.seen->pdata[i], ==, got);
+    g_assert_true (c.ran_on == g_thread_self ());
+    g_free (got);
+    g_free (want);
+    g_free (uri);
+  }
+  /* Not a local file: answered at once, no thread needed. */
+  ds_path_check_start (pc, "rtsp://127.0.0.1/cam", record_call, &(DsSlotCall) {
+      .owner = &c, .index = 1, .generation = 9 });
+  await_calls (&c, G_N_ELEMENTS (paths) + 1);
+  g_assert_cmpstr (c.seen->pdata[G_N_ELEMENTS (paths)], ==, "0:-@1/9");
+  ds_path_check_free (pc);
+
+  g_ptr_array_unref (c.seen);
+  g_mutex_clear (&c.lock);
+  g_main_context_unref (c.context);
+  g_free (file);
+  g_free (fifo);
+  g_free (missing);
+}
+
+/* A check that blocks until released, as stat() on a hung mount does. */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean released;
+  guint calls, returned;
+  GThread *thread;      /* the worker seen by the last call */
+  guint threads;        /* distinct workers seen */
+} Blocker;
+
+static gchar *
+blocking_check (const gchar *path, gpointer data)
+{
+  Blocker *b = data;
+
+  g_mutex_lock (&b->lock);
+  b->calls++;
+  if (b->thread != g_thread_self ())
+    b->threads++;
+  b->thread = g_thread_self ();
+  g_cond_broadcast (&b->cond);
+  while (!b->released && g_str_has_prefix (path, "/blocked"))
+    g_cond_wait (&b->cond, &b->lock);
+  b->returned++;
+  g_cond_broadcast (&b->cond);
+  g_mutex_unlock (&b->lock);
+  return g_str_has_suffix (path, ".fifo") ? g_strdup ("not a regular file") : NULL;
+}
+
+/* Waits until the check was entered `calls` times and left `returned` times. */
+static void
+await_blocker (Blocker *b, guint calls, guint returned)
+{
+  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+  g_mutex_lock (&b->lock);
+  while ((b->calls < calls || b->returned < returned)
+      && g_cond_wait_until (&b->cond, &b->lock, deadline))
+    ;
+  g_assert_cmpuint (b->calls, ==, calls);
+  g_assert_cmpuint (b->returned, ==, returned);
+  g_mutex_unlock (&b->lock);
+}
+
+static void
+release (Blocker *b, gboolean released)
+{
+  g_mutex_lock (&b->lock);
+  b->released = released;
+  g_cond_broadcast (&b->cond);
+  g_mutex_unlock (&b->lock);
+}
+
+static void
+test_path_check_deadline (void)
+{
+  Calls c = { 0 };
+  Blocker b = { 0 };
+  DsPathCheck *pc;
+  gint64 t0, took;
+
+  c.context = g_main_context_new ();
+  c.seen = g_ptr_array_new_with_free_func (g_free);
+  g_mutex_init (&c.lock);
+  g_mutex_init (&b.lock);
+  g_cond_init (&b.cond);
+  pc = ds_path_check_new_full (c.context, 100, blocking_check, &b);
+
+  /* Stuck in the "kernel": the deadline answers, on time. */
+  t0 = g_get_monotonic_time ();
+  ds_path_check_start (pc, "file:///blocked/a.mp4", record_call, &(DsSlotCall) {
+      .owner = &c, .generation = 1 });
+  await_calls (&c, 1);
+  took = g_get_monotonic_time () - t0;
+  g_assert_cmpint (took, >=, 100000);
+  g_assert_cmpint (took, <, 2000000);
+  g_assert_cmpstr (c.seen->pdata[0], ==,
+      "0:path did not answer within 100 ms: /blocked/a.mp4@0/1");
+
+  /* The next check waits for the stuck worker within its own deadline: no second thread. */
+  ds_path_check_start (pc, "file:///fine/b.mp4", record_call, &(DsSlotCall) {
+      .owner = &c, .generation = 2 });
+  await_calls (&c, 2);
+  g_assert_cmpstr (c.seen->pdata[1], ==,
+      "0:path did not answer within 100 ms: /fine/b.mp4@0/2");
+
+  /* Released: the stale answer is dropped; the next check runs on the same worker. */
+  release (&b, TRUE);
+  await_blocker (&b, 1, 1);
+  ds_path_check_start (pc, "file:///fine/c.fifo", record_call, &(DsSlotCall) {
+      .owner = &c, .generation = 3 });
+  await_calls (&c, 3);
+  g_assert_cmpstr (c.seen->pdata[2], ==, "0:not a regular file@0/3");
+  g_assert_cmpuint (b.threads, ==, 1);
+  g_assert_cmpuint (b.calls, ==, 2); /* b.mp4 was answered by its deadline, never run */
+
+  /* A new check replaces an unanswered one; a cancelled one is never answered. */
+  release (&b, FALSE);
+  ds_path_check_start (pc, "file:///blocked/d.mp4", record_call, &(DsSlotCall) {
+      .owner = &c, .generation = 4 });
+  await_blocker (&b, 3, 2);
+  ds_path_check_cancel (pc);
+  ds_path_check_start (pc, "rtsp://127.0.0.1/e", record_call, &(DsSlotCall) {
+      .owner = &c, .generation = 5 });
+  await_calls (&c, 4);
+  g_assert_cmpstr (c.seen->pdata[3], ==, "0:-@0/5");
+  for (gint i = 0; i < 20; i++)
+    g_main_context_iteration (c.context, FALSE);
+  g_usleep (200000); /* d's deadline has passed: nothing more comes */
+  while (g_main_context_iteration (c.context, FALSE))
+    ;
+  g_assert_cmpuint (c.seen->len, ==, 4);
+
+  /* Freeing while the worker is stuck does not wait for it. */
+  t0 = g_get_monotonic_time ();
+  ds_path_check_free (pc);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 50000);
+  release (&b, TRUE);
+  await_blocker (&b, 3, 3);
+  g_usleep (50000); /* the worker frees the rest on its way out */
+  while (g_main_context_iteration (c.context, FALSE))
+    ;
+  g_assert_cmpuint (c.seen->len, ==, 4);
+
+  g_ptr_array_unref (c.seen);
+  g_mutex_clear (&c.lock);
+  g_mutex_clear (&b.lock);
+  g_cond_clear (&b.cond);
+  g_main_context_unref (c.context);
+}
+
 enum { ST_IDLE, ST_PLAYING, ST_DRAINING };
 
 static void
@@ -593,10 +787,12 @@ main (int argc, char **argv)
   ADD ("output-refused", test_output_refused);
   ADD ("output-write-failure", test_output_write_failure);
   ADD ("real-bus-error", test_real_bus_error);
+  ADD ("path-check-local", test_path_check_local);
 #undef ADD
   g_test_add_func ("/slot-core/busy", test_busy);
   g_test_add_func ("/slot-core/call-queue", test_call_queue);
   g_test_add_func ("/slot-core/call-is-current", test_call_is_current);
+  g_test_add_func ("/slot-core/path-check-deadline", test_path_check_deadline);
   g_test_add_func ("/slot-core/slot-of-object", test_slot_of_object);
   g_test_add_func ("/slot-core/error-text", test_error_text);
   g_test_add_func ("/slot-core/live-uri", test_live_uri);

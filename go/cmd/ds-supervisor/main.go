@@ -178,13 +178,14 @@ func run() int {
 
 	stats.looping.Store(true)
 	code = supervisor.Run(ctx, supervisor.Options{
-		AppID:       s.AppID,
-		ConfigPath:  s.ConfigPath,
-		Version:     version,
-		Start:       start,
-		StopTimeout: s.EngineStopTimeout,
-		Restarts:    s.EngineRestarts,
-		Resume:      s.Resume,
+		AppID:        s.AppID,
+		ConfigPath:   s.ConfigPath,
+		Version:      version,
+		Start:        start,
+		StopTimeout:  s.EngineStopTimeout,
+		Restarts:     s.EngineRestarts,
+		Resume:       s.Resume,
+		StallTimeout: s.stallTimeout(),
 		Link: link.Config{
 			URL:          s.WSURL,
 			AckTimeout:   s.AckTimeout,

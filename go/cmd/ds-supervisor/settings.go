@@ -19,8 +19,13 @@ import (
 	"github.com/cityeyelab/ds-analysis/go/internal/instance"
 	"github.com/cityeyelab/ds-analysis/go/internal/link"
 	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
+	"github.com/cityeyelab/ds-analysis/go/internal/supervisor"
 	"github.com/cityeyelab/ds-analysis/go/internal/wsauth"
 )
+
+// minStallTimeout: the watchdog reads the frame counts once a second, so a shorter
+// timeout would judge a file on one or two readings.
+const minStallTimeout = 2 * time.Second
 
 // defaultLogRoot is the log root the specification names (§2.1).
 const defaultLogRoot = "/opt/nvidia/deepstream/deepstream/cityeyelab/vmnt/DeepStream-Yolo/logs"
@@ -48,6 +53,9 @@ type settings struct {
 	// EngineRestarts is the restart budget per supervisor.DefaultRestartWindow (0:
 	// an engine crash ends the instance).
 	EngineRestarts int
+	// StallTimeout is how long a playing file's frames may stand still before its slot
+	// is stopped (the frame-progress watchdog); 0: off.
+	StallTimeout time.Duration
 	// Resume takes over the queues of a previous process that did not stop cleanly.
 	Resume bool
 	// MetricsAddr is host:port of the Prometheus exporter; "" turns it off.
@@ -102,6 +110,7 @@ var options = []option{
 	{[]string{"ws-ca-file"}, "DS_WS_CA_FILE", "", "PEM bundle of CAs trusted for a wss:// server besides the system roots, read at every attempt (default: system roots only)"},
 	{[]string{"ws-client-cert"}, "DS_WS_CLIENT_CERT", "", "PEM client certificate (chain) for mutual TLS with a wss:// server, read at every attempt (default: none)"},
 	{[]string{"ws-client-key"}, "DS_WS_CLIENT_KEY", "", "PEM private key of --ws-client-cert (default: none)"},
+	{[]string{"stall-timeout"}, "DS_STALL_TIMEOUT", supervisor.DefaultStallTimeout.String(), "a playing file without a new frame for this long is stopped and fails; a second stall in a row restarts the engine; 0: off"},
 	{[]string{"metrics-addr"}, "DS_METRICS_ADDR", "", "serve Prometheus /metrics, /healthz and /readyz on host:port, e.g. 127.0.0.1:9101 (default: off)"},
 	{[]string{"metrics-web-config"}, "DS_METRICS_WEB_CONFIG", "", "exporter-toolkit web configuration file for the metrics port: TLS, client CA, basic-auth users with bcrypt hashes (default: plain HTTP)"},
 }
@@ -348,6 +357,11 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 	if s.EngineRestarts, err = strconv.Atoi(get("engine-restarts")); err != nil || s.EngineRestarts < 0 {
 		return s, fmt.Errorf("engine-restarts %q: want an integer ≥ 0", get("engine-restarts"))
 	}
+	if s.StallTimeout, err = time.ParseDuration(get("stall-timeout")); err != nil ||
+		(s.StallTimeout != 0 && s.StallTimeout < minStallTimeout) {
+		return s, fmt.Errorf("stall-timeout %q: want 0 (off) or a duration of at least %v, such as 20s",
+			get("stall-timeout"), minStallTimeout)
+	}
 	if s.MetricsAddr != "" {
 		if _, port, err := net.SplitHostPort(s.MetricsAddr); err != nil || port == "" {
 			return s, fmt.Errorf("metrics-addr %q: want host:port such as 127.0.0.1:9101", s.MetricsAddr)
@@ -365,6 +379,14 @@ func parseSettings(args []string, getenv func(string) string, self string) (sett
 		return s, fmt.Errorf("backoff-min %v is above backoff-max %v", s.BackoffMin, s.BackoffMax)
 	}
 	return s, nil
+}
+
+// stallTimeout is StallTimeout as supervisor.Options takes it: negative for off.
+func (s settings) stallTimeout() time.Duration {
+	if s.StallTimeout == 0 {
+		return -1
+	}
+	return s.StallTimeout
 }
 
 // engineOption is the index of --engine in options.

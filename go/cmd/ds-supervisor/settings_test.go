@@ -119,6 +119,21 @@ func TestParseSettings(t *testing.T) {
 			}},
 		{name: "bad resume env", args: []string{"-c", cfg}, env: map[string]string{"APP_ID": "x", "DS_RESUME": "maybe"}, wantErr: "DS_RESUME"},
 		{name: "bad restarts", args: []string{"-c", cfg, "--engine-restarts", "-1"}, env: base, wantErr: "engine-restarts"},
+		{name: "stall timeout default", args: []string{"-c", cfg}, env: base,
+			check: func(t *testing.T, s settings) {
+				if s.StallTimeout != 20*time.Second || s.stallTimeout() != 20*time.Second {
+					t.Errorf("stall timeout %v", s.StallTimeout)
+				}
+			}},
+		{name: "stall timeout from env, and off", args: []string{"-c", cfg, "--stall-timeout", "0"},
+			env: map[string]string{"APP_ID": "x", "DS_STALL_TIMEOUT": "45s"},
+			check: func(t *testing.T, s settings) {
+				if s.StallTimeout != 0 || s.stallTimeout() >= 0 {
+					t.Errorf("stall timeout %v (%v)", s.StallTimeout, s.stallTimeout())
+				}
+			}},
+		{name: "stall timeout below 2s", args: []string{"-c", cfg, "--stall-timeout", "1s"}, env: base, wantErr: "stall-timeout \"1s\": want 0 (off) or a duration of at least 2s"},
+		{name: "bad stall timeout", args: []string{"-c", cfg}, env: map[string]string{"APP_ID": "x", "DS_STALL_TIMEOUT": "soon"}, wantErr: "stall-timeout"},
 		{name: "negative duration", args: []string{"-c", cfg, "--backoff-max", "-1s"}, env: base, wantErr: "backoff-max"},
 		{name: "min above max", args: []string{"-c", cfg, "--backoff-min", "20s"}, env: base, wantErr: "above"},
 		{name: "link credentials from env", args: []string{"-c", cfg}, env: map[string]string{

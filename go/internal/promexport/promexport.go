@@ -57,6 +57,7 @@ type Slot struct {
 	FilesQueued   int
 	FilesDone     uint64
 	FilesFailed   uint64
+	Stalls        uint64 // files whose frames stopped for the stall timeout
 	Frames        uint64
 	FPS           float64
 	// SwitchGap is the time from a file's last frame to the next file's first on
@@ -228,7 +229,7 @@ func (e *Exporter) snapshot(ctx context.Context) (Snapshot, error) {
 var (
 	slotLabels = []string{"app_id", "stream_id"}
 	descs      = struct {
-		up, ready, slotState, camerasQueued, filesQueued, filesDone, filesFailed, frames, fps, gap,
+		up, ready, slotState, camerasQueued, filesQueued, filesDone, filesFailed, stalls, frames, fps, gap,
 		linkConnected, reconnects, outbox, messages, restarts, cpu, rss, gpuUtil, gpuUsed, gpuTotal *prometheus.Desc
 	}{
 		up:            prometheus.NewDesc("ds_analysis_up", "1 when the run loop answered this scrape within 1 s.", []string{"app_id"}, nil),
@@ -238,6 +239,7 @@ var (
 		filesQueued:   prometheus.NewDesc("ds_analysis_files_queued", "Files waiting on the slot, over its running and queued cameras.", slotLabels, nil),
 		filesDone:     prometheus.NewDesc("ds_analysis_files_done_total", "Files played to the end on the slot.", slotLabels, nil),
 		filesFailed:   prometheus.NewDesc("ds_analysis_files_failed_total", "Files that could not be played on the slot (file_error).", slotLabels, nil),
+		stalls:        prometheus.NewDesc("ds_analysis_stalls_total", "Files on the slot whose frames stopped for the stall timeout.", slotLabels, nil),
 		frames:        prometheus.NewDesc("ds_analysis_frames_total", "Frames the engine analysed on the slot.", slotLabels, nil),
 		fps:           prometheus.NewDesc("ds_analysis_slot_frames_per_second", "The slot's current analysis rate.", slotLabels, nil),
 		gap:           prometheus.NewDesc("ds_analysis_switch_gap_seconds", "Time from a file's last frame to the next file's first on the slot.", slotLabels, nil),
@@ -285,6 +287,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descs.filesQueued, float64(sl.FilesQueued), sid)
 		counter(descs.filesDone, float64(sl.FilesDone), sid)
 		counter(descs.filesFailed, float64(sl.FilesFailed), sid)
+		counter(descs.stalls, float64(sl.Stalls), sid)
 		counter(descs.frames, float64(sl.Frames), sid)
 		gauge(descs.fps, sl.FPS, sid)
 		ch <- prometheus.MustNewConstHistogram(descs.gap, sl.SwitchGap.count, sl.SwitchGap.sum, sl.SwitchGap.cumulative(), id, sid)

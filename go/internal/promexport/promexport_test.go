@@ -143,7 +143,7 @@ func TestScrape(t *testing.T) {
 
 	// Files play: the counters move, a second gap lands in a higher bucket.
 	loop.update(func(s *Snapshot) {
-		s.Slots[0].FilesDone, s.Slots[0].Frames, s.Slots[0].FilesFailed = 1, 120, 1
+		s.Slots[0].FilesDone, s.Slots[0].Frames, s.Slots[0].FilesFailed, s.Slots[0].Stalls = 1, 120, 1, 1
 		s.Slots[0].SwitchGap.Observe(0.03)
 		s.Link.Sent["file_done"] = 1
 	})
@@ -152,6 +152,7 @@ func TestScrape(t *testing.T) {
 	for _, want := range []string{
 		`ds_analysis_files_done_total{app_id="cam_a",stream_id="0"} 1`,
 		`ds_analysis_files_failed_total{app_id="cam_a",stream_id="0"} 1`,
+		`ds_analysis_stalls_total{app_id="cam_a",stream_id="0"} 1`,
 		`ds_analysis_frames_total{app_id="cam_a",stream_id="0"} 120`,
 		`ds_analysis_switch_gap_seconds_bucket{app_id="cam_a",stream_id="0",le="0.025"} 1`,
 		`ds_analysis_switch_gap_seconds_bucket{app_id="cam_a",stream_id="0",le="0.05"} 2`,

@@ -426,11 +426,24 @@ type CameraStatus struct {
 }
 
 // StreamStatus is one stream slot in analysis_status; Status is "running", "idle" or
-// "error".
+// "error" ("error" while a stall of the slot is being handled). Stalled (extension) is
+// set while it is.
 type StreamStatus struct {
 	StreamID int            `json:"stream_id"`
 	Status   string         `json:"status"`
 	Cameras  []CameraStatus `json:"cameras"`
+	Stalled  *StallStatus   `json:"stalled,omitempty"`
+}
+
+// StallStatus is a slot whose file stopped moving frames, in analysis_status, while the
+// instance handles it: FileID stalled after Frames frames and none came for StalledMS;
+// Action is "stopped" (the file failed, the camera went on and its next file is watched)
+// or "restarting" (the engine is restarted as for a hang).
+type StallStatus struct {
+	FileID    int64  `json:"file_id"`
+	Frames    uint64 `json:"frames"`
+	StalledMS int64  `json:"stalled_ms"`
+	Action    string `json:"action"`
 }
 
 // AnalysisStatusAll answers query_analysis_status without stream_id.

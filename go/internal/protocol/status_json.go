@@ -91,6 +91,9 @@ func appendList[T any](b []byte, list []T, elem func(*T, []byte) ([]byte, bool))
 
 func (s *StreamStatus) size() int {
 	n := 64
+	if s.Stalled != nil {
+		n += 128 + len(s.Stalled.Action)
+	}
 	for i := range s.Cameras {
 		n += s.Cameras[i].size()
 	}
@@ -131,6 +134,17 @@ func (s *StreamStatus) appendJSON(b []byte) ([]byte, bool) {
 	b = appendString(b, s.Status)
 	b = append(b, `,"cameras":`...)
 	b, ok := appendList(b, s.Cameras, (*CameraStatus).appendJSON)
+	if st := s.Stalled; st != nil {
+		b = append(b, `,"stalled":{"file_id":`...)
+		b = strconv.AppendInt(b, st.FileID, 10)
+		b = append(b, `,"frames":`...)
+		b = strconv.AppendUint(b, st.Frames, 10)
+		b = append(b, `,"stalled_ms":`...)
+		b = strconv.AppendInt(b, st.StalledMS, 10)
+		b = append(b, `,"action":`...)
+		b = appendString(b, st.Action)
+		b = append(b, '}')
+	}
 	return append(b, '}'), ok
 }
 

@@ -69,6 +69,10 @@ func randCamera(r *rand.Rand) CameraStatus {
 
 func randStream(r *rand.Rand) StreamStatus {
 	s := StreamStatus{StreamID: r.Intn(8), Status: randString(r)}
+	if r.Intn(3) == 0 {
+		s.Stalled = &StallStatus{FileID: r.Int63() - r.Int63(), Frames: r.Uint64(), StalledMS: r.Int63(),
+			Action: randString(r)}
+	}
 	if r.Intn(5) > 0 {
 		s.Cameras = make([]CameraStatus, r.Intn(4))
 		for i := range s.Cameras {

@@ -18,6 +18,7 @@ import (
 	"github.com/cityeyelab/ds-analysis/go/internal/link"
 	"github.com/cityeyelab/ds-analysis/go/internal/logs"
 	"github.com/cityeyelab/ds-analysis/go/internal/metrics"
+	"github.com/cityeyelab/ds-analysis/go/internal/pathcheck"
 )
 
 // fakeInstance is Run with in-process engines (enginetest) and the test server.
@@ -44,6 +45,9 @@ type fakeOpts struct {
 	root     string        // instance root; a new temp dir when ""
 	resume   bool
 	failing  bool // every restart fails
+	// The frame-progress watchdog and the path checks (the defaults when 0).
+	stall, stopGrace, pathTimeout time.Duration
+	pathCheck                     pathcheck.Func
 }
 
 func startFake(t *testing.T, fo fakeOpts) *fakeInstance {
@@ -93,6 +97,7 @@ func startFake(t *testing.T, fo fakeOpts) *fakeInstance {
 		f.code <- Run(ctx, Options{
 			AppID: "fake", ConfigPath: "/c.txt", Version: "test", Start: time.Now(), StopTimeout: time.Second,
 			Restarts: fo.restarts, ProbeInterval: fo.probe, Resume: fo.resume, BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+			StallTimeout: fo.stall, StopGrace: fo.stopGrace, PathTimeout: fo.pathTimeout, PathCheck: fo.pathCheck,
 			Link: link.Config{URL: f.srv.url(), AckTimeout: 5 * time.Second, PingInterval: time.Second, PingTimeout: 2 * time.Second,
 				BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Log: lg.Logger()},
 		}, Deps{Engine: first, Restart: restart, Hello: first.Hello(), Logs: lg, Log: lg.Logger(), Metrics: sampler, Dir: idir})

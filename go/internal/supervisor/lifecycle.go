@@ -18,6 +18,9 @@ const (
 	DefaultProbeTimeout      = 1500 * time.Millisecond
 	DefaultRestartBackoffMin = 500 * time.Millisecond
 	DefaultRestartBackoffMax = 10 * time.Second
+	// DefaultPathTimeout bounds an input path's check: a local file answers in
+	// microseconds, a network share in milliseconds; a mount silent for seconds is hung.
+	DefaultPathTimeout = 5 * time.Second
 )
 
 const (
@@ -40,6 +43,11 @@ func (o *Options) defaults() {
 	set(&o.ProbeTimeout, DefaultProbeTimeout)
 	set(&o.BackoffMin, DefaultRestartBackoffMin)
 	set(&o.BackoffMax, DefaultRestartBackoffMax)
+	if o.StallTimeout == 0 { // negative: off
+		o.StallTimeout = DefaultStallTimeout
+	}
+	set(&o.StopGrace, DefaultStopGrace)
+	set(&o.PathTimeout, DefaultPathTimeout)
 }
 
 // engineRun is the engine as the loop sees it: the running process (nil while it
@@ -51,6 +59,9 @@ type engineRun struct {
 	done   <-chan struct{}
 	hung   chan error         // the liveness watcher's verdict
 	watch  context.CancelFunc // stops the watcher
+	// progress carries the watcher's progress replies to the frame-progress watchdog
+	// (the newest only: the loop never waits for the watcher, nor it for the loop).
+	progress chan progressReply
 	// ctx bounds the loop's commands: the watcher cancels it when the engine hangs,
 	// so a command waiting for a reply gives up as soon as the hang is known.
 	ctx context.Context
@@ -63,6 +74,12 @@ type engineRun struct {
 	restartTimer *time.Timer
 	starting     chan startResult // non-nil while a restarted engine starts
 	cancelStart  context.CancelFunc
+}
+
+// progressReply is one answer to the liveness check, as received at at.
+type progressReply struct {
+	at    time.Time
+	slots []engine.SlotProgress
 }
 
 type startResult struct {
@@ -94,14 +111,17 @@ func (l *loop) attach(eng Engine) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.ctx, e.watch = ctx, cancel
 	e.hung = make(chan error, 1)
-	go watch(ctx, cancel, eng, l.o.ProbeInterval, l.o.ProbeTimeout, e.hung)
+	e.progress = make(chan progressReply, 1)
+	l.stalls.reset()
+	go watch(ctx, cancel, eng, l.o.ProbeInterval, l.o.ProbeTimeout, e.hung, e.progress)
 }
 
 // watch asks eng for its progress every interval; a call without an answer within
 // timeout means the engine hangs: it is reported on hung (once) and ctx is cancelled.
 // A refusal is an answer. A broken connection is left to Done when the process exits
-// soon after.
-func watch(ctx context.Context, cancel context.CancelFunc, eng Engine, interval, timeout time.Duration, hung chan<- error) {
+// soon after. Each answer goes to progress, replacing one the loop has not taken yet.
+func watch(ctx context.Context, cancel context.CancelFunc, eng Engine, interval, timeout time.Duration,
+	hung chan<- error, progress chan progressReply) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -113,8 +133,11 @@ func watch(ctx context.Context, cancel context.CancelFunc, eng Engine, interval,
 		case <-t.C:
 		}
 		pctx, cancelProbe := context.WithTimeout(ctx, timeout)
-		_, err := eng.Progress(pctx)
+		slots, err := eng.Progress(pctx)
 		cancelProbe()
+		if err == nil {
+			offer(progress, progressReply{at: time.Now(), slots: slots})
+		}
 		var refused *engine.RequestError
 		if err == nil || errors.As(err, &refused) || ctx.Err() != nil {
 			continue
@@ -131,6 +154,21 @@ func watch(ctx context.Context, cancel context.CancelFunc, eng Engine, interval,
 		hung <- fmt.Errorf("no answer to the liveness check within %v: %w", timeout, err)
 		cancel()
 		return
+	}
+}
+
+// offer puts r on ch, replacing a value nobody took yet; it never blocks (one sender).
+func offer(ch chan progressReply, r progressReply) {
+	for {
+		select {
+		case ch <- r:
+			return
+		default:
+			select {
+			case <-ch:
+			default:
+			}
+		}
 	}
 }
 
@@ -166,7 +204,11 @@ func (l *loop) engineDown() (int, bool) {
 			}
 		}
 	}
-	if lost != nil {
+	var stalled *stallError
+	if errors.As(lost, &stalled) {
+		l.log.Error().Err(lost).Int("engine_pid", eng.PID()).Msg("engine pipeline stalled; killing it")
+		eng.Kill()
+	} else if lost != nil {
 		l.log.Error().Err(lost).Int("engine_pid", eng.PID()).Msg("engine failed to answer; killing it")
 		eng.Kill()
 	}
@@ -181,8 +223,9 @@ func (l *loop) engineDown() (int, bool) {
 	l.state.Hold()
 	l.journal.add(record{Op: recHold})
 	e.cur = nil
+	l.checks.cancelAll()
 	l.drain(e.events)
-	e.events, e.done, e.hung = nil, nil, nil
+	e.events, e.done, e.hung, e.progress = nil, nil, nil, nil
 	st := engine.ExitStatus{Code: -1, Signal: "SIGKILL"}
 	select {
 	case <-eng.Done():
@@ -201,7 +244,9 @@ func (l *loop) engineDown() (int, bool) {
 	report.RestartsLeft = l.o.Restarts - len(e.restarts)
 	l.send(report)
 	reason := "engine crashed while playing this file: " + st.String()
-	if lost != nil {
+	if stalled != nil {
+		reason = "the engine's pipeline stalled while playing this file (engine restarted): " + stalled.why
+	} else if lost != nil {
 		reason = "engine stopped answering while playing this file (killed): " + lost.Error()
 	}
 	l.apply(l.journaled(record{Op: recLost, Reason: reason}, l.state.EngineLost(reason)))

@@ -161,6 +161,7 @@ func (l *loop) promSnapshot() promexport.Snapshot {
 	p.fpsAt = now
 
 	state := l.state.Snapshot()
+	stalls := l.stalls.counts()
 	for _, ss := range state.Streams {
 		st := p.slot(ss.StreamID)
 		sl := promexport.Slot{
@@ -169,6 +170,7 @@ func (l *loop) promSnapshot() promexport.Snapshot {
 			CamerasQueued: len(ss.Queued),
 			FilesDone:     st.done,
 			FilesFailed:   st.failed,
+			Stalls:        stalls[ss.StreamID],
 			Frames:        st.frames,
 			FPS:           st.fps,
 			SwitchGap:     st.gap,

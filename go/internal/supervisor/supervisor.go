@@ -23,6 +23,7 @@ import (
 	"github.com/cityeyelab/ds-analysis/go/internal/link"
 	"github.com/cityeyelab/ds-analysis/go/internal/logs"
 	"github.com/cityeyelab/ds-analysis/go/internal/metrics"
+	"github.com/cityeyelab/ds-analysis/go/internal/pathcheck"
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
 )
 
@@ -81,6 +82,16 @@ type Options struct {
 	ProbeTimeout  time.Duration // and its deadline (DefaultProbeTimeout)
 	BackoffMin    time.Duration // first restart delay (DefaultRestartBackoffMin)
 	BackoffMax    time.Duration // restart delay cap (DefaultRestartBackoffMax)
+	// StallTimeout is how long a playing file's frame count may stand still before the
+	// slot counts as stalled (DefaultStallTimeout when 0; negative: the watchdog is off);
+	// StopGrace how long a slot stopped for a stall may still show its file
+	// (DefaultStopGrace when 0).
+	StallTimeout time.Duration
+	StopGrace    time.Duration
+	// PathTimeout is the deadline of an input path's check (DefaultPathTimeout when 0);
+	// PathCheck the check itself (pathcheck.Local when nil; tests inject one).
+	PathTimeout time.Duration
+	PathCheck   pathcheck.Func
 	// Resume takes over the queues of a previous process with this APP_ID that did
 	// not stop cleanly (state.json and its journals); without it they are kept as
 	// state.json.prev and nothing is resumed.
@@ -119,6 +130,8 @@ type loop struct {
 	clean       bool              // the stop is clean: the next process resumes nothing
 	resumed     *protocol.Resumed // what was taken over from a previous process
 	prom        promStats
+	stalls      stallWatch // the frame-progress watchdog
+	checks      pathChecks // plays waiting for their path check
 }
 
 // Run serves until terminate_app, a signal (ctx done), an engine crash past the
@@ -143,6 +156,8 @@ func Run(ctx context.Context, o Options, d Deps) int {
 	l.states = newStateWriter(d.Dir, l.log)
 	defer l.states.close()
 	l.eng.init()
+	l.stalls = newStallWatch(d.Hello.Streams, o.StallTimeout, o.StopGrace)
+	l.checks = newPathChecks(d.Hello.Streams, pathcheck.New(d.Hello.Streams, o.PathTimeout, o.PathCheck))
 	l.attach(d.Engine)
 	l.states.write(l.snapshot())
 	if l.resumed != nil {
@@ -155,6 +170,7 @@ func Run(ctx context.Context, o Options, d Deps) int {
 	go func() { linkErr <- l.link.Run(linkCtx) }()
 
 	code := l.serve(ctx, linkErr)
+	l.checks.cancelAll() // a check still stuck in the kernel sends nothing
 
 	cancelLink()
 	select {
@@ -190,6 +206,10 @@ func (l *loop) serve(ctx context.Context, linkErr <-chan error) int {
 			l.eng.exited = true
 		case err := <-l.eng.hung:
 			l.eng.lost = err
+		case p := <-l.eng.progress:
+			l.watchProgress(p)
+		case r := <-l.checks.results:
+			l.pathChecked(r)
 		case <-l.eng.restartTimer.C:
 			l.startEngine()
 		case r := <-l.eng.starting:
@@ -288,7 +308,7 @@ func (l *loop) handleFrame(frame []byte) *protocol.TerminateApp {
 		l.send(l.metrics(r.RequestID))
 	case *protocol.QueryAnalysisStatus:
 		l.logRequest(zerolog.DebugLevel, req)
-		l.send(l.state.Status(r, l.progress(), time.Now()))
+		l.send(l.markStalls(l.state.Status(r, l.progress(), time.Now())))
 	case *protocol.QueryLogs:
 		l.logRequest(zerolog.DebugLevel, req)
 		l.send(l.recentLogs(r))
@@ -347,31 +367,24 @@ func (l *loop) apply(res analysis.Result) {
 	}
 }
 
-// run sends one command to the engine. A refusal of a play becomes a failed file (the
-// returned result). Any other failure — no reply in time, connection gone — leaves the
-// engine's state unknown: it is recorded as lost and the loop kills it.
+// run sends one command to the engine; a play of a local file waits for its path check
+// (paths.go) and goes to the engine from there. A refusal of a play becomes a failed
+// file (the returned result). Any other failure — no reply in time, connection gone —
+// leaves the engine's state unknown: it is recorded as lost and the loop kills it.
 func (l *loop) run(c analysis.Command) (analysis.Result, bool) {
+	if c.Op == analysis.OpPlay {
+		if path, ok := localPath(c.URI); ok {
+			l.checks.start(c, path)
+			return analysis.Result{}, false
+		}
+		return l.play(c)
+	}
+	l.checks.cancel(c.Slot)
 	ctx, cancel := context.WithTimeout(l.eng.ctx, l.o.CallTimeout)
 	defer cancel()
 	eng := l.eng.cur
 	var err error
 	switch c.Op {
-	case analysis.OpPlay:
-		if c.OutputPath != "" {
-			if err := os.MkdirAll(filepath.Dir(c.OutputPath), 0o755); err != nil {
-				l.log.Warn().Err(err).Str("output_path", c.OutputPath).Msg("cannot create the output folder")
-			}
-		}
-		err = eng.Play(ctx, engine.PlayRequest{
-			Slot: c.Slot, FileID: c.FileID, URI: c.URI, NewCamera: c.NewCamera, OutputPath: c.OutputPath,
-		})
-		var refused *engine.RequestError
-		if errors.As(err, &refused) {
-			l.log.Warn().Err(err).Int("slot", c.Slot).Int64("file_id", c.FileID).Msg("engine refused play")
-			reason := "engine refused the file: " + refused.Message
-			return l.journaled(record{Op: recFailed, Slot: c.Slot, File: c.FileID, Reason: reason},
-				l.state.FileFailed(c.Slot, c.FileID, reason)), true
-		}
 	case analysis.OpStop:
 		// The stopped file's last events never come (engine.Engine.Events).
 		_, err = eng.Stop(ctx, c.Slot)
@@ -383,6 +396,33 @@ func (l *loop) run(c analysis.Command) (analysis.Result, bool) {
 		// stop/reset of a valid slot is never refused; log it and carry on.
 		l.log.Error().Err(err).Str("op", c.Op.String()).Int("slot", c.Slot).Msg("engine refused a command")
 	} else if err != nil {
+		l.eng.lost = fmt.Errorf("%s on slot %d: %w", c.Op, c.Slot, err)
+	}
+	return analysis.Result{}, false
+}
+
+// play sends a play to the engine (see run); the watchdog watches the file from here.
+func (l *loop) play(c analysis.Command) (analysis.Result, bool) {
+	ctx, cancel := context.WithTimeout(l.eng.ctx, l.o.CallTimeout)
+	defer cancel()
+	if c.OutputPath != "" {
+		if err := os.MkdirAll(filepath.Dir(c.OutputPath), 0o755); err != nil {
+			l.log.Warn().Err(err).Str("output_path", c.OutputPath).Msg("cannot create the output folder")
+		}
+	}
+	err := l.eng.cur.Play(ctx, engine.PlayRequest{
+		Slot: c.Slot, FileID: c.FileID, URI: c.URI, NewCamera: c.NewCamera, OutputPath: c.OutputPath,
+	})
+	var refused *engine.RequestError
+	switch {
+	case err == nil:
+		l.stalls.played(c.Slot, c.FileID, time.Now())
+	case errors.As(err, &refused):
+		l.log.Warn().Err(err).Int("slot", c.Slot).Int64("file_id", c.FileID).Msg("engine refused play")
+		reason := "engine refused the file: " + refused.Message
+		return l.journaled(record{Op: recFailed, Slot: c.Slot, File: c.FileID, Reason: reason},
+			l.state.FileFailed(c.Slot, c.FileID, reason)), true
+	default:
 		l.eng.lost = fmt.Errorf("%s on slot %d: %w", c.Op, c.Slot, err)
 	}
 	return analysis.Result{}, false
@@ -409,6 +449,8 @@ func (l *loop) handleEvent(ev engine.Event) {
 		l.log.Warn().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Str("reason", lost.Reason).
 			Bool("will_retry", lost.WillRetry).Int("attempt", lost.Attempt).Int64("retry_in_ms", lost.RetryInMS).
 			Msg("live stream lost")
+		// The engine handles the outage: the watchdog waits for its next attempt.
+		l.stalls.activity(ev.Slot, ev.FileID, time.Now(), time.Duration(lost.RetryInMS)*time.Millisecond)
 		res = l.state.StreamLost(ev.Slot, ev.FileID, lost.Reason, lost.WillRetry)
 	case "stream_resumed":
 		r := ev.Resumed
@@ -417,6 +459,7 @@ func (l *loop) handleEvent(ev engine.Event) {
 		}
 		l.log.Info().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Int64("down_ms", r.DownMS).
 			Int("attempts", r.Attempts).Bool("tracker_kept", r.TrackerKept).Msg("live stream resumed")
+		l.stalls.activity(ev.Slot, ev.FileID, time.Now(), 0)
 		res = l.state.StreamResumed(ev.Slot, ev.FileID, r.DownMS, r.Attempts, r.TrackerKept)
 	case "fatal":
 		l.log.Error().Str("error", ev.Error).Msg("engine reported a fatal pipeline error")

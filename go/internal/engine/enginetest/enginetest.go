@@ -5,7 +5,9 @@
 //
 // A play emits file_started at once and file_done after FileTime (or when the test
 // calls Finish); a URI containing "/bad" gets file_error instead. Crash, Hang and
-// Kill end or wedge the engine as a real one would.
+// Kill end or wedge the engine as a real one would. Each progress call moves a playing
+// file's frame count on by one, except on a slot Wedge stopped (its pipeline stuck
+// while the engine answers); StickyStop makes a stop answer without ending the file.
 //
 // A live URI (rtsp, rtsps, http, https, udp) plays until stopped, whatever FileTime
 // says, and its progress carries the live object. One containing "/connecting" waits
@@ -41,6 +43,9 @@ type Engine struct {
 	closed  bool // events closed before the end (CloseSocket)
 	hung    bool
 	playing map[int]engine.PlayRequest
+	frames  map[int]uint64               // of the file playing on a slot
+	wedged  map[int]bool                 // slots whose frames do not move
+	sticky  bool                         // a stop leaves the file playing
 	live    map[int]*engine.LiveProgress // of the live slots playing
 	plays   []engine.PlayRequest
 	ops     []string
@@ -53,6 +58,8 @@ func New(streams int) *Engine {
 		events:  make(chan engine.Event, 1<<16),
 		done:    make(chan struct{}),
 		playing: map[int]engine.PlayRequest{},
+		frames:  map[int]uint64{},
+		wedged:  map[int]bool{},
 		live:    map[int]*engine.LiveProgress{},
 	}
 }
@@ -168,6 +175,7 @@ func (e *Engine) Play(ctx context.Context, r engine.PlayRequest) error {
 		return nil
 	}
 	e.playing[r.Slot] = r
+	e.frames[r.Slot] = 0
 	e.emit(engine.Event{Kind: "file_started", Slot: r.Slot, FileID: r.FileID})
 	if e.FileTime > 0 {
 		time.AfterFunc(e.FileTime, func() { e.Finish(r.Slot, r.FileID) })
@@ -175,11 +183,12 @@ func (e *Engine) Play(ctx context.Context, r engine.PlayRequest) error {
 	return nil
 }
 
-// Finish ends fileID on slot normally (file_done) if it still plays there.
+// Finish ends fileID on slot normally (file_done) if it still plays there and the slot
+// is not wedged.
 func (e *Engine) Finish(slot int, fileID int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if r, ok := e.playing[slot]; !ok || r.FileID != fileID || e.dead || e.hung {
+	if r, ok := e.playing[slot]; !ok || r.FileID != fileID || e.dead || e.hung || e.wedged[slot] {
 		return
 	}
 	delete(e.playing, slot)
@@ -258,10 +267,12 @@ func (e *Engine) Stop(ctx context.Context, slot int) (engine.StopResult, error) 
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r, was := e.playing[slot]
-	delete(e.playing, slot)
-	delete(e.live, slot)
+	if !e.sticky {
+		delete(e.playing, slot)
+		delete(e.live, slot)
+	}
 	e.seq++
-	return engine.StopResult{Seq: e.seq, WasPlaying: was, FileID: r.FileID}, nil
+	return engine.StopResult{Seq: e.seq, WasPlaying: was, FileID: r.FileID, Frames: e.frames[slot]}, nil
 }
 
 // Reset resets slot's per-camera state.
@@ -288,7 +299,11 @@ func (e *Engine) Progress(ctx context.Context) ([]engine.SlotProgress, error) {
 		out[i] = engine.SlotProgress{Slot: i, State: "idle"}
 		if r, ok := e.playing[i]; ok {
 			pos, dur := int64(500_000_000), int64(1_000_000_000)
-			out[i] = engine.SlotProgress{Slot: i, State: "playing", FileID: &r.FileID, PositionNS: &pos, DurationNS: &dur}
+			if l := e.live[i]; !e.wedged[i] && (l == nil || l.State == "playing") {
+				e.frames[i]++
+			}
+			out[i] = engine.SlotProgress{Slot: i, State: "playing", FileID: &r.FileID, PositionNS: &pos, DurationNS: &dur,
+				Frames: e.frames[i]}
 			if l := e.live[i]; l != nil {
 				c := *l
 				out[i].DurationNS, out[i].Live = nil, &c
@@ -324,6 +339,22 @@ func (e *Engine) CloseSocket() {
 		e.closed = true
 		close(e.events)
 	}
+}
+
+// Wedge stops the frames of slot (true) or lets them move again (false), for the file
+// playing there and the ones after it: a pipeline stuck while the engine answers.
+func (e *Engine) Wedge(slot int, wedged bool) {
+	e.mu.Lock()
+	e.wedged[slot] = wedged
+	e.mu.Unlock()
+}
+
+// StickyStop makes stop answer without ending the file (on), as a slot whose source
+// cannot go down.
+func (e *Engine) StickyStop(on bool) {
+	e.mu.Lock()
+	e.sticky = on
+	e.mu.Unlock()
 }
 
 // Hang makes the engine stop answering, as SIGSTOP does; Kill still ends it.

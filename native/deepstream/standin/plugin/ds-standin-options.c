@@ -27,6 +27,7 @@ static const Key keys[] = {
   OPT ("max-surfaces", max_surfaces, FALSE, 16),
   OPT ("block-timeout-ms", block_timeout_ms, FALSE, 5000),
   OPT ("hold-ms", hold_ms, FALSE, 0),
+  OPT ("wedge-after-frames", wedge_after_frames, FALSE, 0),
 };
 
 static void

@@ -24,6 +24,7 @@ typedef struct {
   guint block_timeout_ms;
   /* the stand-in app's sink */
   guint hold_ms;
+  guint wedge_after_frames;   /* 0: never; else the sink keeps every batch from then on */
 } DsStandinOptions;
 
 /* Loaded once; an unknown key or a bad value in [standin] is fatal (a typo would
