@@ -216,6 +216,11 @@ flush_slot (DsAdapterSlot *s)
   g_mutex_lock (&s->ad->lock);
   s->closing = TRUE;
   g_mutex_unlock (&s->ad->lock);
+  /* A muxer that passes the flush on would drop every slot's frames in flight: then the
+   * source just goes down (off the main loop); what it left in the muxer still comes out
+   * ahead of the next stream reset, and the book discards it. */
+  if (g_atomic_int_get (&s->ad->flush_forwarded))
+    return;
   gst_element_send_event (target, gst_event_new_flush_start ());
   gst_element_send_event (target, gst_event_new_flush_stop (TRUE));
   g_mutex_lock (&s->ad->lock);
@@ -762,9 +767,9 @@ on_tracker_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   if ((info->type & GST_PAD_PROBE_TYPE_EVENT_FLUSH)
       && GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_FLUSH_START
       && g_atomic_int_compare_and_exchange (&ad->flush_forwarded, 0, 1))
-    g_warning ("the muxer passes a per-pad flush downstream: files follow each other on a "
-        "slot without a flush of its pad, and a stop or error on one slot drops every "
-        "slot's frames in flight (native/deepstream/README.md, \"Muxer pads\")");
+    g_warning ("the muxer passes a per-pad flush downstream: from now on no slot's pad is "
+        "flushed, neither between files nor on a stop (native/deepstream/README.md, "
+        "\"Muxer pads\")");
 
   if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
     GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
