@@ -53,8 +53,11 @@ type Snapshot struct {
 
 // Slot is one stream slot.
 type Slot struct {
-	StreamID      int
-	State         string // idle, running, … (one series per state, 1 for the current one)
+	StreamID int
+	State    string // idle, running, … (one series per state, 1 for the current one)
+	// Busy: a file of the slot is in the engine (or its path is being checked). A
+	// running fileset camera waiting for push_file is not busy.
+	Busy          bool
 	CamerasQueued int
 	FilesQueued   int
 	// OldestQueuedAge is how long the oldest file waiting on the slot has waited since
@@ -301,12 +304,13 @@ func (e *Exporter) snapshot(ctx context.Context) (Snapshot, error) {
 var (
 	slotLabels = []string{"app_id", "stream_id"}
 	descs      = struct {
-		up, ready, slotState, camerasQueued, filesQueued, oldestQueued, filesDone, filesFailed, fileErrors, stalls,
+		up, ready, slotState, busy, camerasQueued, filesQueued, oldestQueued, filesDone, filesFailed, fileErrors, stalls,
 		frames, fps, gap, firstFrame, speed, linkConnected, reconnects, outbox, messages, restarts, cpu, rss, gpuUtil, gpuUsed, gpuTotal *prometheus.Desc
 	}{
 		up:            prometheus.NewDesc("ds_analysis_up", "1 when the run loop answered this scrape within 1 s.", []string{"app_id"}, nil),
 		ready:         prometheus.NewDesc("ds_analysis_ready", "1 when the engine is ready and FastAPI confirmed the handshake.", []string{"app_id"}, nil),
 		slotState:     prometheus.NewDesc("ds_analysis_slot_state", "1 for the slot's current state, 0 for the others.", []string{"app_id", "stream_id", "state"}, nil),
+		busy:          prometheus.NewDesc("ds_analysis_slot_busy", "1 while a file of the slot is in the engine, 0 otherwise (also while its camera waits for push_file).", slotLabels, nil),
 		camerasQueued: prometheus.NewDesc("ds_analysis_cameras_queued", "Cameras waiting for the slot.", slotLabels, nil),
 		filesQueued:   prometheus.NewDesc("ds_analysis_files_queued", "Files waiting on the slot, over its running and queued cameras.", slotLabels, nil),
 		oldestQueued:  prometheus.NewDesc("ds_analysis_oldest_queued_file_age_seconds", "How long the oldest file waiting on the slot has waited since it arrived; 0 when none waits.", slotLabels, nil),
@@ -362,6 +366,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, st := range SlotStates {
 			gauge(descs.slotState, b2f(st == sl.State), sid, st)
 		}
+		gauge(descs.busy, b2f(sl.Busy), sid)
 		gauge(descs.camerasQueued, float64(sl.CamerasQueued), sid)
 		gauge(descs.filesQueued, float64(sl.FilesQueued), sid)
 		gauge(descs.oldestQueued, sl.OldestQueuedAge.Seconds(), sid)

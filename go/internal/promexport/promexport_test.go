@@ -100,7 +100,7 @@ func TestScrape(t *testing.T) {
 	loop := &fakeLoop{}
 	loop.update(func(s *Snapshot) {
 		s.Ready = true
-		s.Slots = []Slot{{StreamID: 0, State: "running", CamerasQueued: 1, FilesQueued: 9, Frames: 60, FPS: 29.5},
+		s.Slots = []Slot{{StreamID: 0, State: "running", Busy: true, CamerasQueued: 1, FilesQueued: 9, Frames: 60, FPS: 29.5},
 			{StreamID: 1, State: "idle"}}
 		s.Slots[0].SwitchGap = NewHistogram(GapBuckets)
 		s.Slots[0].SwitchGap.Observe(0.004)
@@ -128,6 +128,8 @@ func TestScrape(t *testing.T) {
 		`ds_analysis_slot_state{app_id="cam_a",state="idle",stream_id="0"} 0`,
 		`ds_analysis_slot_state{app_id="cam_a",state="idle",stream_id="1"} 1`,
 		`ds_analysis_files_queued{app_id="cam_a",stream_id="0"} 9`,
+		`ds_analysis_slot_busy{app_id="cam_a",stream_id="0"} 1`,
+		`ds_analysis_slot_busy{app_id="cam_a",stream_id="1"} 0`,
 		`ds_analysis_cameras_queued{app_id="cam_a",stream_id="0"} 1`,
 		`ds_analysis_frames_total{app_id="cam_a",stream_id="0"} 60`,
 		`ds_analysis_slot_frames_per_second{app_id="cam_a",stream_id="0"} 29.5`,

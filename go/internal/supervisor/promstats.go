@@ -288,6 +288,7 @@ func (l *loop) promSnapshot() promexport.Snapshot {
 			FirstFrame:    st.firstFrame.Clone(),
 			Speed:         st.speed.Clone(),
 		}
+		_, sl.Busy = l.state.CurrentFile(ss.StreamID)
 		if at, ok := l.state.OldestQueued(ss.StreamID); ok {
 			sl.OldestQueuedAge = max(now.Sub(at), 0)
 		}

@@ -140,8 +140,8 @@ func TestFakeFileTimings(t *testing.T) {
 	if s0.FilesFailed != 1 || s0.FileErrors[promexport.ErrInput] != 1 || s0.OldestQueuedAge != 0 {
 		t.Errorf("slot 0: failed %d, by class %v, oldest queued %v", s0.FilesFailed, s0.FileErrors, s0.OldestQueuedAge)
 	}
-	if s1s.FirstFrame.Count() != 1 || s1s.Speed.Count() != 0 {
-		t.Errorf("slot 1: %d first frames, %d speeds", s1s.FirstFrame.Count(), s1s.Speed.Count())
+	if s1s.FirstFrame.Count() != 1 || s1s.Speed.Count() != 0 || !s1s.Busy || s0.Busy {
+		t.Errorf("slot 1: %d first frames, %d speeds, busy %v (slot 0 %v)", s1s.FirstFrame.Count(), s1s.Speed.Count(), s1s.Busy, s0.Busy)
 	}
 	if age := s1s.OldestQueuedAge; age <= 0 || age > time.Since(before) {
 		t.Errorf("slot 1: file 22 waited %v, at most %v", age, time.Since(before))
