@@ -118,6 +118,16 @@ def test_dashboard_and_provisioning_files():
     assert prov["providers"][0]["options"]["path"].startswith("/")
 
 
+def test_readme_explains_every_alert():
+    """README's alert table has one row per rule of the rules file, in its order."""
+    with open(os.path.join(h.REPO, "README.md"), encoding="utf-8") as fh:
+        readme = fh.read()
+    section = readme[readme.index("### Monitoring"):]
+    section = section[:section.index("\n## ")]
+    rows = re.findall(r"^\| `(DSAnalysis\w+)` \|", section, re.M)
+    assert rows == [r["alert"] for r in rules_file()]
+
+
 # ---------------------------------------------------------------- Prometheus
 
 class Prometheus:

@@ -110,7 +110,7 @@ var SlotStates = []string{"idle", "running", "error"}
 
 // File error classes: the class label of ds_analysis_file_errors_total, why a file
 // ended with file_error. The supervisor decides the class where it makes or receives
-// the file_error (docs/errors.md lists them).
+// the file_error; README.md ("Monitoring") explains them.
 const (
 	// ErrInput: the file or its path — missing, empty, not a video, undecodable, not
 	// a regular file, a path that did not answer, a play the engine refused.
