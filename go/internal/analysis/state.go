@@ -103,11 +103,6 @@ type camera struct {
 
 	queue   []file // pending files from head on
 	head    int
-	// popped counts the files taken from the queue; arrivals says when the pending
-	// ones came, oldest first (one entry per start_analysis or push_file that added
-	// files, not one per file).
-	popped   uint64
-	arrivals []arrival
 	current *file
 	started bool // the engine reported the current file's first frame
 	played  bool // a play was issued: later files continue the camera
@@ -123,6 +118,12 @@ type camera struct {
 	failed int
 	eos    bool
 	eosReq string // request that delivered eos; "" = the start_analysis
+
+	// popped counts the files taken from the queue; arrivals says when the pending
+	// ones came, oldest first (one entry per start_analysis or push_file that added
+	// files, not one per file).
+	popped   uint64
+	arrivals []arrival
 }
 
 // arrival: the camera's files up to number upto (counted from its first file, 1-based)
