@@ -108,7 +108,7 @@ func (p *promStats) progress(slots []engine.SlotProgress) {
 	}
 }
 
-// gaveUp records that the engine gave up the live file on slot.
+// gaveUpOn records that the engine gave up the live file on slot.
 func (p *promStats) gaveUpOn(slot int, file int64) {
 	s := p.slot(slot)
 	s.gaveUp, s.hasGaveUp = file, true
@@ -120,7 +120,7 @@ func (p *promStats) gaveUpOn(slot int, file int64) {
 // after the end are stalls, an output file that could not be opened or written is
 // output, everything else is the input's fault.
 func (p *promStats) engineErrorClass(slot int, file int64, text string) string {
-	if s := p.slot(slot); s.hasGaveUp && s.gaveUp == file {
+	if slot >= 0 && slot < len(p.slots) && p.slots[slot].hasGaveUp && p.slots[slot].gaveUp == file {
 		return promexport.ErrLive
 	}
 	return errorClass(text)

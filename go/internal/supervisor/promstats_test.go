@@ -101,6 +101,11 @@ func TestErrorClass(t *testing.T) {
 	if got := p.engineErrorClass(1, 31, "Resource not found."); got != promexport.ErrInput {
 		t.Errorf("the next file: %s", got)
 	}
+	for _, slot := range []int{-1, 2, 1 << 30} { // an engine's event for no slot of ours
+		if got := p.engineErrorClass(slot, 30, "x"); got != promexport.ErrInput || len(p.slots) != 2 {
+			t.Errorf("slot %d: %s, %d slots", slot, got, len(p.slots))
+		}
+	}
 }
 
 // The exporter's per-file timings from a running loop: with no liveness ticks at all,

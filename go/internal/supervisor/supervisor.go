@@ -462,10 +462,10 @@ func (l *loop) handleEvent(ev engine.Event) {
 			Msg("live stream lost")
 		// The engine handles the outage: the watchdog waits for its next attempt.
 		l.stalls.activity(ev.Slot, ev.FileID, time.Now(), time.Duration(lost.RetryInMS)*time.Millisecond)
-		if !lost.WillRetry {
+		res = l.state.StreamLost(ev.Slot, ev.FileID, lost.Reason, lost.WillRetry)
+		if !lost.WillRetry && res.Ignored == "" {
 			l.prom.gaveUpOn(ev.Slot, ev.FileID)
 		}
-		res = l.state.StreamLost(ev.Slot, ev.FileID, lost.Reason, lost.WillRetry)
 	case "stream_resumed":
 		r := ev.Resumed
 		if r == nil {
