@@ -8,7 +8,7 @@ BIN := bin
 NATIVE := $(BUILD)/native
 
 .PHONY: all build native go test test-native test-go test-e2e bench bench-native bench-go run deps clean
-.PHONY: gpu-check test-gpu-check test-docker
+.PHONY: gpu-check test-gpu-check test-docker test-rules test-monitoring
 
 all: build
 
@@ -28,7 +28,7 @@ go:
 # make test works on a fresh box: the packages first (as make run does), then the rest,
 # which needs them (meson, GStreamer, Python's fastapi …).
 test: deps
-	$(MAKE) --no-print-directory build test-docker test-native test-go test-e2e test-gpu-check
+	$(MAKE) --no-print-directory build test-docker test-rules test-native test-go test-e2e test-gpu-check
 
 test-native: native
 	$(MAKE) -C native test BUILD=$(abspath $(NATIVE)) BIN=$(abspath $(BIN))
@@ -40,6 +40,16 @@ test-go:
 
 test-e2e: build
 	$(PY) -m pytest -q test/e2e
+
+# The alert rules: syntax, then their unit tests (input series → expected alerts).
+test-rules:
+	promtool check rules docker/prometheus/ds-analysis.rules.yml
+	promtool test rules docker/prometheus/ds-analysis.rules.test.yml
+
+# The rules and the dashboard against a real Prometheus scraping two real instances
+# (test/e2e/test_monitoring.py, also part of test-e2e).
+test-monitoring: test-rules build
+	$(PY) -m pytest -q test/e2e/test_monitoring.py
 
 # What the Dockerfiles may and may not do at build time (docker/tests).
 test-docker:

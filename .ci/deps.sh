@@ -9,6 +9,7 @@ pkgs=(
   gir1.2-gst-rtsp-server-1.0 python3-gi
   clang libclang-rt-14-dev valgrind
   python3-fastapi python3-uvicorn python3-websockets python3-pytest python3-httpx python3-bcrypt
+  python3-yaml
   openssl
   procps psmisc
   python3-fusepy libfuse2 fuse

@@ -33,14 +33,15 @@ func loaded(perSlot int) *State {
 		for c := 0; c < perSlot; c++ {
 			cam := int64(sl*perSlot + c + 1)
 			s.Start(&protocol.StartAnalysis{RequestID: "r", StreamID: sl, CameraID: cam, CameraType: protocol.CameraFileset,
-				OutputDir: "/out"})
+				OutputDir: "/out"}, t0)
+
 			p := &protocol.PushFile{RequestID: "p", StreamID: sl, CameraID: cam}
 			for f := 0; f < perCam; f++ {
 				p.Files = append(p.Files, protocol.FileItem{FileType: protocol.FileTypeFile, FileID: id,
 					FilePath: fmt.Sprintf("/data/cam%d/video_%06d.mp4", cam, id), FileName: fmt.Sprintf("video_%06d.mp4", id)})
 				id++
 			}
-			s.Push(p)
+			s.Push(p, t0)
 		}
 		if cur, ok := s.CurrentFile(sl); ok {
 			s.FileStarted(sl, cur)
@@ -104,14 +105,14 @@ func BenchmarkPush10k(b *testing.B) {
 		for j := 0; j < samples; j++ {
 			b.StopTimer()
 			s := New(5)
-			s.Start(&protocol.StartAnalysis{RequestID: "r", StreamID: 0, CameraID: 1, CameraType: protocol.CameraFileset, OutputDir: "/out"})
+			s.Start(&protocol.StartAnalysis{RequestID: "r", StreamID: 0, CameraID: 1, CameraType: protocol.CameraFileset, OutputDir: "/out"}, t0)
 			b.StartTimer()
 			t0 := time.Now()
 			req, rej := protocol.Decode(frame, lim)
 			if rej != nil {
 				b.Fatal(rej)
 			}
-			res := s.Push(req.(*protocol.PushFile))
+			res := s.Push(req.(*protocol.PushFile), t0)
 			if res.Reply != nil {
 				protocol.Encode(res.Reply)
 			}

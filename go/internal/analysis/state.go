@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
 )
@@ -117,6 +118,19 @@ type camera struct {
 	failed int
 	eos    bool
 	eosReq string // request that delivered eos; "" = the start_analysis
+
+	// popped counts the files taken from the queue; arrivals says when the pending
+	// ones came, oldest first (one entry per start_analysis or push_file that added
+	// files, not one per file).
+	popped   uint64
+	arrivals []arrival
+}
+
+// arrival: the camera's files up to number upto (counted from its first file, 1-based)
+// arrived at at.
+type arrival struct {
+	upto uint64
+	at   time.Time
 }
 
 type slot struct {
@@ -207,9 +221,10 @@ func (s *State) CheckStart(r *protocol.StartAnalysis) *protocol.AnalysisStarted 
 	return nil
 }
 
-// Start handles a validated start_analysis: on an idle slot the camera runs now (its
-// first file is played); on a busy slot it joins the slot's camera queue.
-func (s *State) Start(r *protocol.StartAnalysis) Result {
+// Start handles a validated start_analysis that arrived at now: on an idle slot the
+// camera runs now (its first file is played); on a busy slot it joins the slot's
+// camera queue.
+func (s *State) Start(r *protocol.StartAnalysis, now time.Time) Result {
 	if rep := s.CheckStart(r); rep != nil {
 		return Result{Reply: rep}
 	}
@@ -219,6 +234,7 @@ func (s *State) Start(r *protocol.StartAnalysis) Result {
 	}
 	if r.InitFile != nil {
 		c.add(*r.InitFile, r.RequestID)
+		c.arrived(now)
 	}
 	// A file camera ends after its one file; a videostream when its stream ends.
 	c.eos = r.CameraType != protocol.CameraFileset
@@ -242,10 +258,10 @@ func (s *State) Start(r *protocol.StartAnalysis) Result {
 	return res
 }
 
-// Push handles a validated push_file for a running or queued fileset camera. Success
-// has no reply (the specification answers push_file only on error); the files' events
-// follow as they are played. On error nothing changes.
-func (s *State) Push(r *protocol.PushFile) Result {
+// Push handles a validated push_file, arrived at now, for a running or queued fileset
+// camera. Success has no reply (the specification answers push_file only on error); the
+// files' events follow as they are played. On error nothing changes.
+func (s *State) Push(r *protocol.PushFile, now time.Time) Result {
 	fail := func(format string, a ...any) Result {
 		return Result{Reply: &protocol.PushAck{RequestID: protocol.Str(r.RequestID), StreamID: protocol.Int(r.StreamID),
 			CameraID: protocol.Int64(r.CameraID), Status: protocol.StatusError, ErrorReason: fmt.Sprintf(format, a...)}}
@@ -286,6 +302,7 @@ func (s *State) Push(r *protocol.PushFile) Result {
 		}
 		c.add(f, r.RequestID)
 	}
+	c.arrived(now)
 	res := Result{Changed: true}
 	if s.slots[c.slot].running == c {
 		s.advance(c.slot, &res)
@@ -454,6 +471,27 @@ func (s *State) EngineBack() Result {
 // Held reports whether the slots wait for the engine (see EngineLost).
 func (s *State) Held() bool { return s.held }
 
+// OldestQueued returns when the oldest file waiting on slot (not in the engine, of its
+// running camera or of a queued one) arrived; ok is false when no file waits.
+func (s *State) OldestQueued(slot int) (at time.Time, ok bool) {
+	if slot < 0 || slot >= len(s.slots) {
+		return time.Time{}, false
+	}
+	sl := &s.slots[slot]
+	consider := func(c *camera) {
+		if t, has := c.oldest(); has && (!ok || t.Before(at)) {
+			at, ok = t, true
+		}
+	}
+	if sl.running != nil {
+		consider(sl.running)
+	}
+	for _, c := range sl.waiting {
+		consider(c)
+	}
+	return at, ok
+}
+
 // InFlight lists the running cameras with the file each has in the engine.
 func (s *State) InFlight() []InFlight {
 	out := []InFlight{}
@@ -561,9 +599,30 @@ func (c *camera) add(it protocol.FileItem, reqID string) {
 		OutputPath: it.OutputPath, RequestID: reqID})
 }
 
+// arrived records that the pending files not marked yet arrived at now.
+func (c *camera) arrived(now time.Time) {
+	upto := c.popped + uint64(len(c.pending()))
+	if n := len(c.arrivals); upto == c.popped || n > 0 && c.arrivals[n-1].upto >= upto {
+		return // none (a push of the eos item alone)
+	}
+	c.arrivals = append(c.arrivals, arrival{upto: upto, at: now})
+}
+
+// oldest is when the camera's oldest pending file arrived.
+func (c *camera) oldest() (time.Time, bool) {
+	if len(c.pending()) == 0 || len(c.arrivals) == 0 {
+		return time.Time{}, false
+	}
+	return c.arrivals[0].at, true
+}
+
 func (c *camera) pop() (file, bool) {
 	if c.head >= len(c.queue) {
 		return file{}, false
+	}
+	c.popped++
+	for len(c.arrivals) > 0 && c.arrivals[0].upto <= c.popped {
+		c.arrivals = c.arrivals[1:]
 	}
 	// A snapshot may share queue[head:len] with the state writer, so the elements
 	// up to len are never written again: popping only advances head, appends go

@@ -12,6 +12,9 @@ import (
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
 )
 
+// t0 is when the tests' requests arrive, unless a test says otherwise.
+var t0 = time.Unix(1_700_000_000, 0)
+
 // Request builders. Files are given as ids; paths are /v/<cam>/<id>.mp4.
 
 func item(cam, id int64) protocol.FileItem {
@@ -122,7 +125,7 @@ func expectCommands(t *testing.T, res Result, want ...Command) {
 
 func TestFileCamera(t *testing.T) {
 	s := New(2)
-	res := s.Start(start("r1", 1, 5, protocol.CameraFile, 5))
+	res := s.Start(start("r1", 1, 5, protocol.CameraFile, 5), t0)
 	m := expectReply(t, res, "analysis_started", "ok", "Stream 1 for camera 5 analysis started")
 	if m["request_id"] != "r1" || m["stream_id"] != 1.0 || m["camera_id"] != 5.0 || !res.Changed {
 		t.Fatalf("reply %v", m)
@@ -152,7 +155,7 @@ func TestFileCamera(t *testing.T) {
 
 func TestFilesetIncremental(t *testing.T) {
 	s := New(1)
-	res := s.Start(start("r1", 0, 7, protocol.CameraFileset))
+	res := s.Start(start("r1", 0, 7, protocol.CameraFileset), t0)
 	expectReply(t, res, "analysis_started", "ok", "started")
 	expectCommands(t, res)
 	expectEvents(t, res)
@@ -160,7 +163,7 @@ func TestFilesetIncremental(t *testing.T) {
 		t.Fatal("a fileset waiting for files is running")
 	}
 
-	res = s.Push(push("p1", 0, 7, 1, 2))
+	res = s.Push(push("p1", 0, 7, 1, 2), t0)
 	if res.Reply != nil || !res.Changed {
 		t.Fatalf("successful push: %+v", res)
 	}
@@ -171,9 +174,9 @@ func TestFilesetIncremental(t *testing.T) {
 	expectEvents(t, res, "file_done:p1:0:7:1", "processing_started:p1:0:7:2")
 	expectCommands(t, res, play(0, 7, 2, false))
 
-	res = s.Push(push("p2", 0, 7, 3))
+	res = s.Push(push("p2", 0, 7, 3), t0)
 	expectCommands(t, res) // file 2 still playing
-	res = s.Push(push("p3", 0, 7, eos))
+	res = s.Push(push("p3", 0, 7, eos), t0)
 	expectEvents(t, res)
 	expectCommands(t, res)
 
@@ -190,14 +193,14 @@ func TestFilesetIncremental(t *testing.T) {
 
 func TestFilesetDrainsThenWaits(t *testing.T) {
 	s := New(1)
-	s.Start(start("r1", 0, 7, protocol.CameraFileset, 1))
+	s.Start(start("r1", 0, 7, protocol.CameraFileset, 1), t0)
 	res := s.FileDone(0, 1, 3)
 	expectEvents(t, res, "file_done:r1:0:7:1")
 	expectCommands(t, res)
 	if !s.Busy() {
 		t.Fatal("camera without eos must keep its slot")
 	}
-	res = s.Push(push("p1", 0, 7, 2, eos))
+	res = s.Push(push("p1", 0, 7, 2, eos), t0)
 	expectCommands(t, res, play(0, 7, 2, false))
 	res = s.FileDone(0, 2, 3)
 	expectEvents(t, res, "file_done:p1:0:7:2", "analysis_complete:p1:0:7 done=2 failed=0")
@@ -205,16 +208,16 @@ func TestFilesetDrainsThenWaits(t *testing.T) {
 
 func TestFilesetEOSOnly(t *testing.T) {
 	s := New(1)
-	s.Start(start("r1", 0, 7, protocol.CameraFileset))
-	res := s.Push(push("p1", 0, 7, eos))
+	s.Start(start("r1", 0, 7, protocol.CameraFileset), t0)
+	res := s.Push(push("p1", 0, 7, eos), t0)
 	expectEvents(t, res, "analysis_complete:p1:0:7 done=0 failed=0")
 	expectCommands(t, res, Command{Op: OpReset, Slot: 0})
 }
 
 func TestFileFailedMovesOn(t *testing.T) {
 	s := New(1)
-	s.Start(start("r1", 0, 7, protocol.CameraFileset, 1))
-	s.Push(push("p1", 0, 7, 2, 3, eos))
+	s.Start(start("r1", 0, 7, protocol.CameraFileset, 1), t0)
+	s.Push(push("p1", 0, 7, 2, 3, eos), t0)
 	res := s.FileFailed(0, 1, "Resource not found")
 	expectEvents(t, res, "file_error:r1:0:7:1", "processing_started:p1:0:7:2")
 	expectCommands(t, res, play(0, 7, 2, false))
@@ -229,16 +232,16 @@ func TestFileFailedMovesOn(t *testing.T) {
 
 func TestVideostream(t *testing.T) {
 	s := New(2)
-	res := s.Start(stream("r1", 1, 42, "rtsp://cam.local:554/live?a=1&b=2"))
+	res := s.Start(stream("r1", 1, 42, "rtsp://cam.local:554/live?a=1&b=2"), t0)
 	expectCommands(t, res, Command{Op: OpPlay, Slot: 1, FileID: 42, URI: "rtsp://cam.local:554/live?a=1&b=2", NewCamera: true})
-	res = s.Push(push("p", 1, 42, 1))
+	res = s.Push(push("p", 1, 42, 1), t0)
 	expectReply(t, res, "push_ack", "error", `camera_type "videostream"`)
 	// A stream that ends on its own completes the camera.
 	res = s.FileDone(1, 42, 1000)
 	expectEvents(t, res, "file_done:r1:1:42:42", "analysis_complete:r1:1:42 done=1 failed=0")
 
-	s.Start(stream("r2", 1, 43, "rtsp://h/s"))
-	if got := s.Start(stream("r3", 0, 44, "/dev/video-like/file.ts")).Commands[0].URI; got != "file:///dev/video-like/file.ts" {
+	s.Start(stream("r2", 1, 43, "rtsp://h/s"), t0)
+	if got := s.Start(stream("r3", 0, 44, "/dev/video-like/file.ts"), t0).Commands[0].URI; got != "file:///dev/video-like/file.ts" {
 		t.Fatalf("absolute path → %s", got)
 	}
 	res = s.Interrupt(interrupt("i", 1, 43))
@@ -251,8 +254,8 @@ func TestVideostream(t *testing.T) {
 // that ends the camera as for any other file; another slot's camera is untouched.
 func TestLiveStream(t *testing.T) {
 	s := New(2)
-	s.Start(stream("r1", 0, 42, "rtsp://127.0.0.1:8554/cam"))
-	s.Start(start("f", 1, 7, protocol.CameraFile, 70))
+	s.Start(stream("r1", 0, 42, "rtsp://127.0.0.1:8554/cam"), t0)
+	s.Start(start("f", 1, 7, protocol.CameraFile, 70), t0)
 	s.FileStarted(0, 42)
 	s.FileStarted(1, 70)
 
@@ -313,15 +316,15 @@ func TestLiveStream(t *testing.T) {
 
 func TestCameraQueue(t *testing.T) {
 	s := New(2)
-	s.Start(start("a", 0, 1, protocol.CameraFile, 10))
-	res := s.Start(start("b", 0, 2, protocol.CameraFileset, 20))
+	s.Start(start("a", 0, 1, protocol.CameraFile, 10), t0)
+	res := s.Start(start("b", 0, 2, protocol.CameraFileset, 20), t0)
 	expectReply(t, res, "analysis_started", "ok", "busy with camera 1; camera 2 queued at position 1")
 	expectCommands(t, res)
 	expectEvents(t, res)
-	res = s.Start(start("c", 0, 3, protocol.CameraFile, 30))
+	res = s.Start(start("c", 0, 3, protocol.CameraFile, 30), t0)
 	expectReply(t, res, "analysis_started", "ok", "queued at position 2")
 	// Push to a queued camera is kept for later.
-	res = s.Push(push("p", 0, 2, 21, eos))
+	res = s.Push(push("p", 0, 2, 21, eos), t0)
 	if res.Reply != nil || !res.Changed {
 		t.Fatalf("push to queued camera: %+v", res)
 	}
@@ -343,8 +346,8 @@ func TestCameraQueue(t *testing.T) {
 
 func TestStartErrors(t *testing.T) {
 	s := New(2)
-	s.Start(start("a", 0, 1, protocol.CameraFile, 1))
-	s.Start(start("b", 0, 2, protocol.CameraFile, 2))
+	s.Start(start("a", 0, 1, protocol.CameraFile, 1), t0)
+	s.Start(start("b", 0, 2, protocol.CameraFile, 2), t0)
 	before := s.Snapshot()
 	tests := []struct {
 		name string
@@ -364,7 +367,7 @@ func TestStartErrors(t *testing.T) {
 			if rep := s.CheckStart(tt.r); rep == nil || !strings.Contains(rep.ErrorReason, tt.want) {
 				t.Fatalf("CheckStart %+v", rep)
 			}
-			res := s.Start(tt.r)
+			res := s.Start(tt.r, t0)
 			m := expectReply(t, res, "analysis_started", "error", tt.want)
 			if m["request_id"] != "x" || res.Changed || len(res.Commands) != 0 || len(res.Events) != 0 {
 				t.Fatalf("result %+v", res)
@@ -384,24 +387,24 @@ func TestStartErrors(t *testing.T) {
 	// A camera can run again once it is finished.
 	s.FileDone(0, 1, 1)
 	s.FileDone(0, 2, 1)
-	expectReply(t, s.Start(start("again", 1, 1, protocol.CameraFile, 1)), "analysis_started", "ok", "started")
+	expectReply(t, s.Start(start("again", 1, 1, protocol.CameraFile, 1), t0), "analysis_started", "ok", "started")
 }
 
 func TestPushErrors(t *testing.T) {
 	s := New(3)
-	s.Start(start("a", 0, 1, protocol.CameraFileset, 10)) // running
-	s.Push(push("pa", 0, 1, 11))
-	s.Start(start("b", 0, 2, protocol.CameraFileset)) // queued
-	s.Push(push("pb", 0, 2, 20, eos))
-	s.Start(start("c", 1, 3, protocol.CameraFile, 30))
-	s.Start(stream("d", 2, 4, "rtsp://h/s"))
-	s.Start(start("e", 2, 5, protocol.CameraFileset)) // queued behind the stream
-	s.Start(start("f", 1, 6, protocol.CameraFileset)) // queued, then removed
+	s.Start(start("a", 0, 1, protocol.CameraFileset, 10), t0) // running
+	s.Push(push("pa", 0, 1, 11), t0)
+	s.Start(start("b", 0, 2, protocol.CameraFileset), t0) // queued
+	s.Push(push("pb", 0, 2, 20, eos), t0)
+	s.Start(start("c", 1, 3, protocol.CameraFile, 30), t0)
+	s.Start(stream("d", 2, 4, "rtsp://h/s"), t0)
+	s.Start(start("e", 2, 5, protocol.CameraFileset), t0) // queued behind the stream
+	s.Start(start("f", 1, 6, protocol.CameraFileset), t0) // queued, then removed
 	s.Interrupt(interrupt("i", 1, 6))
-	s.Start(start("g", 0, 7, protocol.CameraFileset)) // queued, then given its eos
-	s.Interrupt(interrupt("i", 0, 1))                 // camera 1 interrupted; 2 runs
-	s.Push(push("pg", 0, 7, eos))
-	s.Push(push("p5", 2, 5, 50))
+	s.Start(start("g", 0, 7, protocol.CameraFileset), t0) // queued, then given its eos
+	s.Interrupt(interrupt("i", 0, 1))                     // camera 1 interrupted; 2 runs
+	s.Push(push("pg", 0, 7, eos), t0)
+	s.Push(push("p5", 2, 5, 50), t0)
 	before := s.Snapshot()
 
 	tests := []struct {
@@ -422,7 +425,7 @@ func TestPushErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := s.Push(tt.r)
+			res := s.Push(tt.r, t0)
 			m := expectReply(t, res, "push_ack", "error", tt.want)
 			if m["request_id"] != "x" || res.Changed || len(res.Commands) != 0 || len(res.Events) != 0 {
 				t.Fatalf("result %+v", res)
@@ -433,7 +436,7 @@ func TestPushErrors(t *testing.T) {
 		})
 	}
 	// A push whose later item is a duplicate changes nothing, not even its first items.
-	res := s.Push(push("x", 2, 5, 52, 50, eos))
+	res := s.Push(push("x", 2, 5, 52, 50, eos), t0)
 	expectReply(t, res, "push_ack", "error", "files[1]: file_id 50 was already delivered")
 	if !reflect.DeepEqual(s.Snapshot(), before) {
 		t.Fatal("partial push applied")
@@ -442,11 +445,11 @@ func TestPushErrors(t *testing.T) {
 
 func TestInterrupt(t *testing.T) {
 	s := New(3)
-	s.Start(start("a", 0, 1, protocol.CameraFileset, 10))
-	s.Push(push("pa", 0, 1, 11, 12))
-	s.Start(start("b", 0, 2, protocol.CameraFile, 20))
-	s.Start(start("c", 0, 3, protocol.CameraFile, 30))
-	s.Start(start("d", 1, 4, protocol.CameraFile, 40))
+	s.Start(start("a", 0, 1, protocol.CameraFileset, 10), t0)
+	s.Push(push("pa", 0, 1, 11, 12), t0)
+	s.Start(start("b", 0, 2, protocol.CameraFile, 20), t0)
+	s.Start(start("c", 0, 3, protocol.CameraFile, 30), t0)
+	s.Start(start("d", 1, 4, protocol.CameraFile, 40), t0)
 
 	// Queued camera: removed, nothing else happens.
 	res := s.Interrupt(interrupt("i1", 0, 3))
@@ -491,7 +494,7 @@ func TestInterrupt(t *testing.T) {
 			t.Fatalf("%v: %+v", tt.want, res)
 		}
 	}
-	s.Start(start("e", 1, 5, protocol.CameraFileset))
+	s.Start(start("e", 1, 5, protocol.CameraFileset), t0)
 	res = s.Interrupt(interrupt("x", 1, 2))
 	expectReply(t, res, "analysis_interrupted", "error", "camera 2 not found on stream 1 (it is on stream 0)")
 	before = s.Snapshot()
@@ -503,8 +506,8 @@ func TestInterrupt(t *testing.T) {
 
 func TestStaleEvents(t *testing.T) {
 	s := New(2)
-	s.Start(start("a", 0, 1, protocol.CameraFileset))
-	s.Start(start("b", 1, 2, protocol.CameraFile, 20))
+	s.Start(start("a", 0, 1, protocol.CameraFileset), t0)
+	s.Start(start("b", 1, 2, protocol.CameraFile, 20), t0)
 	before := s.Snapshot()
 	for _, tt := range []struct {
 		name string
@@ -532,13 +535,13 @@ func TestStaleEvents(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	s := New(3)
-	s.Start(start("a", 0, 1, protocol.CameraFileset, 10))
-	s.Push(push("p", 0, 1, 11, 12, 13))
+	s.Start(start("a", 0, 1, protocol.CameraFileset, 10), t0)
+	s.Push(push("p", 0, 1, 11, 12, 13), t0)
 	s.FileDone(0, 10, 5)
 	s.FileFailed(0, 11, "bad")
-	s.Start(start("b", 0, 2, protocol.CameraFileset))
-	s.Push(push("q", 0, 2, 21))
-	s.Start(start("c", 2, 3, protocol.CameraFile, 30))
+	s.Start(start("b", 0, 2, protocol.CameraFileset), t0)
+	s.Push(push("q", 0, 2, 21), t0)
+	s.Start(start("c", 2, 3, protocol.CameraFile, 30), t0)
 
 	prog := func(slot int) (SlotProgress, bool) {
 		switch slot {
@@ -631,10 +634,10 @@ func TestInFlightAndSnapshot(t *testing.T) {
 	if got := s.InFlight(); got == nil || len(got) != 0 {
 		t.Fatalf("idle InFlight %v", got)
 	}
-	s.Start(start("a", 0, 1, protocol.CameraFile, 10))
-	s.Start(start("b", 2, 2, protocol.CameraFileset))
-	s.Start(start("c", 2, 3, protocol.CameraFileset))
-	s.Push(push("p", 2, 3, 31, eos))
+	s.Start(start("a", 0, 1, protocol.CameraFile, 10), t0)
+	s.Start(start("b", 2, 2, protocol.CameraFileset), t0)
+	s.Start(start("c", 2, 3, protocol.CameraFileset), t0)
+	s.Push(push("p", 2, 3, 31, eos), t0)
 	want := []InFlight{{StreamID: 0, CameraID: 1, FileID: protocol.Int64(10)}, {StreamID: 2, CameraID: 2}}
 	if got := s.InFlight(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("InFlight %+v", got)
@@ -669,16 +672,16 @@ func TestURI(t *testing.T) {
 // order across the queue's compaction.
 func TestLongQueueOrder(t *testing.T) {
 	s := New(1)
-	s.Start(start("a", 0, 1, protocol.CameraFileset))
+	s.Start(start("a", 0, 1, protocol.CameraFileset), t0)
 	var ids []int64
 	for i := int64(1); i <= 2500; i++ {
 		ids = append(ids, i)
 	}
-	s.Push(push("p1", 0, 1, ids[:1500]...))
+	s.Push(push("p1", 0, 1, ids[:1500]...), t0)
 	next := int64(1)
 	for played := 0; played < 2500; played++ {
 		if played == 700 {
-			s.Push(push("p2", 0, 1, append(ids[1500:], eos)...))
+			s.Push(push("p2", 0, 1, append(ids[1500:], eos)...), t0)
 		}
 		cur, ok := s.CurrentFile(0)
 		if !ok || cur != next {
@@ -700,7 +703,7 @@ func TestLongQueueOrder(t *testing.T) {
 // -race this also proves that encoding it concurrently does not race with the loop.
 func TestSnapshotIsStableWhileStateMoves(t *testing.T) {
 	s := New(1)
-	s.Start(&protocol.StartAnalysis{RequestID: "r", StreamID: 0, CameraID: 1, CameraType: protocol.CameraFileset, OutputDir: "/out"})
+	s.Start(&protocol.StartAnalysis{RequestID: "r", StreamID: 0, CameraID: 1, CameraType: protocol.CameraFileset, OutputDir: "/out"}, t0)
 	id := int64(0)
 	push := func(n int) {
 		p := &protocol.PushFile{RequestID: "p", StreamID: 0, CameraID: 1}
@@ -709,7 +712,7 @@ func TestSnapshotIsStableWhileStateMoves(t *testing.T) {
 			p.Files = append(p.Files, protocol.FileItem{FileType: protocol.FileTypeFile, FileID: id,
 				FilePath: fmt.Sprintf("/d/%d.mp4", id), FileName: fmt.Sprintf("%d.mp4", id)})
 		}
-		if res := s.Push(p); res.Reply != nil {
+		if res := s.Push(p, t0); res.Reply != nil {
 			t.Fatalf("push rejected: %+v", res.Reply)
 		}
 	}
@@ -760,9 +763,9 @@ func TestSnapshotIsStableWhileStateMoves(t *testing.T) {
 // a tracker reset.
 func TestEngineLostAndBack(t *testing.T) {
 	s := New(3)
-	s.Start(start("a", 0, 1, protocol.CameraFileset, 10))
-	s.Push(push("b", 0, 1, 11, eos))
-	s.Start(start("c", 1, 2, protocol.CameraFileset, 20))
+	s.Start(start("a", 0, 1, protocol.CameraFileset, 10), t0)
+	s.Push(push("b", 0, 1, 11, eos), t0)
+	s.Start(start("c", 1, 2, protocol.CameraFileset, 20), t0)
 	s.FileStarted(0, 10)
 	lost := s.EngineLost("engine crashed while playing this file: signal SIGSEGV")
 	if len(lost.Events) != 2 || len(lost.Commands) != 0 || !s.Held() {
@@ -774,10 +777,10 @@ func TestEngineLostAndBack(t *testing.T) {
 		}
 	}
 	// While held: a start on an idle slot and a push play nothing.
-	if res := s.Start(start("d", 2, 3, protocol.CameraFile, 30)); len(res.Commands) != 0 {
+	if res := s.Start(start("d", 2, 3, protocol.CameraFile, 30), t0); len(res.Commands) != 0 {
 		t.Fatalf("start while held %+v", res.Commands)
 	}
-	if res := s.Push(push("e", 1, 2, 21, eos)); len(res.Commands) != 0 {
+	if res := s.Push(push("e", 1, 2, 21, eos), t0); len(res.Commands) != 0 {
 		t.Fatalf("push while held %+v", res.Commands)
 	}
 	back := s.EngineBack()
@@ -798,5 +801,72 @@ func TestEngineLostAndBack(t *testing.T) {
 	ac, ok := res.Events[len(res.Events)-1].(*protocol.AnalysisComplete)
 	if !ok || ac.FailedCount != 1 || ac.ProcessedCount != 1 {
 		t.Fatalf("completion %+v", res.Events)
+	}
+}
+
+// TestOldestQueued: the arrival of the oldest file waiting on a slot, over the running
+// camera's pending files and the queued cameras', as files are played, pushed, failed
+// and interrupted; a push of the eos item alone arrives nothing; a restored state
+// counts its files from the restore.
+func TestOldestQueued(t *testing.T) {
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	oldest := func(s *State, slot int) (int, bool) {
+		t.Helper()
+		tm, ok := s.OldestQueued(slot)
+		return int(tm.Sub(t0) / time.Second), ok
+	}
+	s := New(2)
+	if _, ok := oldest(s, 0); ok {
+		t.Fatal("an empty slot has a queued file")
+	}
+	s.Start(start("a", 0, 1, protocol.CameraFileset, 10), at(0)) // 10 plays at once
+	if _, ok := oldest(s, 0); ok {
+		t.Fatal("the file in the engine counts as queued")
+	}
+	s.Push(push("p1", 0, 1, 11, 12), at(5))
+	s.Push(push("p2", 0, 1, 13), at(9))
+	s.Start(start("b", 0, 2, protocol.CameraFile, 20), at(7)) // queued camera
+	if got, ok := oldest(s, 0); !ok || got != 5 {
+		t.Fatalf("oldest %d %v, want 5 (11, 12)", got, ok)
+	}
+	s.FileDone(0, 10, 1) // 11 plays; 12 still from p1
+	if got, _ := oldest(s, 0); got != 5 {
+		t.Fatalf("after one file: %d, want 5", got)
+	}
+	s.FileFailed(0, 11, "x") // 12 plays: 13 (9) and camera 2's 20 (7) wait
+	if got, _ := oldest(s, 0); got != 7 {
+		t.Fatalf("after p1: %d, want 7 (camera 2)", got)
+	}
+	s.Push(push("p3", 0, 1, eos), at(30)) // the eos item alone: nothing arrived
+	s.FileDone(0, 12, 1)                  // 13 plays
+	if got, _ := oldest(s, 0); got != 7 {
+		t.Fatalf("after the eos push: %d, want 7", got)
+	}
+	s.Interrupt(interrupt("i", 0, 1)) // camera 2 runs: its only file is in the engine
+	if _, ok := oldest(s, 0); ok {
+		t.Fatal("nothing waits after the interrupt")
+	}
+	if _, ok := oldest(s, 1); ok {
+		t.Fatal("slot 1 has a queued file")
+	}
+
+	// Drained, then pushed again: only the new push counts.
+	s.Start(start("c", 1, 3, protocol.CameraFileset, 30), at(40))
+	s.Push(push("p4", 1, 3, 31), at(41))
+	s.FileDone(1, 30, 1) // 31 plays
+	s.Push(push("p5", 1, 3, 32), at(50))
+	if got, _ := oldest(s, 1); got != 50 {
+		t.Fatalf("after draining: %d, want 50", got)
+	}
+
+	r, err := Restore(2, s.Snapshot(), at(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := oldest(r, 1); !ok || got != 100 {
+		t.Fatalf("restored: %d %v, want 100", got, ok)
+	}
+	if _, ok := oldest(r, 0); ok {
+		t.Fatal("restored slot 0 has a queued file")
 	}
 }

@@ -184,9 +184,10 @@ func snapCamera(c *camera) CameraSnapshot {
 }
 
 // Restore rebuilds a state of streams slots from a snapshot (state.json of a previous
-// process). The result is what the snapshot describes, with the files it had in the
-// engine still current: the caller reports them (EngineLost) before playing on.
-func Restore(streams int, snap Snapshot) (*State, error) {
+// process) at now. The result is what the snapshot describes, with the files it had in
+// the engine still current: the caller reports them (EngineLost) before playing on.
+// The snapshot keeps no arrival times: its queued files count as arrived at now.
+func Restore(streams int, snap Snapshot, now time.Time) (*State, error) {
 	if len(snap.Streams) != streams {
 		return nil, fmt.Errorf("the snapshot has %d streams, this instance %d", len(snap.Streams), streams)
 	}
@@ -207,6 +208,7 @@ func Restore(streams int, snap Snapshot) (*State, error) {
 		for _, f := range c.queue {
 			c.known[f.FileID] = struct{}{}
 		}
+		c.arrived(now)
 		s.cams[c.id] = c
 		return c, nil
 	}

@@ -12,8 +12,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,18 +53,32 @@ type Snapshot struct {
 
 // Slot is one stream slot.
 type Slot struct {
-	StreamID      int
-	State         string // idle, running, … (one series per state, 1 for the current one)
+	StreamID int
+	State    string // idle, running, … (one series per state, 1 for the current one)
+	// Busy: a file of the slot is in the engine (or its path is being checked). A
+	// running fileset camera waiting for push_file is not busy.
+	Busy          bool
 	CamerasQueued int
 	FilesQueued   int
-	FilesDone     uint64
-	FilesFailed   uint64
-	Stalls        uint64 // files whose frames stopped for the stall timeout
-	Frames        uint64
-	FPS           float64
+	// OldestQueuedAge is how long the oldest file waiting on the slot has waited since
+	// its start_analysis or push_file arrived; 0 when none waits.
+	OldestQueuedAge time.Duration
+	FilesDone       uint64
+	FilesFailed     uint64
+	// FileErrors counts the failed files by class (one of ErrorClasses); a class
+	// without files is reported as 0.
+	FileErrors map[string]uint64
+	Stalls     uint64 // files whose frames stopped for the stall timeout
+	Frames     uint64
+	FPS        float64
 	// SwitchGap is the time from a file's last frame to the next file's first on
-	// this slot.
+	// this slot (GapBuckets).
 	SwitchGap Histogram
+	// FirstFrame is the time from a file's play to its first frame (FirstFrameBuckets).
+	FirstFrame Histogram
+	// Speed is a file's duration over the wall time from its play to its end, in
+	// times real time (SpeedBuckets).
+	Speed Histogram
 }
 
 // Link is the WebSocket connection to FastAPI.
@@ -92,21 +108,64 @@ type GPU struct {
 // SlotStates are the states each slot reports a series for.
 var SlotStates = []string{"idle", "running", "error"}
 
-// GapBuckets are the switch-gap histogram's upper bounds in seconds: the engine's gap
-// is a few milliseconds, the target 10 ms median and 25 ms p99, 2 s is a failure.
-var GapBuckets = [...]float64{0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2}
+// File error classes: the class label of ds_analysis_file_errors_total, why a file
+// ended with file_error. The supervisor decides the class where it makes or receives
+// the file_error; README.md ("Monitoring") explains them.
+const (
+	// ErrInput: the file or its path — missing, empty, not a video, undecodable, not
+	// a regular file, a path that did not answer, a play the engine refused.
+	ErrInput = "input"
+	// ErrStalled: its frames stopped — the frame-progress watchdog, the engines' own
+	// start and stall watchdogs, frames stuck in the pipeline after the file's end.
+	ErrStalled = "stalled"
+	// ErrEngine: the engine was lost with the file in flight — it crashed, stopped
+	// answering, was restarted for a stuck pipeline, or the previous process died.
+	ErrEngine = "engine"
+	// ErrLive: a live source given up — refused by its server, or its reconnect
+	// attempts spent.
+	ErrLive = "live"
+	// ErrOutput: its per-file output could not be opened or written.
+	ErrOutput = "output"
+)
 
-// Histogram accumulates observations in GapBuckets. The zero value is ready to use;
-// it is not safe for concurrent use (the loop owns it and copies it into snapshots).
+// ErrorClasses are the classes each slot reports a ds_analysis_file_errors_total for.
+var ErrorClasses = []string{ErrInput, ErrStalled, ErrEngine, ErrLive, ErrOutput}
+
+// Histogram upper bounds, in the unit of each series. Every slot reports every bucket.
+var (
+	// GapBuckets (seconds): the engine's switch gap is a few milliseconds, the
+	// target 10 ms median and 25 ms p99, 2 s is a failure.
+	GapBuckets = []float64{0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2}
+	// FirstFrameBuckets (seconds): ds-gst-engine starts a local file in a few
+	// milliseconds, a DeepStream decoder in tens to hundreds; a live source adds its
+	// connection; the engines fail a file without a first frame after 5 s (gst) or
+	// 10 s (DeepStream), the stall watchdog after 20 s.
+	FirstFrameBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20}
+	// SpeedBuckets (times real time, doubling): below 1 a slot cannot keep up with
+	// cameras recording in real time; a GPU slot runs at a few to a few tens, the
+	// CPU engine on small test clips at hundreds.
+	SpeedBuckets = []float64{0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024}
+)
+
+// Histogram accumulates observations under upper bounds (buckets are "le"). Make
+// one with NewHistogram; it is not safe for concurrent use (the loop owns it and puts
+// a Clone into each snapshot). A zero Histogram reports its series' buckets, all 0.
 type Histogram struct {
-	counts [len(GapBuckets) + 1]uint64 // one per bucket of GapBuckets, then +Inf
+	bounds []float64 // shared, never written
+	counts []uint64  // one per bound, then +Inf
 	count  uint64
 	sum    float64
 }
 
-// Observe adds one observation in seconds.
+// NewHistogram returns an empty histogram with upper bounds bounds (ascending, one
+// of the bucket variables above).
+func NewHistogram(bounds []float64) Histogram {
+	return Histogram{bounds: bounds, counts: make([]uint64, len(bounds)+1)}
+}
+
+// Observe adds one observation.
 func (h *Histogram) Observe(v float64) {
-	i := sort.SearchFloat64s(GapBuckets[:], v) // first bound ≥ v: buckets are "le"
+	i := sort.SearchFloat64s(h.bounds, v) // first bound ≥ v
 	h.counts[i]++
 	h.count++
 	h.sum += v
@@ -115,11 +174,27 @@ func (h *Histogram) Observe(v float64) {
 // Count is the number of observations.
 func (h *Histogram) Count() uint64 { return h.count }
 
-func (h *Histogram) cumulative() map[float64]uint64 {
-	out := make(map[float64]uint64, len(GapBuckets))
+// Sum is the sum of the observations.
+func (h *Histogram) Sum() float64 { return h.sum }
+
+// Clone returns a copy that shares nothing written later.
+func (h Histogram) Clone() Histogram {
+	h.counts = slices.Clone(h.counts)
+	return h
+}
+
+// cumulative returns the bucket counts as client_golang wants them; a zero
+// histogram reports bounds, all 0.
+func (h *Histogram) cumulative(bounds []float64) map[float64]uint64 {
+	if h.bounds != nil {
+		bounds = h.bounds
+	}
+	out := make(map[float64]uint64, len(bounds))
 	var c uint64
-	for i, b := range GapBuckets {
-		c += h.counts[i]
+	for i, b := range bounds {
+		if h.counts != nil {
+			c += h.counts[i]
+		}
 		out[b] = c
 	}
 	return out
@@ -229,20 +304,25 @@ func (e *Exporter) snapshot(ctx context.Context) (Snapshot, error) {
 var (
 	slotLabels = []string{"app_id", "stream_id"}
 	descs      = struct {
-		up, ready, slotState, camerasQueued, filesQueued, filesDone, filesFailed, stalls, frames, fps, gap,
-		linkConnected, reconnects, outbox, messages, restarts, cpu, rss, gpuUtil, gpuUsed, gpuTotal *prometheus.Desc
+		up, ready, slotState, busy, camerasQueued, filesQueued, oldestQueued, filesDone, filesFailed, fileErrors, stalls,
+		frames, fps, gap, firstFrame, speed, linkConnected, reconnects, outbox, messages, restarts, cpu, rss, gpuUtil, gpuUsed, gpuTotal *prometheus.Desc
 	}{
 		up:            prometheus.NewDesc("ds_analysis_up", "1 when the run loop answered this scrape within 1 s.", []string{"app_id"}, nil),
 		ready:         prometheus.NewDesc("ds_analysis_ready", "1 when the engine is ready and FastAPI confirmed the handshake.", []string{"app_id"}, nil),
 		slotState:     prometheus.NewDesc("ds_analysis_slot_state", "1 for the slot's current state, 0 for the others.", []string{"app_id", "stream_id", "state"}, nil),
+		busy:          prometheus.NewDesc("ds_analysis_slot_busy", "1 while a file of the slot is in the engine, 0 otherwise (also while its camera waits for push_file).", slotLabels, nil),
 		camerasQueued: prometheus.NewDesc("ds_analysis_cameras_queued", "Cameras waiting for the slot.", slotLabels, nil),
 		filesQueued:   prometheus.NewDesc("ds_analysis_files_queued", "Files waiting on the slot, over its running and queued cameras.", slotLabels, nil),
+		oldestQueued:  prometheus.NewDesc("ds_analysis_oldest_queued_file_age_seconds", "How long the oldest file waiting on the slot has waited since it arrived; 0 when none waits.", slotLabels, nil),
 		filesDone:     prometheus.NewDesc("ds_analysis_files_done_total", "Files played to the end on the slot.", slotLabels, nil),
 		filesFailed:   prometheus.NewDesc("ds_analysis_files_failed_total", "Files that could not be played on the slot (file_error).", slotLabels, nil),
+		fileErrors:    prometheus.NewDesc("ds_analysis_file_errors_total", "Files that could not be played on the slot, by class ("+strings.Join(ErrorClasses, ", ")+").", []string{"app_id", "stream_id", "class"}, nil),
 		stalls:        prometheus.NewDesc("ds_analysis_stalls_total", "Files on the slot whose frames stopped for the stall timeout.", slotLabels, nil),
 		frames:        prometheus.NewDesc("ds_analysis_frames_total", "Frames the engine analysed on the slot.", slotLabels, nil),
 		fps:           prometheus.NewDesc("ds_analysis_slot_frames_per_second", "The slot's current analysis rate.", slotLabels, nil),
 		gap:           prometheus.NewDesc("ds_analysis_switch_gap_seconds", "Time from a file's last frame to the next file's first on the slot.", slotLabels, nil),
+		firstFrame:    prometheus.NewDesc("ds_analysis_time_to_first_frame_seconds", "Time from a file's play to its first frame (file_started) on the slot.", slotLabels, nil),
+		speed:         prometheus.NewDesc("ds_analysis_file_speed_ratio", "A file's duration over the wall time from its play to its end on the slot (times real time).", slotLabels, nil),
 		linkConnected: prometheus.NewDesc("ds_analysis_link_connected", "1 while the WebSocket to FastAPI is up and confirmed.", []string{"app_id"}, nil),
 		reconnects:    prometheus.NewDesc("ds_analysis_link_reconnects_total", "WebSocket connections made after the first.", []string{"app_id"}, nil),
 		outbox:        prometheus.NewDesc("ds_analysis_outbox_messages", "Messages to FastAPI waiting to be sent or confirmed.", []string{"app_id"}, nil),
@@ -271,6 +351,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, append([]string{id}, labels...)...)
 	}
+	hist := func(d *prometheus.Desc, h *Histogram, bounds []float64, labels ...string) {
+		ch <- prometheus.MustNewConstHistogram(d, h.count, h.sum, h.cumulative(bounds), append([]string{id}, labels...)...)
+	}
 	s, err := c.e.snapshot(context.Background())
 	if err != nil {
 		gauge(descs.up, 0)
@@ -283,14 +366,21 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for _, st := range SlotStates {
 			gauge(descs.slotState, b2f(st == sl.State), sid, st)
 		}
+		gauge(descs.busy, b2f(sl.Busy), sid)
 		gauge(descs.camerasQueued, float64(sl.CamerasQueued), sid)
 		gauge(descs.filesQueued, float64(sl.FilesQueued), sid)
+		gauge(descs.oldestQueued, sl.OldestQueuedAge.Seconds(), sid)
 		counter(descs.filesDone, float64(sl.FilesDone), sid)
 		counter(descs.filesFailed, float64(sl.FilesFailed), sid)
+		for _, class := range ErrorClasses {
+			counter(descs.fileErrors, float64(sl.FileErrors[class]), sid, class)
+		}
 		counter(descs.stalls, float64(sl.Stalls), sid)
 		counter(descs.frames, float64(sl.Frames), sid)
 		gauge(descs.fps, sl.FPS, sid)
-		ch <- prometheus.MustNewConstHistogram(descs.gap, sl.SwitchGap.count, sl.SwitchGap.sum, sl.SwitchGap.cumulative(), id, sid)
+		hist(descs.gap, &sl.SwitchGap, GapBuckets, sid)
+		hist(descs.firstFrame, &sl.FirstFrame, FirstFrameBuckets, sid)
+		hist(descs.speed, &sl.Speed, SpeedBuckets, sid)
 	}
 	if l := s.Link; l != nil {
 		gauge(descs.linkConnected, b2f(l.Connected))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -99,9 +100,15 @@ func TestScrape(t *testing.T) {
 	loop := &fakeLoop{}
 	loop.update(func(s *Snapshot) {
 		s.Ready = true
-		s.Slots = []Slot{{StreamID: 0, State: "running", CamerasQueued: 1, FilesQueued: 9, Frames: 60, FPS: 29.5},
+		s.Slots = []Slot{{StreamID: 0, State: "running", Busy: true, CamerasQueued: 1, FilesQueued: 9, Frames: 60, FPS: 29.5},
 			{StreamID: 1, State: "idle"}}
+		s.Slots[0].SwitchGap = NewHistogram(GapBuckets)
 		s.Slots[0].SwitchGap.Observe(0.004)
+		s.Slots[0].FirstFrame = NewHistogram(FirstFrameBuckets)
+		s.Slots[0].FirstFrame.Observe(0.02)
+		s.Slots[0].Speed = NewHistogram(SpeedBuckets)
+		s.Slots[0].Speed.Observe(3)
+		s.Slots[0].OldestQueuedAge = 90 * time.Second
 		s.Link = &Link{Connected: true, Reconnects: 2, Outbox: 3,
 			Sent: map[string]uint64{"processing_started": 1}, Received: map[string]uint64{"start_analysis": 1}}
 		s.Processes = []Process{{Name: "supervisor", CPUSeconds: 0.25, RSSBytes: 20 << 20}, {Name: "engine", CPUSeconds: 3, RSSBytes: 60 << 20}}
@@ -121,12 +128,27 @@ func TestScrape(t *testing.T) {
 		`ds_analysis_slot_state{app_id="cam_a",state="idle",stream_id="0"} 0`,
 		`ds_analysis_slot_state{app_id="cam_a",state="idle",stream_id="1"} 1`,
 		`ds_analysis_files_queued{app_id="cam_a",stream_id="0"} 9`,
+		`ds_analysis_slot_busy{app_id="cam_a",stream_id="0"} 1`,
+		`ds_analysis_slot_busy{app_id="cam_a",stream_id="1"} 0`,
 		`ds_analysis_cameras_queued{app_id="cam_a",stream_id="0"} 1`,
 		`ds_analysis_frames_total{app_id="cam_a",stream_id="0"} 60`,
 		`ds_analysis_slot_frames_per_second{app_id="cam_a",stream_id="0"} 29.5`,
 		`ds_analysis_switch_gap_seconds_bucket{app_id="cam_a",stream_id="0",le="0.002"} 0`,
 		`ds_analysis_switch_gap_seconds_bucket{app_id="cam_a",stream_id="0",le="0.005"} 1`,
 		`ds_analysis_switch_gap_seconds_bucket{app_id="cam_a",stream_id="0",le="+Inf"} 1`,
+		`ds_analysis_time_to_first_frame_seconds_bucket{app_id="cam_a",stream_id="0",le="0.01"} 0`,
+		`ds_analysis_time_to_first_frame_seconds_bucket{app_id="cam_a",stream_id="0",le="0.025"} 1`,
+		`ds_analysis_time_to_first_frame_seconds_sum{app_id="cam_a",stream_id="0"} 0.02`,
+		`ds_analysis_file_speed_ratio_bucket{app_id="cam_a",stream_id="0",le="2"} 0`,
+		`ds_analysis_file_speed_ratio_bucket{app_id="cam_a",stream_id="0",le="4"} 1`,
+		`ds_analysis_oldest_queued_file_age_seconds{app_id="cam_a",stream_id="0"} 90`,
+		`ds_analysis_oldest_queued_file_age_seconds{app_id="cam_a",stream_id="1"} 0`,
+		`ds_analysis_file_errors_total{app_id="cam_a",class="input",stream_id="0"} 0`,
+		`ds_analysis_file_errors_total{app_id="cam_a",class="output",stream_id="1"} 0`,
+		// a slot without observations still reports every bucket
+		`ds_analysis_file_speed_ratio_bucket{app_id="cam_a",stream_id="1",le="1024"} 0`,
+		`ds_analysis_time_to_first_frame_seconds_bucket{app_id="cam_a",stream_id="1",le="20"} 0`,
+		`ds_analysis_switch_gap_seconds_bucket{app_id="cam_a",stream_id="1",le="2"} 0`,
 		`ds_analysis_link_connected{app_id="cam_a"} 1`,
 		`ds_analysis_link_reconnects_total{app_id="cam_a"} 2`,
 		`ds_analysis_outbox_messages{app_id="cam_a"} 3`,
@@ -145,6 +167,7 @@ func TestScrape(t *testing.T) {
 	loop.update(func(s *Snapshot) {
 		s.Slots[0].FilesDone, s.Slots[0].Frames, s.Slots[0].FilesFailed, s.Slots[0].Stalls = 1, 120, 1, 1
 		s.Slots[0].SwitchGap.Observe(0.03)
+		s.Slots[0].FileErrors = map[string]uint64{ErrStalled: 1}
 		s.Link.Sent["file_done"] = 1
 	})
 	_, second := get(t, url+"/metrics")
@@ -153,6 +176,8 @@ func TestScrape(t *testing.T) {
 		`ds_analysis_files_done_total{app_id="cam_a",stream_id="0"} 1`,
 		`ds_analysis_files_failed_total{app_id="cam_a",stream_id="0"} 1`,
 		`ds_analysis_stalls_total{app_id="cam_a",stream_id="0"} 1`,
+		`ds_analysis_file_errors_total{app_id="cam_a",class="stalled",stream_id="0"} 1`,
+		`ds_analysis_file_errors_total{app_id="cam_a",class="input",stream_id="0"} 0`,
 		`ds_analysis_frames_total{app_id="cam_a",stream_id="0"} 120`,
 		`ds_analysis_switch_gap_seconds_bucket{app_id="cam_a",stream_id="0",le="0.025"} 1`,
 		`ds_analysis_switch_gap_seconds_bucket{app_id="cam_a",stream_id="0",le="0.05"} 2`,
@@ -224,12 +249,23 @@ func TestListenRefusesTakenPort(t *testing.T) {
 }
 
 func TestHistogramBuckets(t *testing.T) {
-	var h Histogram
+	h := NewHistogram(GapBuckets)
 	for _, v := range []float64{0.001, 0.002, 0.0021, 2, 5} {
 		h.Observe(v)
 	}
-	c := h.cumulative()
-	if c[0.002] != 2 || c[0.005] != 3 || c[2] != 4 || h.Count() != 5 {
-		t.Errorf("cumulative %v count %d", c, h.Count())
+	snap := h.Clone()
+	h.Observe(0.001) // not in the clone
+	c := snap.cumulative(nil)
+	if c[0.002] != 2 || c[0.005] != 3 || c[2] != 4 || snap.Count() != 5 || h.Count() != 6 {
+		t.Errorf("cumulative %v count %d", c, snap.Count())
+	}
+	var zero Histogram
+	if c := zero.cumulative(SpeedBuckets); len(c) != len(SpeedBuckets) || c[1024] != 0 {
+		t.Errorf("zero histogram: %v", c)
+	}
+	for name, b := range map[string][]float64{"gap": GapBuckets, "first frame": FirstFrameBuckets, "speed": SpeedBuckets} {
+		if !slices.IsSorted(b) || len(slices.Compact(slices.Clone(b))) != len(b) {
+			t.Errorf("%s buckets not strictly ascending: %v", name, b)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/cityeyelab/ds-analysis/go/internal/logs"
 	"github.com/cityeyelab/ds-analysis/go/internal/metrics"
 	"github.com/cityeyelab/ds-analysis/go/internal/pathcheck"
+	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
 )
 
 // fakeInstance is Run with in-process engines (enginetest) and the test server.
@@ -28,6 +29,8 @@ type fakeInstance struct {
 	dir  string
 	idir *instance.Dir
 	code chan int
+	// stats carries snapshot requests to the loop, as the Prometheus exporter's do.
+	stats chan StatsRequest
 	// gate, when set, holds every restart until a value is sent.
 	gate  chan struct{}
 	ready map[string]any // the first app_ready
@@ -65,7 +68,8 @@ func startFake(t *testing.T, fo fakeOpts) *fakeInstance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeInstance{t: t, srv: newServer(t), dir: dir, idir: idir, code: make(chan int, 1)}
+	f := &fakeInstance{t: t, srv: newServer(t), dir: dir, idir: idir, code: make(chan int, 1),
+		stats: make(chan StatsRequest)}
 	if fo.gate {
 		f.gate = make(chan struct{})
 	}
@@ -100,7 +104,7 @@ func startFake(t *testing.T, fo fakeOpts) *fakeInstance {
 			StallTimeout: fo.stall, StopGrace: fo.stopGrace, PathTimeout: fo.pathTimeout, PathCheck: fo.pathCheck,
 			Link: link.Config{URL: f.srv.url(), AckTimeout: 5 * time.Second, PingInterval: time.Second, PingTimeout: 2 * time.Second,
 				BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Log: lg.Logger()},
-		}, Deps{Engine: first, Restart: restart, Hello: first.Hello(), Logs: lg, Log: lg.Logger(), Metrics: sampler, Dir: idir})
+		}, Deps{Engine: first, Restart: restart, Hello: first.Hello(), Logs: lg, Log: lg.Logger(), Metrics: sampler, Dir: idir, Stats: f.stats})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -115,6 +119,24 @@ func startFake(t *testing.T, fo fakeOpts) *fakeInstance {
 	})
 	f.ready = f.srv.expect("app_ready", nil)
 	return f
+}
+
+// snapshot asks the loop for the exporter's figures, as a scrape does.
+func (f *fakeInstance) snapshot() promexport.Snapshot {
+	f.t.Helper()
+	reply := make(chan promexport.Snapshot, 1)
+	select {
+	case f.stats <- reply:
+	case <-time.After(5 * time.Second):
+		f.t.Fatal("the loop took no snapshot request")
+	}
+	select {
+	case s := <-reply:
+		return s
+	case <-time.After(5 * time.Second):
+		f.t.Fatal("the loop sent no snapshot")
+	}
+	return promexport.Snapshot{}
 }
 
 // engine returns the i-th engine started (0: the first).

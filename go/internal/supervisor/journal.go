@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/cityeyelab/ds-analysis/go/internal/analysis"
 	"github.com/cityeyelab/ds-analysis/go/internal/instance"
+	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
 )
 
@@ -41,8 +43,9 @@ const (
 )
 
 // replay applies r to s as the live loop did; its replies, events and commands were
-// sent by the process that wrote it.
-func replay(s *analysis.State, r record, limits protocol.Limits) error {
+// sent by the process that wrote it. Requests count as arrived at now (the journal keeps
+// no times).
+func replay(s *analysis.State, r record, limits protocol.Limits, now time.Time) error {
 	switch r.Op {
 	case recRequest:
 		req, rej := protocol.Decode(r.Frame, limits)
@@ -51,9 +54,9 @@ func replay(s *analysis.State, r record, limits protocol.Limits) error {
 		}
 		switch q := req.(type) {
 		case *protocol.StartAnalysis:
-			s.Start(q)
+			s.Start(q, now)
 		case *protocol.PushFile:
-			s.Push(q)
+			s.Push(q, now)
 		case *protocol.InterruptAnalysis:
 			s.Interrupt(q)
 		default:
@@ -212,7 +215,8 @@ func (l *loop) restore(ns []uint64) bool {
 		l.log.Info().Int("from_pid", saved.PID).Msg("the previous process stopped cleanly; nothing to resume")
 		return false
 	}
-	st, err := analysis.Restore(l.state.Streams(), saved.Analysis)
+	now := time.Now()
+	st, err := analysis.Restore(l.state.Streams(), saved.Analysis, now)
 	if err != nil {
 		l.log.Error().Err(err).Msg("state.json does not fit this instance; nothing resumed")
 		return false
@@ -237,7 +241,7 @@ func (l *loop) restore(ns []uint64) bool {
 				l.log.Warn().Err(err).Uint64("journal", n).Msg("torn state journal line ignored")
 				break
 			}
-			if err := replay(st, r, l.limits); err != nil {
+			if err := replay(st, r, l.limits, now); err != nil {
 				l.log.Warn().Err(err).Msg("state journal record not replayed")
 			}
 			records++
@@ -253,6 +257,6 @@ func (l *loop) restore(ns []uint64) bool {
 
 // resumePlay reports the files the previous process had in the engine and plays on.
 func (l *loop) resumePlay() {
-	l.apply(l.journaled(record{Op: recLost, Reason: prevDied}, l.state.EngineLost(prevDied)))
+	l.apply(l.prom.failures(promexport.ErrEngine, l.journaled(record{Op: recLost, Reason: prevDied}, l.state.EngineLost(prevDied))))
 	l.apply(l.journaled(record{Op: recBack}, l.state.EngineBack()))
 }

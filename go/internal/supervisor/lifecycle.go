@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cityeyelab/ds-analysis/go/internal/engine"
+	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
 )
 
@@ -62,6 +63,8 @@ type engineRun struct {
 	// progress carries the watcher's progress replies to the frame-progress watchdog
 	// (the newest only: the loop never waits for the watcher, nor it for the loop).
 	progress chan progressReply
+	// probe asks the watcher for a progress call now, besides its ticks.
+	probe chan struct{}
 	// ctx bounds the loop's commands: the watcher cancels it when the engine hangs,
 	// so a command waiting for a reply gives up as soon as the hang is known.
 	ctx context.Context
@@ -112,16 +115,27 @@ func (l *loop) attach(eng Engine) {
 	e.ctx, e.watch = ctx, cancel
 	e.hung = make(chan error, 1)
 	e.progress = make(chan progressReply, 1)
+	e.probe = make(chan struct{}, 1)
 	l.stalls.reset()
-	go watch(ctx, cancel, eng, l.o.ProbeInterval, l.o.ProbeTimeout, e.hung, e.progress)
+	go watch(ctx, cancel, eng, l.o.ProbeInterval, l.o.ProbeTimeout, e.probe, e.hung, e.progress)
 }
 
-// watch asks eng for its progress every interval; a call without an answer within
-// timeout means the engine hangs: it is reported on hung (once) and ctx is cancelled.
-// A refusal is an answer. A broken connection is left to Done when the process exits
-// soon after. Each answer goes to progress, replacing one the loop has not taken yet.
+// probeSoon asks the watcher for a progress call now (one already asked for is enough);
+// its reply arrives as the ticks' do. It never blocks.
+func (e *engineRun) probeSoon() {
+	select {
+	case e.probe <- struct{}{}:
+	default:
+	}
+}
+
+// watch asks eng for its progress every interval, and at once when asked on probe; a
+// call without an answer within timeout means the engine hangs: it is reported on hung
+// (once) and ctx is cancelled. A refusal is an answer. A broken connection is left to
+// Done when the process exits soon after. Each answer goes to progress, replacing one
+// the loop has not taken yet.
 func watch(ctx context.Context, cancel context.CancelFunc, eng Engine, interval, timeout time.Duration,
-	hung chan<- error, progress chan progressReply) {
+	probe <-chan struct{}, hung chan<- error, progress chan progressReply) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -131,6 +145,7 @@ func watch(ctx context.Context, cancel context.CancelFunc, eng Engine, interval,
 		case <-eng.Done():
 			return
 		case <-t.C:
+		case <-probe:
 		}
 		pctx, cancelProbe := context.WithTimeout(ctx, timeout)
 		slots, err := eng.Progress(pctx)
@@ -249,7 +264,7 @@ func (l *loop) engineDown() (int, bool) {
 	} else if lost != nil {
 		reason = "engine stopped answering while playing this file (killed): " + lost.Error()
 	}
-	l.apply(l.journaled(record{Op: recLost, Reason: reason}, l.state.EngineLost(reason)))
+	l.apply(l.prom.failures(promexport.ErrEngine, l.journaled(record{Op: recLost, Reason: reason}, l.state.EngineLost(reason))))
 	e.downSince = now
 	delay := l.backoff()
 	l.log.Warn().Int("restart_count", report.RestartCount).Int("restarts_left", report.RestartsLeft).

@@ -190,7 +190,7 @@ func (l *loop) serve(ctx context.Context, linkErr <-chan error) int {
 			return l.shutdown(nil, "signal")
 		case frame := <-l.link.Inbox():
 			t0 := time.Now()
-			req := l.handleFrame(frame)
+			req := l.handleFrame(frame, t0)
 			l.log.Debug().Int("bytes", len(frame)).Dur("took", time.Since(t0)).Msg("frame served")
 			if req != nil {
 				return l.shutdown(req, "terminate_app")
@@ -278,9 +278,9 @@ func (l *loop) send(msg any) {
 	}
 }
 
-// handleFrame serves one server frame; it returns the terminate_app request when the
-// instance must stop.
-func (l *loop) handleFrame(frame []byte) *protocol.TerminateApp {
+// handleFrame serves one server frame, received at now; it returns the terminate_app
+// request when the instance must stop.
+func (l *loop) handleFrame(frame []byte, now time.Time) *protocol.TerminateApp {
 	req, rej := protocol.Decode(frame, l.limits)
 	if rej != nil {
 		l.prom.receivedMsg("")
@@ -293,10 +293,10 @@ func (l *loop) handleFrame(frame []byte) *protocol.TerminateApp {
 	switch r := req.(type) {
 	case *protocol.StartAnalysis:
 		l.logRequest(ev, req)
-		l.start(r, frame)
+		l.start(r, frame, now)
 	case *protocol.PushFile:
 		l.logRequest(ev, req)
-		l.apply(l.journaled(record{Op: recRequest, Frame: frame}, l.state.Push(r)))
+		l.apply(l.journaled(record{Op: recRequest, Frame: frame}, l.state.Push(r, now)))
 	case *protocol.InterruptAnalysis:
 		l.logRequest(ev, req)
 		l.apply(l.journaled(record{Op: recRequest, Frame: frame}, l.state.Interrupt(r)))
@@ -324,9 +324,9 @@ func (l *loop) logRequest(level zerolog.Level, req protocol.Request) {
 	l.log.WithLevel(level).Str("type", req.MessageType()).Str("request_id", req.ReqID()).Msg("request")
 }
 
-// start checks a start_analysis against the state, prepares output_dir, then starts or
-// queues the camera; a refused start creates nothing.
-func (l *loop) start(r *protocol.StartAnalysis, frame []byte) {
+// start checks a start_analysis (received at now) against the state, prepares
+// output_dir, then starts or queues the camera; a refused start creates nothing.
+func (l *loop) start(r *protocol.StartAnalysis, frame []byte, now time.Time) {
 	if rej := l.state.CheckStart(r); rej != nil {
 		l.send(rej)
 		return
@@ -335,7 +335,7 @@ func (l *loop) start(r *protocol.StartAnalysis, frame []byte) {
 		l.send(analysis.StartError(r, fmt.Sprintf("cannot create output_dir: %v", err)))
 		return
 	}
-	l.apply(l.journaled(record{Op: recRequest, Frame: frame}, l.state.Start(r)))
+	l.apply(l.journaled(record{Op: recRequest, Frame: frame}, l.state.Start(r, now)))
 }
 
 // apply sends a state result's reply and events, then runs its engine commands. A
@@ -410,6 +410,7 @@ func (l *loop) play(c analysis.Command) (analysis.Result, bool) {
 			l.log.Warn().Err(err).Str("output_path", c.OutputPath).Msg("cannot create the output folder")
 		}
 	}
+	sent := time.Now()
 	err := l.eng.cur.Play(ctx, engine.PlayRequest{
 		Slot: c.Slot, FileID: c.FileID, URI: c.URI, NewCamera: c.NewCamera, OutputPath: c.OutputPath,
 	})
@@ -417,11 +418,13 @@ func (l *loop) play(c analysis.Command) (analysis.Result, bool) {
 	switch {
 	case err == nil:
 		l.stalls.played(c.Slot, c.FileID, time.Now())
+		l.prom.played(c.Slot, c.FileID, sent)
 	case errors.As(err, &refused):
 		l.log.Warn().Err(err).Int("slot", c.Slot).Int64("file_id", c.FileID).Msg("engine refused play")
 		reason := "engine refused the file: " + refused.Message
-		return l.journaled(record{Op: recFailed, Slot: c.Slot, File: c.FileID, Reason: reason},
-			l.state.FileFailed(c.Slot, c.FileID, reason)), true
+		return l.prom.failures(errorClass(refused.Message), l.journaled(
+			record{Op: recFailed, Slot: c.Slot, File: c.FileID, Reason: reason},
+			l.state.FileFailed(c.Slot, c.FileID, reason))), true
 	default:
 		l.eng.lost = fmt.Errorf("%s on slot %d: %w", c.Op, c.Slot, err)
 	}
@@ -433,14 +436,22 @@ func (l *loop) handleEvent(ev engine.Event) {
 	switch ev.Kind {
 	case "file_started":
 		res = l.state.FileStarted(ev.Slot, ev.FileID)
+		if res.Ignored == "" {
+			l.prom.firstFrame(ev.Slot, ev.FileID, time.Now())
+			l.eng.probeSoon() // for the file's duration, before a short file ends
+		}
 	case "file_done":
 		l.log.Info().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Uint64("frames", ev.Frames).Msg("file done")
 		res = l.journaled(record{Op: recDone, Slot: ev.Slot, File: ev.FileID, Frames: ev.Frames},
 			l.state.FileDone(ev.Slot, ev.FileID, ev.Frames))
+		if res.Ignored == "" {
+			l.prom.ended(ev.Slot, ev.FileID, time.Now())
+		}
 	case "file_error":
 		l.log.Warn().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Str("error", ev.Error).Msg("file failed")
-		res = l.journaled(record{Op: recFailed, Slot: ev.Slot, File: ev.FileID, Reason: ev.Error},
-			l.state.FileFailed(ev.Slot, ev.FileID, ev.Error))
+		res = l.prom.failures(l.prom.engineErrorClass(ev.Slot, ev.FileID, ev.Error), l.journaled(
+			record{Op: recFailed, Slot: ev.Slot, File: ev.FileID, Reason: ev.Error},
+			l.state.FileFailed(ev.Slot, ev.FileID, ev.Error)))
 	case "stream_lost":
 		lost := ev.Lost
 		if lost == nil {
@@ -452,6 +463,9 @@ func (l *loop) handleEvent(ev engine.Event) {
 		// The engine handles the outage: the watchdog waits for its next attempt.
 		l.stalls.activity(ev.Slot, ev.FileID, time.Now(), time.Duration(lost.RetryInMS)*time.Millisecond)
 		res = l.state.StreamLost(ev.Slot, ev.FileID, lost.Reason, lost.WillRetry)
+		if !lost.WillRetry && res.Ignored == "" {
+			l.prom.gaveUpOn(ev.Slot, ev.FileID)
+		}
 	case "stream_resumed":
 		r := ev.Resumed
 		if r == nil {
@@ -491,6 +505,7 @@ func (l *loop) progress() analysis.Progress {
 			l.log.Warn().Err(err).Msg("engine progress unavailable")
 		}
 		cancel()
+		l.prom.progress(slots)
 	}
 	return func(slot int) (analysis.SlotProgress, bool) {
 		if slot < 0 || slot >= len(slots) {

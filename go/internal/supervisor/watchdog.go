@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cityeyelab/ds-analysis/go/internal/engine"
+	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
 )
 
@@ -23,6 +24,7 @@ func (l *loop) watchProgress(p progressReply) {
 	if !l.eng.up() {
 		return
 	}
+	l.prom.progress(p.slots)
 	v := l.stalls.observe(p.at, p.slots, l.state.CurrentFile)
 	for _, st := range v.stalls {
 		l.log.Warn().Int("slot", st.slot).Int64("file_id", st.file).Uint64("frames", st.frames).
@@ -56,8 +58,9 @@ func (l *loop) stopStalled(st stall, now time.Time) {
 	l.stalls.stopped(st, now)
 	reason := fmt.Sprintf("stalled: no new frame for %v (after %d frames); the stream was stopped and goes on",
 		round(st.quiet), st.frames)
-	l.apply(l.journaled(record{Op: recFailed, Slot: st.slot, File: st.file, Reason: reason},
-		l.state.FileFailed(st.slot, st.file, reason)))
+	l.apply(l.prom.failures(promexport.ErrStalled, l.journaled(
+		record{Op: recFailed, Slot: st.slot, File: st.file, Reason: reason},
+		l.state.FileFailed(st.slot, st.file, reason))))
 }
 
 // markStalls shows the slots whose stall is being handled in an analysis_status reply:
