@@ -40,8 +40,8 @@ func startCameras(t *testing.T, h *harness, seen *[]map[string]any) map[int64][]
 		h.srv.send(fmt.Sprintf(`{"type":"push_file","request_id":"p%d","stream_id":%d,"camera_id":%d,"files":[%s]}`,
 			c.cam, c.slot, c.cam, strings.Join(items, ",")))
 	}
-	// Kill only while both slots have a file in flight: a slot between two files has
-	// none for the crash report to name.
+	// Kill while both slots have a file in flight, as far as the messages read so far
+	// tell (a slot's file_done may be on its way): the report must name what played.
 	playing := map[float64]bool{}
 	reached := false
 	timeout := time.After(20 * time.Second)
@@ -67,8 +67,11 @@ func startCameras(t *testing.T, h *harness, seen *[]map[string]any) map[int64][]
 	}
 }
 
-// inFlight returns the files of a crash report's cameras_in_flight.
-func inFlight(t *testing.T, crash map[string]any) map[int64]bool {
+// inFlight returns the files of a crash report's cameras_in_flight, which must be
+// exactly the files playing when it came: started and not ended in seen (every message
+// the supervisor sent before the report). A slot between two files at that moment has
+// none.
+func inFlight(t *testing.T, crash map[string]any, seen []map[string]any) map[int64]bool {
 	t.Helper()
 	out := map[int64]bool{}
 	list, _ := crash["cameras_in_flight"].([]any)
@@ -77,8 +80,18 @@ func inFlight(t *testing.T, crash map[string]any) map[int64]bool {
 			out[int64(id)] = true
 		}
 	}
-	if len(out) != 2 {
-		t.Fatalf("cameras_in_flight %v: want a file on each slot", crash["cameras_in_flight"])
+	playing := map[int64]bool{}
+	for _, m := range seen {
+		id, _ := m["file_id"].(float64)
+		switch m["type"] {
+		case "processing_started":
+			playing[int64(id)] = true
+		case "file_done", "file_error":
+			delete(playing, int64(id))
+		}
+	}
+	if len(out) == 0 || fmt.Sprint(out) != fmt.Sprint(playing) {
+		t.Fatalf("cameras_in_flight %v: want the files playing then, %v", crash["cameras_in_flight"], playing)
 	}
 	return out
 }
@@ -103,6 +116,7 @@ func restartDrill(t *testing.T, sig syscall.Signal, within time.Duration) {
 	}
 	crash := h.srv.expect("engine_crashed", &seen)
 	noticed := time.Since(t0)
+	before := seen // what was sent before the report
 	back := h.srv.expect("engine_restarted", &seen)
 	ready := time.Since(t0)
 	t.Logf("%v: engine_crashed after %v, engine_restarted after %v (ready_ms %v)", sig, noticed, ready, back["ready_ms"])
@@ -115,7 +129,7 @@ func restartDrill(t *testing.T, sig syscall.Signal, within time.Duration) {
 	if crash["restarting"] != true || crash["signal"] != "SIGKILL" || crash["restart_count"] != float64(1) {
 		t.Fatalf("engine_crashed %v", crash)
 	}
-	crashed := inFlight(t, crash)
+	crashed := inFlight(t, crash, before)
 	seen = append(seen, h.srv.expect("analysis_complete", &seen))
 	seen = append(seen, h.srv.expect("analysis_complete", &seen))
 	checkOutcome(t, seen, cams, crashed)
