@@ -40,6 +40,8 @@
 #include "gstnvdsmeta.h"
 #include "nvds_version.h"
 
+#include "ds-live.h"
+#include "ds-path-check.h"
 #include "ds-shim.h"
 #include "ds-slot-core.h"
 #include "ds-slot-gst.h"

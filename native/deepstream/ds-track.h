@@ -26,6 +26,7 @@
 
 #include "ds-shim.h"
 #include "ds-slot-core.h"
+#include "ds-slot-output.h"
 
 G_BEGIN_DECLS
 

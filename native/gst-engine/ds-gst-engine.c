@@ -33,6 +33,8 @@
 #include <time.h>
 
 #include "ds-config.h"
+#include "ds-live.h"
+#include "ds-path-check.h"
 #include "ds-shim.h"
 #include "ds-slot-book.h"
 #include "ds-slot-gst.h"

@@ -14,7 +14,7 @@
 #include <glib.h>
 
 #include "ds-shim.h"
-#include "ds-slot-core.h"
+#include "ds-slot-output.h"
 
 G_BEGIN_DECLS
 

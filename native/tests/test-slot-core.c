@@ -13,7 +13,10 @@
 #include <glib/gstdio.h>
 #include <gst/gst.h>
 
+#include "ds-live.h"
+#include "ds-path-check.h"
 #include "ds-slot-core.h"
+#include "ds-slot-output.h"
 #include "ds-slot-gst.h"
 #include "ds-test-tmp.h"
 
