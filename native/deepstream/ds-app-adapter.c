@@ -43,6 +43,7 @@
 #include "ds-live.h"
 #include "ds-path-check.h"
 #include "ds-shim.h"
+#include "ds-slot-config.h"
 #include "ds-slot-core.h"
 #include "ds-slot-gst.h"
 #include "ds-track.h"
@@ -396,8 +397,7 @@ live_lost (DsAdapterSlot *s, const gchar *reason, gboolean refusal)
   ds_shim_emit_stream_lost (ad->shim, (gint) s->index, file_id, reason, loss.will_retry,
       loss.attempt, loss.retry_in_ms);
   if (!loss.will_retry) {
-    text = refusal ? g_strdup_printf ("%s: not retried", reason) :
-        g_strdup_printf ("stream lost: %s (gave up after %u attempts)", reason, loss.attempt);
+    text = ds_live_loss_text (reason, refusal, &loss);
     end_source (s, text, TRUE);
     g_free (text);
     return;
@@ -587,8 +587,7 @@ on_tick (gpointer data)
     if (expired)
       finish_slot (s);
     if (stalled) {
-      gchar *text = g_strdup_printf (connecting ? "no video frame within %d ms" :
-          "stalled: no video frame for %d ms", s->opts.stall_ms);
+      gchar *text = ds_slot_stall_text (connecting, s->opts.stall_ms);
       live_lost (s, text, FALSE);
       g_free (text);
     }
@@ -1207,7 +1206,7 @@ config_gpu_ids (const NvDsConfig *config)
     g_array_append_val (ids, config->primary_gie_config.gpu_id);
   if (config->tracker_config.enable)
     g_array_append_val (ids, config->tracker_config.gpu_id);
-  out = ds_track_gpu_ids ((const guint *) (gpointer) ids->data, ids->len);
+  out = ds_slot_gpu_ids ((const guint *) (gpointer) ids->data, ids->len);
   g_array_unref (ids);
   return out;
 }
@@ -1231,67 +1230,34 @@ detach_stdin (void)
   return fds[1];
 }
 
-/* Each slot's live-source options from its [sourceK] group (ds_live_options_parse), the
- * groups taken as deepstream-app numbers its sources: enabled ones in file order, a
- * type=3 group for each of its num-sources. FALSE (why filled) on a bad value. */
+/* Each slot's live-source options from the -c config, its slots numbered as
+ * deepstream-app numbers its sources (ds_slot_config_sources). FALSE (why filled) on a
+ * bad value. */
 static gboolean
 load_live_options (DsAdapter *ad, const gchar *config_path, GString *why)
 {
   GKeyFile *kf = g_key_file_new ();
-  gchar **groups = NULL;
+  GArray *slots = NULL;
   GError *err = NULL;
-  guint slot = 0;
-  gboolean ok = TRUE;
 
   for (guint i = 0; i < ad->n_slots; i++)
     ds_live_options_init (&ad->slots[i].opts);
-  if (!g_key_file_load_from_file (kf, config_path, G_KEY_FILE_NONE, &err)) {
+  if (!g_key_file_load_from_file (kf, config_path, G_KEY_FILE_NONE, &err))
     g_string_append_printf (why, "%s: %s", config_path, err->message);
-    ok = FALSE;
-    goto out;
+  else if ((slots = ds_slot_config_sources (kf, &err)) == NULL)
+    g_string_append (why, err->message);
+  else {
+    for (guint i = 0; i < ad->n_slots && i < slots->len; i++)
+      ad->slots[i].opts = g_array_index (slots, DsLiveOptions, i);
+    if (slots->len < ad->n_slots)
+      g_warning ("live options: %u of %u slots matched to [sourceK] groups, the others "
+          "take the defaults", slots->len, ad->n_slots);
   }
-  groups = g_key_file_get_groups (kf, NULL);
-  for (gchar **g = groups; *g != NULL && ok; g++) {
-    DsLiveOptions opts;
-    gint n = 1;
-
-    if (!g_str_has_prefix (*g, "source") || !g_ascii_isdigit ((*g)[6])
-        || g_key_file_get_integer (kf, *g, "enable", NULL) == 0)
-      continue;
-    if (g_key_file_get_integer (kf, *g, "type", NULL) == NV_DS_SOURCE_URI_MULTIPLE)
-      n = MAX (1, g_key_file_get_integer (kf, *g, "num-sources", NULL));
-    if (!ds_live_options_parse (kf, *g, &opts, &err)) {
-      g_string_append (why, err->message);
-      ok = FALSE;
-      break;
-    }
-    for (gint k = 0; k < n && slot < ad->n_slots; k++)
-      ad->slots[slot++].opts = opts;
-  }
-  if (ok && slot != ad->n_slots)
-    g_warning ("live options: %u of %u slots matched to [sourceK] groups, the others "
-        "take the defaults", slot, ad->n_slots);
-out:
+  if (slots != NULL)
+    g_array_unref (slots);
   g_clear_error (&err);
-  g_strfreev (groups);
   g_key_file_unref (kf);
-  return ok;
-}
-
-/* rtspsrc takes the slot's select-rtp-protocol and latency (after the stock callback,
- * so ours wins; the stock one reads the same keys). */
-static void
-on_source_setup (GstElement *dec, GstElement *source, gpointer user_data)
-{
-  DsAdapterSlot *s = user_data;
-  GstElementFactory *f = gst_element_get_factory (source);
-
-  (void) dec;
-  if (f == NULL || g_strcmp0 (GST_OBJECT_NAME (f), "rtspsrc") != 0)
-    return;
-  /* GstRTSPLowerTrans: 4 = TCP; 0 = UDP | UDP multicast | TCP. */
-  g_object_set (source, "protocols", s->opts.rtp_protocols == 4 ? 4u : 7u,
-      "latency", (guint) s->opts.latency_ms, NULL);
+  return why->len == 0;
 }
 
 static gboolean
@@ -1401,9 +1367,11 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
     return FALSE;
   }
   g_string_free (why, TRUE);
+  /* rtspsrc takes the slot's select-rtp-protocol and latency (after the stock callback,
+   * so ours wins; the stock one reads the same keys). */
   for (guint i = 0; i < ad->n_slots; i++)
     g_signal_connect (ad->slots[i].src->src_elem, "source-setup",
-        G_CALLBACK (on_source_setup), &ad->slots[i]);
+        G_CALLBACK (ds_slot_on_source_setup), &ad->slots[i].opts);
 
   gpu_ids = config_gpu_ids (&app->config);
   ad->shim = ds_shim_new (&adapter_vtable, ad, ad->n_slots, config_path,

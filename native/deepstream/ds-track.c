@@ -354,34 +354,6 @@ ds_track_format_object (GString *out, const DsTrackObject *obj, guint64 file_fra
       camera_frame, pts_ns >= 0 ? pts_ns : -1, obj->class_id);
 }
 
-static gint
-cmp_int (gconstpointer a, gconstpointer b)
-{
-  gint x = *(const gint *) a, y = *(const gint *) b;
-  return (x > y) - (x < y);
-}
-
-GArray *
-ds_track_gpu_ids (const guint *ids, guint n_ids)
-{
-  GArray *out = g_array_new (FALSE, FALSE, sizeof (gint));
-
-  for (guint i = 0; i < n_ids; i++) {
-    gint id = (gint) MIN (ids[i], (guint) G_MAXINT);
-    gboolean known = FALSE;
-    for (guint j = 0; j < out->len && !known; j++)
-      known = g_array_index (out, gint, j) == id;
-    if (!known)
-      g_array_append_val (out, id);
-  }
-  if (out->len == 0) {
-    gint zero = 0;
-    g_array_append_val (out, zero);
-  }
-  g_array_sort (out, cmp_int);
-  return out;
-}
-
 gchar *
 ds_track_config_arg (const gchar *const *argv, gint argc)
 {

@@ -175,9 +175,6 @@ void ds_track_format_object (GString *out, const DsTrackObject *obj, guint64 fil
  * reset of a new camera only drops tracks when tracking-id-reset-mode has bit 0 set. */
 const gchar *ds_track_check_tracker (gboolean enabled, guint tracking_id_reset_mode);
 
-/* Distinct GPU ids in ascending order ([0] when there are none). */
-GArray *ds_track_gpu_ids (const guint *ids, guint n_ids);
-
 /* The deepstream-app config file named on a command line (-c X, -cX, --cfg-file X,
  * --cfg-file=X; the first one wins), or NULL. */
 gchar *ds_track_config_arg (const gchar *const *argv, gint argc);

@@ -258,21 +258,6 @@ on_no_more_pads (GstElement *dec, gpointer user_data)
     queue_event (slot->engine, slot, gen, DS_EV_ERROR, 0, "no video stream");
 }
 
-/* rtspsrc takes the slot's [sourceK] options (select-rtp-protocol, latency). */
-static void
-on_source_setup (GstElement *dec, GstElement *source, gpointer user_data)
-{
-  DsSlot *slot = user_data;
-  GstElementFactory *f = gst_element_get_factory (source);
-  (void) dec;
-
-  if (f == NULL || g_strcmp0 (GST_OBJECT_NAME (f), "rtspsrc") != 0)
-    return;
-  /* GstRTSPLowerTrans: 0 = UDP | UDP multicast | TCP, as deepstream-app reads it. */
-  g_object_set (source, "protocols", slot->opts->rtp_protocols == 4 ? 4u : 7u,
-      "latency", (guint) slot->opts->latency_ms, NULL);
-}
-
 /* Software decoders get DS_GST_DECODER_THREADS threads (default 1, 0 = libav's auto):
  * the slots are the parallelism, and a per-file thread pool costs start-up time and,
  * with frame threading, frames of latency before the first picture — the switch gap. */
@@ -387,8 +372,7 @@ live_lost (DsEngine *engine, DsSlot *slot, const gchar *reason, gboolean refusal
   ds_shim_emit_stream_lost (engine->shim, (gint) slot->index, file_id, reason,
       loss.will_retry, loss.attempt, loss.retry_in_ms);
   if (!loss.will_retry) {
-    gchar *text = refusal ? g_strdup_printf ("%s: not retried", reason) :
-        g_strdup_printf ("stream lost: %s (gave up after %u attempts)", reason, loss.attempt);
+    gchar *text = ds_live_loss_text (reason, refusal, &loss);
     slot_fail (engine, slot, file_id, text);
     g_free (text);
     return;
@@ -458,8 +442,7 @@ on_watchdog (gpointer data)
     g_mutex_lock (&slot->lock);
     if (slot->book.state == DS_SLOT_PLAYING && slot->live.active) {
       if (ds_live_stalled (&slot->live, slot->opts, now, &connecting))
-        text = g_strdup_printf (connecting ? "no video frame within %d ms" :
-            "stalled: no video frame for %d ms", slot->opts->stall_ms);
+        text = ds_slot_stall_text (connecting, slot->opts->stall_ms);
       g_mutex_unlock (&slot->lock);
       if (text != NULL)
         live_lost (engine, slot, text, FALSE);
@@ -468,9 +451,7 @@ on_watchdog (gpointer data)
     }
     last = slot->book.last_mono_ns >= 0 ? slot->book.last_mono_ns : slot->play_mono_ns;
     if (slot->book.state == DS_SLOT_PLAYING && !slot->checking && now - last > engine->stall_ns) {
-      text = g_strdup_printf (slot->book.frames == 0 ?
-          "no video frame within %" G_GINT64_FORMAT " ms" :
-          "stalled: no video frame for %" G_GINT64_FORMAT " ms",
+      text = ds_slot_stall_text (slot->book.frames == 0,
           engine->stall_ns / G_GINT64_CONSTANT (1000000));
       file_id = slot->book.file_id;
       ds_slot_book_end (&slot->book, FALSE, NULL);
@@ -777,8 +758,10 @@ engine_build (DsEngine *engine, GError **error)
         GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_sink_probe, slot, NULL);
     g_signal_connect (slot->dec, "pad-added", G_CALLBACK (on_pad_added), slot);
     g_signal_connect (slot->dec, "no-more-pads", G_CALLBACK (on_no_more_pads), slot);
-    g_signal_connect (slot->dec, "source-setup", G_CALLBACK (on_source_setup), slot);
     slot->opts = &engine->config->live[i];
+    /* rtspsrc takes the slot's [sourceK] options (select-rtp-protocol, latency). */
+    g_signal_connect (slot->dec, "source-setup", G_CALLBACK (ds_slot_on_source_setup),
+        (gpointer) slot->opts);
     slot->path_check = ds_path_check_new (engine->context, DS_PATH_CHECK_TIMEOUT_MS);
   }
   g_signal_connect (engine->pipeline, "deep-element-added", G_CALLBACK (on_deep_element_added),

@@ -13,59 +13,6 @@ ds_live_options_init (DsLiveOptions *opts)
   opts->stall_ms = 5000;
 }
 
-/* An integer key within min..max; absent → def. */
-static gboolean
-key_int (GKeyFile *kf, const gchar *group, const gchar *key, gint def, gint min, gint max,
-    gint *out, GError **error)
-{
-  GError *err = NULL;
-
-  *out = def;
-  if (!g_key_file_has_key (kf, group, key, NULL))
-    return TRUE;
-  *out = g_key_file_get_integer (kf, group, key, &err);
-  if (err != NULL) {
-    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-        "[%s] %s: %s", group, key, err->message);
-    g_error_free (err);
-    return FALSE;
-  }
-  if (*out < min || *out > max) {
-    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-        "[%s] %s: %d out of range (%d..%d)", group, key, *out, min, max);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-gboolean
-ds_live_options_parse (GKeyFile *kf, const gchar *group, DsLiveOptions *opts,
-    GError **error)
-{
-  DsLiveOptions def;
-  gint interval, stall;
-
-  ds_live_options_init (&def);
-  if (!key_int (kf, group, "select-rtp-protocol", def.rtp_protocols, 0, 4,
-          &opts->rtp_protocols, error) ||
-      !key_int (kf, group, "latency", def.latency_ms, 0, 60000, &opts->latency_ms, error) ||
-      !key_int (kf, group, "rtsp-reconnect-interval-sec", def.retry_ms / 1000, 0, 3600,
-          &interval, error) ||
-      !key_int (kf, group, "rtsp-reconnect-attempts", def.attempts, -1, 1000000,
-          &opts->attempts, error) ||
-      !key_int (kf, group, "live-stall-sec", def.stall_ms / 1000, 1, 3600, &stall, error))
-    return FALSE;
-  if (opts->rtp_protocols != 0 && opts->rtp_protocols != 4) {
-    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-        "[%s] select-rtp-protocol: %d is neither 0 (UDP+TCP) nor 4 (TCP)", group,
-        opts->rtp_protocols);
-    return FALSE;
-  }
-  opts->retry_ms = interval * 1000;
-  opts->stall_ms = stall * 1000;
-  return TRUE;
-}
-
 gboolean
 ds_live_uri_is_live (const gchar *uri)
 {
@@ -194,6 +141,17 @@ ds_live_progress (const DsLive *live, gint64 now_ns, DsLiveProgress *out)
     count++;
   }
   out->fps = (gdouble) count * 1e9 / (gdouble) window;
+}
+
+gchar *
+ds_live_loss_text (const gchar *reason, gboolean refusal, const DsLiveLoss *loss)
+{
+  if (loss->will_retry)
+    return NULL;
+  if (refusal)
+    return g_strdup_printf ("%s: not retried", reason);
+  return g_strdup_printf ("stream lost: %s (gave up after %u attempts)", reason,
+      loss->attempt);
 }
 
 gchar *

@@ -29,12 +29,6 @@ typedef struct {
 /* The defaults: TCP, 100 ms, 1 s, forever, 5 s. */
 void ds_live_options_init (DsLiveOptions *opts);
 
-/* The options of one [sourceK] group: select-rtp-protocol 0 or 4, latency 0..60000,
- * rtsp-reconnect-interval-sec 0..3600, rtsp-reconnect-attempts -1..1000000,
- * live-stall-sec 1..3600; an absent key is the default. FALSE with `[group] key: why`. */
-gboolean ds_live_options_parse (GKeyFile *kf, const gchar *group, DsLiveOptions *opts,
-    GError **error);
-
 /* TRUE for rtsp://, rtsps://, http://, https://, udp:// (case-insensitive scheme). */
 gboolean ds_live_uri_is_live (const gchar *uri);
 
@@ -93,6 +87,11 @@ void ds_live_retry (DsLive *live, gint64 now_ns);
 gboolean ds_live_stalled (const DsLive *live, const DsLiveOptions *opts, gint64 now_ns,
     gboolean *connecting);
 void ds_live_progress (const DsLive *live, gint64 now_ns, DsLiveProgress *out);
+
+/* The file_error text of a loss that ends the file (!loss->will_retry), NULL when a re-play
+ * follows: `<reason>: not retried` for a refusal, else `stream lost: <reason> (gave up
+ * after <N> attempts)`. */
+gchar *ds_live_loss_text (const gchar *reason, gboolean refusal, const DsLiveLoss *loss);
 
 /* The error text of a refusal that is not retried: `<scheme>: unauthorized (401)`,
  * `forbidden (403)`, `not found (404)`; scheme is `rtsp` for rtsp(s)://, else `http`. */

@@ -10,6 +10,13 @@ ds_slot_set_busy (GError **error, guint index, gint64 file_id)
       G_GINT64_FORMAT ")", index, file_id);
 }
 
+gchar *
+ds_slot_stall_text (gboolean no_frame_yet, gint64 ms)
+{
+  return g_strdup_printf (no_frame_yet ? "no video frame within %" G_GINT64_FORMAT " ms" :
+      "stalled: no video frame for %" G_GINT64_FORMAT " ms", ms);
+}
+
 typedef struct {
   DsSlotCall call;
   DsSlotCallFunc func;

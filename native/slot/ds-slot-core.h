@@ -27,6 +27,11 @@ typedef enum {
 /* Refuses a request on a slot that is playing (or draining) file_id. */
 void ds_slot_set_busy (GError **error, guint index, gint64 file_id);
 
+/* The text a slot fails or loses its stream with when no frame came for `ms`:
+ * `no video frame within <ms> ms` before the first frame (of the file, or of the current
+ * connection attempt of a live source), else `stalled: no video frame for <ms> ms`. */
+gchar *ds_slot_stall_text (gboolean no_frame_yet, gint64 ms);
+
 typedef struct _DsSlotCall DsSlotCall;
 typedef void (*DsSlotCallFunc) (const DsSlotCall *call);
 

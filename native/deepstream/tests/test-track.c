@@ -581,23 +581,6 @@ test_format_object (void)
 }
 
 static void
-test_gpu_ids (void)
-{
-  const guint ids[] = { 1, 0, 1, 3, 0 };
-  GArray *a = ds_track_gpu_ids (ids, G_N_ELEMENTS (ids));
-
-  g_assert_cmpuint (a->len, ==, 3);
-  g_assert_cmpint (g_array_index (a, gint, 0), ==, 0);
-  g_assert_cmpint (g_array_index (a, gint, 1), ==, 1);
-  g_assert_cmpint (g_array_index (a, gint, 2), ==, 3);
-  g_array_unref (a);
-  a = ds_track_gpu_ids (NULL, 0);
-  g_assert_cmpuint (a->len, ==, 1);
-  g_assert_cmpint (g_array_index (a, gint, 0), ==, 0);
-  g_array_unref (a);
-}
-
-static void
 test_config_arg (void)
 {
   const struct {
@@ -688,7 +671,6 @@ main (int argc, char **argv)
   ADD ("restart-camera-mid-file", test_restart_camera_mid_file);
 #undef ADD
   g_test_add_func ("/track/format-object", test_format_object);
-  g_test_add_func ("/track/gpu-ids", test_gpu_ids);
   g_test_add_func ("/track/config-arg", test_config_arg);
   g_test_add_func ("/track/watch-decide", test_watch_decide);
   g_test_add_func ("/track/check-tracker", test_check_tracker);
