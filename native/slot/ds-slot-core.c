@@ -3,13 +3,6 @@
 
 G_DEFINE_QUARK (ds-slot-error-quark, ds_slot_error)
 
-void
-ds_slot_set_busy (GError **error, guint index, gint64 file_id)
-{
-  g_set_error (error, DS_SLOT_ERROR, DS_SLOT_ERROR_BUSY, "slot %u busy (file %"
-      G_GINT64_FORMAT ")", index, file_id);
-}
-
 gchar *
 ds_slot_stall_text (gboolean no_frame_yet, gint64 ms)
 {

@@ -19,13 +19,10 @@ G_BEGIN_DECLS
 GQuark ds_slot_error_quark (void);
 
 typedef enum {
-  DS_SLOT_ERROR_BUSY,     /* `slot 0 busy (file 12)` */
+  DS_SLOT_ERROR_BUSY,     /* `slot 0 busy (file 12)` (ds-slot-book.h) */
   DS_SLOT_ERROR_OUTPUT,   /* `cannot open output …` / `cannot write output …` */
   DS_SLOT_ERROR_PIPELINE, /* the engine cannot build or start its pipeline */
 } DsSlotError;
-
-/* Refuses a request on a slot that is playing (or draining) file_id. */
-void ds_slot_set_busy (GError **error, guint index, gint64 file_id);
 
 /* The text a slot fails or loses its stream with when no frame came for `ms`:
  * `no video frame within <ms> ms` before the first frame (of the file, or of the current

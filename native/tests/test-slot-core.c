@@ -185,20 +185,6 @@ test_output_write_failure (Fixture *f, gconstpointer data)
   g_free (path);
 }
 
-static void
-test_busy (void)
-{
-  GError *err = NULL;
-
-  ds_slot_set_busy (&err, 0, 12);
-  g_assert_error (err, DS_SLOT_ERROR, DS_SLOT_ERROR_BUSY);
-  g_assert_cmpstr (err->message, ==, "slot 0 busy (file 12)");
-  g_clear_error (&err);
-  ds_slot_set_busy (&err, 3, -1);
-  g_assert_cmpstr (err->message, ==, "slot 3 busy (file -1)");
-  g_clear_error (&err);
-}
-
 /* ---------- main-loop calls ---------- */
 
 typedef struct {
@@ -907,7 +893,6 @@ main (int argc, char **argv)
   ADD ("real-bus-error", test_real_bus_error);
   ADD ("path-check-local", test_path_check_local);
 #undef ADD
-  g_test_add_func ("/slot-core/busy", test_busy);
   g_test_add_func ("/slot-core/call-queue", test_call_queue);
   g_test_add_func ("/slot-core/call-is-current", test_call_is_current);
   g_test_add_func ("/slot-core/path-check-deadline", test_path_check_deadline);
