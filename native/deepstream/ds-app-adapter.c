@@ -1425,7 +1425,8 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
   /* One thread per slot for the process life: no thread (and malloc arena) per switch. */
   ad->stopper = g_thread_pool_new (stopper_run, ad, (gint) ad->n_slots, TRUE, NULL);
   for (guint i = 0; i < ad->n_slots; i++)
-    ad->slots[i].path_check = ds_path_check_new (NULL, DS_PATH_CHECK_TIMEOUT_MS);
+    ad->slots[i].path_check = ds_path_check_new (NULL, DS_PATH_CHECK_TIMEOUT_MS,
+        ds_path_check_local, NULL);
   gst_bus_set_sync_handler (ad->bus, on_bus_sync, ad, NULL);
   ad->tick_id = g_timeout_add (TICK_INTERVAL_MS, on_tick, ad);
   ad->sigterm_id = g_unix_signal_add (SIGTERM, on_sigterm, ad);

@@ -730,7 +730,8 @@ engine_build (DsEngine *engine, GError **error)
     /* rtspsrc takes the slot's [sourceK] options (select-rtp-protocol, latency). */
     g_signal_connect (slot->dec, "source-setup", G_CALLBACK (ds_slot_on_source_setup),
         (gpointer) slot->opts);
-    slot->path_check = ds_path_check_new (engine->context, DS_PATH_CHECK_TIMEOUT_MS);
+    slot->path_check = ds_path_check_new (engine->context, DS_PATH_CHECK_TIMEOUT_MS,
+        ds_path_check_local, NULL);
   }
   g_signal_connect (engine->pipeline, "deep-element-added", G_CALLBACK (on_deep_element_added),
       engine);

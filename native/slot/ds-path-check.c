@@ -70,7 +70,7 @@ ds_path_check_local (const gchar *path, gpointer data)
 }
 
 DsPathCheck *
-ds_path_check_new_full (GMainContext *context, guint timeout_ms, DsPathCheckFunc func,
+ds_path_check_new (GMainContext *context, guint timeout_ms, DsPathCheckFunc func,
     gpointer data)
 {
   DsPathCheck *pc = g_new0 (DsPathCheck, 1);
@@ -84,12 +84,6 @@ ds_path_check_new_full (GMainContext *context, guint timeout_ms, DsPathCheckFunc
   g_mutex_init (&pc->lock);
   g_cond_init (&pc->cond);
   return pc;
-}
-
-DsPathCheck *
-ds_path_check_new (GMainContext *context, guint timeout_ms)
-{
-  return ds_path_check_new_full (context, timeout_ms, ds_path_check_local, NULL);
 }
 
 /* The latest check is answered (text) or dropped (done NULL); pc->lock held. */
@@ -198,14 +192,6 @@ ds_path_check_start (DsPathCheck *pc, const gchar *uri, DsSlotCallFunc done,
   pc->deadline = g_timeout_source_new (pc->timeout_ms);
   g_source_set_callback (pc->deadline, on_path_deadline, d, free_deadline);
   g_source_attach (pc->deadline, pc->context);
-  g_mutex_unlock (&pc->lock);
-}
-
-void
-ds_path_check_cancel (DsPathCheck *pc)
-{
-  g_mutex_lock (&pc->lock);
-  answer_locked (pc, NULL, FALSE);
   g_mutex_unlock (&pc->lock);
 }
 

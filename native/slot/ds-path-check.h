@@ -20,7 +20,7 @@ G_BEGIN_DECLS
 typedef struct _DsPathCheck DsPathCheck;
 
 /* The check itself, run on the worker: NULL when GStreamer may open path, else the
- * reason (freed by the caller). ds_path_check_new uses ds_path_check_local. */
+ * reason (freed by the caller). */
 typedef gchar *(*DsPathCheckFunc) (const gchar *path, gpointer data);
 
 /* stat() and open(O_RDONLY | O_NONBLOCK) without blocking on a FIFO: `not a regular file:
@@ -28,10 +28,9 @@ typedef gchar *(*DsPathCheckFunc) (const gchar *path, gpointer data);
  * a path stat() cannot read (a missing file: GStreamer says why). */
 gchar *ds_path_check_local (const gchar *path, gpointer data);
 
-/* Answers on context's main loop (NULL: the global default), within timeout_ms. */
-DsPathCheck *ds_path_check_new (GMainContext *context, guint timeout_ms);
-/* The same with another check function (tests). */
-DsPathCheck *ds_path_check_new_full (GMainContext *context, guint timeout_ms,
+/* Runs func (ds_path_check_local for the engines) on a worker and answers on context's
+ * main loop (NULL: the global default), within timeout_ms. */
+DsPathCheck *ds_path_check_new (GMainContext *context, guint timeout_ms,
     DsPathCheckFunc func, gpointer data);
 
 /* Checks the local file of a `file:` uri; done (call) then runs on the main loop, always
@@ -39,13 +38,11 @@ DsPathCheck *ds_path_check_new_full (GMainContext *context, guint timeout_ms,
  * `not a regular file: <path>`, or `path did not answer within <timeout> ms: <path>`
  * when the worker did not answer in time (it may still be stuck; a later check waits
  * for it within its own deadline). Any other uri is answered at once (text NULL). A new
- * check replaces an unanswered one, whose done is then never called; so does
- * ds_path_check_cancel. Main loop only. */
+ * check replaces an unanswered one, whose done is then never called. Main loop only. */
 void ds_path_check_start (DsPathCheck *pc, const gchar *uri, DsSlotCallFunc done,
     const DsSlotCall *call);
-void ds_path_check_cancel (DsPathCheck *pc);
 
-/* Cancels, then frees: joins an idle worker; a worker stuck in the kernel is left to
+/* Drops an unanswered check (its done is never called), then frees: joins an idle worker; a worker stuck in the kernel is left to
  * finish on its own and frees what it still uses. Never blocks. Main loop only. */
 void ds_path_check_free (DsPathCheck *pc);
 

@@ -9,17 +9,11 @@
 #include <unistd.h>
 
 void
-ds_slot_output_init (DsSlotOutput *out)
-{
-  memset (out, 0, sizeof (*out));
-}
-
-void
 ds_slot_output_clear (DsSlotOutput *out)
 {
   ds_slot_output_close (out, NULL);
   g_free (out->path);
-  ds_slot_output_init (out);
+  memset (out, 0, sizeof (*out));
 }
 
 static FILE *

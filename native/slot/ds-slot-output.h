@@ -15,11 +15,9 @@ typedef struct {
   FILE *file;   /* NULL = closed or none */
   gchar *path;  /* of the last file opened, kept after close for messages */
   gint errsv;   /* first write error (errno), 0 = none */
-} DsSlotOutput;
+} DsSlotOutput; /* zero-initialised: a closed output */
 
-/* Zero-initialised memory is a closed output too. */
-void ds_slot_output_init (DsSlotOutput *out);
-/* Closes without a report and frees the path. */
+/* Closes without a report and frees the path: a closed output again. */
 void ds_slot_output_clear (DsSlotOutput *out);
 
 /* Creates (truncates) path for writing, without blocking: anything but a regular file

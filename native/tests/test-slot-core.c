@@ -30,8 +30,7 @@ static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
   (void) data;
-  f->dir = ds_test_tmp_new ("ds-slot-core-XXXXXX");
-  ds_slot_output_init (&f->out);
+  f->dir = ds_test_tmp_new ("ds-slot-core-XXXXXX"); /* f->out: zeroed, a closed output */
 }
 
 static void
@@ -287,7 +286,7 @@ test_path_check_local (Fixture *f, gconstpointer data)
   g_assert_true (g_file_set_contents (file, "x", 1, NULL));
   g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
 
-  pc = ds_path_check_new (c.context, 5000);
+  pc = ds_path_check_new (c.context, 5000, ds_path_check_local, NULL);
   for (guint i = 0; i < G_N_ELEMENTS (paths); i++) {
     gchar *uri = g_filename_to_uri (paths[i], NULL, NULL);
     gchar *want = i == 0 || i == 3 ? g_strdup ("-") :
@@ -386,7 +385,7 @@ test_path_check_deadline (void)
   g_mutex_init (&c.lock);
   g_mutex_init (&b.lock);
   g_cond_init (&b.cond);
-  pc = ds_path_check_new_full (c.context, 100, blocking_check, &b);
+  pc = ds_path_check_new (c.context, 100, blocking_check, &b);
 
   /* Stuck in the "kernel": the deadline answers, on time. */
   t0 = g_get_monotonic_time ();
@@ -416,12 +415,11 @@ test_path_check_deadline (void)
   g_assert_cmpuint (b.threads, ==, 1);
   g_assert_cmpuint (b.calls, ==, 2); /* b.mp4 was answered by its deadline, never run */
 
-  /* A new check replaces an unanswered one; a cancelled one is never answered. */
+  /* A new check replaces an unanswered one, which is never answered. */
   release (&b, FALSE);
   ds_path_check_start (pc, "file:///blocked/d.mp4", record_call, &(DsSlotCall) {
       .owner = &c, .generation = 4 });
   await_blocker (&b, 3, 2);
-  ds_path_check_cancel (pc);
   ds_path_check_start (pc, "rtsp://127.0.0.1/e", record_call, &(DsSlotCall) {
       .owner = &c, .generation = 5 });
   await_calls (&c, 4);
