@@ -16,8 +16,8 @@
  * may hold the decoder's surfaces until then). Every decision that needs no DeepStream
  * lives in ds-track.c.
  *
- * Threads: probes run on streaming threads and only touch the slots' books (DsTrackSlot) under
- * `lock`, then hand work to the main loop. A slot is taken down (to NULL) on a worker
+ * Threads: probes run on streaming threads and only touch the slots' books (DsTrackSlot)
+ * under `lock`, then hand work to the main loop. A slot is taken down (to NULL) on a worker
  * thread: a decoder may wait there for surfaces still held downstream, and the main loop
  * must not wait with it; the slot restarts on the main loop once it is down. Other state
  * changes happen on the main loop, never with `lock` held (a state change joins
@@ -161,7 +161,6 @@ call_is_current (const DsSlotCall *c, guint phases)
   g_mutex_unlock (&ad->lock);
   return ok;
 }
-
 
 /* ---------- slot control (main loop) ---------- */
 

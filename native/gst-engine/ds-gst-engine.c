@@ -20,7 +20,7 @@
  *
  * A live uri (rtsp, http, udp) plays until stopped: its EOS, error or stall (the slot's
  * live-stall-sec) is a loss, answered by a re-play of the same uri from a main-loop timer
- * with back-off (DsLive in ds-slot-core.h); 401/403/404 refusals end it at once. */
+ * with back-off (DsLive in ds-live.h); 401/403/404 refusals end it at once. */
 #include <errno.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
@@ -177,8 +177,8 @@ on_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
         if (GST_CLOCK_TIME_IS_VALID (st))
           pos = (gint64) st;
       }
-      first |= ds_gst_output_frame (&slot->book,
-          GST_CLOCK_TIME_IS_VALID (pts) ? (gint64) pts : -1, pos, mono) == DS_SLOT_FRAME_FIRST;
+      first |= ds_gst_output_frame (&slot->book, GST_CLOCK_TIME_IS_VALID (pts) ?
+          (gint64) pts : -1, pos, mono) == DS_SLOT_FRAME_FIRST;
     }
     gen = slot->book.generation;
     g_mutex_unlock (&slot->lock);

@@ -42,8 +42,9 @@ DsPathCheck *ds_path_check_new (GMainContext *context, guint timeout_ms,
 void ds_path_check_start (DsPathCheck *pc, const gchar *uri, DsSlotCallFunc done,
     const DsSlotCall *call);
 
-/* Drops an unanswered check (its done is never called), then frees: joins an idle worker; a worker stuck in the kernel is left to
- * finish on its own and frees what it still uses. Never blocks. Main loop only. */
+/* Drops an unanswered check (its done is never called), then frees: joins an idle worker;
+ * a worker stuck in the kernel is left to finish on its own and frees what it still uses.
+ * Never blocks. Main loop only. */
 void ds_path_check_free (DsPathCheck *pc);
 
 G_END_DECLS

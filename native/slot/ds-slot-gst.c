@@ -45,7 +45,7 @@ ds_slot_on_source_setup (GstElement *decodebin, GstElement *source, gpointer opt
   (void) decodebin;
   if (f == NULL || g_strcmp0 (GST_OBJECT_NAME (f), "rtspsrc") != 0)
     return;
-  /* GstRTSPLowerTrans: 4 = TCP; 0 = UDP | UDP multicast | TCP, as deepstream-app reads it. */
+  /* GstRTSPLowerTrans: 4 = TCP; select-rtp-protocol 0 = UDP | UDP multicast | TCP. */
   g_object_set (source, "protocols", opts->rtp_protocols == 4 ? 4u : 7u,
       "latency", (guint) opts->latency_ms, NULL);
 }

@@ -42,7 +42,8 @@ play_frames (DsSlotBook *b, gint64 file_id, gboolean new_camera, const gchar *ou
         i == 0 ? DS_SLOT_FRAME_FIRST : DS_SLOT_FRAME_COUNTED);
 }
 
-/* idle → starting → playing → draining → idle; the generation changes at each end. */
+/* idle → starting → playing → draining → idle; the generation changes at each step
+ * that ends something. */
 static void
 test_phases (Fixture *f, gconstpointer data)
 {
