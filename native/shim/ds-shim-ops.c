@@ -237,7 +237,7 @@ op_shutdown (DsShim *shim, DsRequest *r)
 
 static const struct {
   const gchar *name;
-  void (*handle) (DsShim *, DsRequest *);
+  DsShimOp handle;
 } ops[] = {
   { "hello", op_hello },
   { "play", op_play },
