@@ -520,7 +520,7 @@ on_watch (gpointer data)
   DsAdapterSlot *s = data;
   GstState state = GST_STATE_NULL, pending = GST_STATE_NULL;
   GstStateChangeReturn ret;
-  gboolean current, flowing;
+  gboolean current, flowing, error_queued;
   DsTrackWatch decision;
 
   g_mutex_lock (&s->ad->lock);
@@ -535,7 +535,12 @@ on_watch (gpointer data)
   }
 
   ret = gst_element_get_state (s->src->bin, &state, &pending, 0);
-  decision = ds_track_watch_decide (ret == GST_STATE_CHANGE_FAILURE,
+  /* Read after the state: an element posts its error before its state change fails, and
+   * the bus sync handler notes it (source_error) and queues its call at once. */
+  g_mutex_lock (&s->ad->lock);
+  error_queued = s->source_error != NULL;
+  g_mutex_unlock (&s->ad->lock);
+  decision = ds_track_watch_decide (ret == GST_STATE_CHANGE_FAILURE, error_queued,
       ret == GST_STATE_CHANGE_ASYNC,
       flowing || (state == GST_STATE_PLAYING && ret != GST_STATE_CHANGE_ASYNC),
       now_ns () - s->watch_start_ns, START_DEADLINE_NS);

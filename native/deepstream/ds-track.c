@@ -275,9 +275,11 @@ ds_track_config_arg (const gchar *const *argv, gint argc)
 }
 
 DsTrackWatch
-ds_track_watch_decide (gboolean failed, gboolean async_pending, gboolean playing,
-    gint64 elapsed_ns, gint64 deadline_ns)
+ds_track_watch_decide (gboolean failed, gboolean error_queued, gboolean async_pending,
+    gboolean playing, gint64 elapsed_ns, gint64 deadline_ns)
 {
+  if (error_queued)
+    return DS_TRACK_WATCH_DONE;
   if (failed)
     return DS_TRACK_WATCH_FAIL;
   if (playing)

@@ -140,13 +140,16 @@ gchar *ds_track_config_arg (const gchar *const *argv, gint argc);
 /* Start watchdog of a slot that was asked to play. */
 typedef enum {
   DS_TRACK_WATCH_WAIT = 0,  /* still changing state: look again later */
-  DS_TRACK_WATCH_DONE,      /* playing: stop watching */
+  DS_TRACK_WATCH_DONE,      /* playing, or a bus error of the file is queued: stop watching */
   DS_TRACK_WATCH_KICK,      /* settled below PLAYING: set PLAYING, keep watching */
   DS_TRACK_WATCH_FAIL,      /* failed or past the deadline: report a file error */
 } DsTrackWatch;
 
-DsTrackWatch ds_track_watch_decide (gboolean failed, gboolean async_pending,
-    gboolean playing, gint64 elapsed_ns, gint64 deadline_ns);
+/* error_queued: a bus error of this file (or live attempt) is on its way to the main
+ * loop; it ends the file with its own words (a 404 is a refusal, not a retried start
+ * failure), so the watchdog steps aside even when the start has failed meanwhile. */
+DsTrackWatch ds_track_watch_decide (gboolean failed, gboolean error_queued,
+    gboolean async_pending, gboolean playing, gint64 elapsed_ns, gint64 deadline_ns);
 
 G_END_DECLS
 
