@@ -16,8 +16,8 @@
  * may hold the decoder's surfaces until then). Every decision that needs no DeepStream
  * lives in ds-track.c.
  *
- * Threads: probes run on streaming threads and only touch the DsTrackSlot books under
- * `lock`, then hand work to the main loop. A slot is taken down (to NULL) on a worker
+ * Threads: probes run on streaming threads and only touch the slots' books (DsTrackSlot)
+ * under `lock`, then hand work to the main loop. A slot is taken down (to NULL) on a worker
  * thread: a decoder may wait there for surfaces still held downstream, and the main loop
  * must not wait with it; the slot restarts on the main loop once it is down. Other state
  * changes happen on the main loop, never with `lock` held (a state change joins
@@ -25,7 +25,7 @@
  *
  * A live uri (docs/engine-protocol.md, "Live sources") plays until stopped: its EOS,
  * error or stall is a loss; the source is pre-empted and the same uri re-played from a
- * main-loop timer (DsLive of ds-slot-core.h), the book staying on the same file.
+ * main-loop timer (DsLive of ds-live.h), the book staying on the same file.
  * deepstream-app's own RTSP reconnect is not used: the slots are plain URI sources. */
 #include "ds-app-hooks.h"
 
@@ -40,7 +40,10 @@
 #include "gstnvdsmeta.h"
 #include "nvds_version.h"
 
+#include "ds-live.h"
+#include "ds-path-check.h"
 #include "ds-shim.h"
+#include "ds-slot-config.h"
 #include "ds-slot-core.h"
 #include "ds-slot-gst.h"
 #include "ds-track.h"
@@ -88,7 +91,7 @@ typedef struct {
   gboolean mux_eos;       /* an EOS went into the muxer pad since its last flush */
   DsLive live;
   DsLiveResume resume;    /* of the last outage, for its event */
-  DsTrackSlot book;
+  DsTrackSlot track;      /* the slot's file, its frames and outputs (ds-track.h) */
   gchar *source_error;    /* first bus error of the current file */
   gboolean reset_pending; /* a stream reset goes in before the next file's first frame */
 } DsAdapterSlot;
@@ -154,13 +157,10 @@ call_is_current (const DsSlotCall *c, guint phases)
   if (g_atomic_int_get (&ad->detached))
     return FALSE;
   g_mutex_lock (&ad->lock);
-  ok = ds_slot_call_is_current (c, s->book.generation, s->book.phase, phases);
+  ok = ds_slot_call_is_current (c, s->track.book.generation, s->track.book.phase, phases);
   g_mutex_unlock (&ad->lock);
   return ok;
 }
-
-#define PH(p) DS_SLOT_STATES (p)
-#define PH_ACTIVE (PH (DS_TRACK_STARTING) | PH (DS_TRACK_PLAYING))
 
 /* ---------- slot control (main loop) ---------- */
 
@@ -255,9 +255,9 @@ on_source_down (const DsSlotCall *c)
     gboolean still;
     s->start_pending = FALSE;
     g_mutex_lock (&s->ad->lock);
-    still = s->book.generation == s->pending_generation
-        && (s->book.phase == DS_TRACK_STARTING
-            || (s->live.active && s->book.phase == DS_TRACK_PLAYING));
+    still = s->track.book.generation == s->pending_generation
+        && (s->track.book.phase == DS_SLOT_PHASE_STARTING
+            || (s->live.active && s->track.book.phase == DS_SLOT_PHASE_PLAYING));
     g_mutex_unlock (&s->ad->lock);
     if (still)
       start_source (s, uri, s->pending_generation);
@@ -310,7 +310,7 @@ send_stream_reset (DsAdapterSlot *s)
   }
   g_warning ("slot %u: the muxer refused the stream reset", s->index);
   g_mutex_lock (&s->ad->lock);
-  ds_track_slot_reset_not_sent (&s->book);
+  ds_track_slot_reset_not_sent (&s->track);
   g_mutex_unlock (&s->ad->lock);
 }
 
@@ -319,26 +319,23 @@ send_stream_reset (DsAdapterSlot *s)
 static void
 finish_slot (DsAdapterSlot *s)
 {
-  DsTrackDone done;
+  DsSlotDone done;
   gboolean ok;
 
   g_mutex_lock (&s->ad->lock);
-  ok = ds_track_slot_finish (&s->book, &done);
+  ok = ds_track_slot_finish (&s->track, &done);
   g_mutex_unlock (&s->ad->lock);
   if (!ok)
     return;
   source_release (s, FALSE);
-  if (done.end == DS_TRACK_END_EOS) {
+  if (done.error == NULL)
     GST_INFO ("slot %u: file %" G_GINT64_FORMAT " done, %" G_GUINT64_FORMAT " frames",
         s->index, done.file_id, done.frames);
-    ds_shim_emit_file_done (s->ad->shim, (gint) s->index, done.file_id, done.frames,
-        done.camera_frames, done.last_mono_ns);
-  } else {
+  else
     g_warning ("slot %u: file %" G_GINT64_FORMAT " failed: %s", s->index, done.file_id,
         done.error);
-    ds_shim_emit_file_error (s->ad->shim, (gint) s->index, done.file_id, done.error);
-  }
-  ds_track_done_clear (&done);
+  ds_slot_done_emit (&done, s->ad->shim, s->index);
+  ds_slot_done_clear (&done);
 }
 
 /* The current file ends (error != NULL: it failed) at the source side. A failed file is
@@ -352,7 +349,7 @@ end_source (DsAdapterSlot *s, const gchar *error, gboolean preempt)
     source_release (s, TRUE);
   watch_stop (s);
   g_mutex_lock (&s->ad->lock);
-  complete = ds_track_slot_source_end (&s->book, error, now_ns ());
+  complete = ds_track_slot_source_end (&s->track, error, now_ns ());
   g_mutex_unlock (&s->ad->lock);
   if (complete)
     finish_slot (s);
@@ -383,9 +380,9 @@ live_lost (DsAdapterSlot *s, const gchar *reason, gboolean refusal)
 
   g_mutex_lock (&ad->lock);
   ds_live_lost (&s->live, &s->opts, now_ns (), refusal, &loss);
-  file_id = s->book.file_id;
+  file_id = s->track.book.file_id;
   if (loss.will_retry) {
-    s->book.generation++; /* what the failed attempt still posts is stale */
+    s->track.book.generation++; /* what the failed attempt still posts is stale */
     g_clear_pointer (&s->source_error, g_free);
   }
   g_mutex_unlock (&ad->lock);
@@ -394,8 +391,7 @@ live_lost (DsAdapterSlot *s, const gchar *reason, gboolean refusal)
   ds_shim_emit_stream_lost (ad->shim, (gint) s->index, file_id, reason, loss.will_retry,
       loss.attempt, loss.retry_in_ms);
   if (!loss.will_retry) {
-    text = refusal ? g_strdup_printf ("%s: not retried", reason) :
-        g_strdup_printf ("stream lost: %s (gave up after %u attempts)", reason, loss.attempt);
+    text = ds_live_loss_text (reason, refusal, &loss);
     end_source (s, text, TRUE);
     g_free (text);
     return;
@@ -420,10 +416,10 @@ on_retry (gpointer data)
     return G_SOURCE_REMOVE;
   g_mutex_lock (&ad->lock);
   go = s->live.active && s->live.phase == DS_LIVE_WAITING
-      && (s->book.phase == DS_TRACK_STARTING || s->book.phase == DS_TRACK_PLAYING);
+      && ds_slot_book_active (&s->track.book);
   if (go)
     ds_live_retry (&s->live, now_ns ());
-  generation = s->book.generation;
+  generation = s->track.book.generation;
   g_mutex_unlock (&ad->lock);
   if (!go)
     return G_SOURCE_REMOVE;
@@ -442,7 +438,7 @@ on_retry (gpointer data)
 static void
 on_source_eos (const DsSlotCall *c)
 {
-  if (!call_is_current (c, PH_ACTIVE))
+  if (!call_is_current (c, DS_SLOT_PHASES_ACTIVE))
     return;
   if (slot_is_live (c->slot))
     live_lost (c->slot, "end of stream", FALSE);
@@ -453,7 +449,7 @@ on_source_eos (const DsSlotCall *c)
 static void
 on_source_error (const DsSlotCall *c)
 {
-  if (!call_is_current (c, PH_ACTIVE))
+  if (!call_is_current (c, DS_SLOT_PHASES_ACTIVE))
     return;
   if (slot_is_live (c->slot))
     live_lost (c->slot, c->text, FALSE);
@@ -464,7 +460,7 @@ on_source_error (const DsSlotCall *c)
 static void
 on_source_refused (const DsSlotCall *c)
 {
-  if (call_is_current (c, PH_ACTIVE))
+  if (call_is_current (c, DS_SLOT_PHASES_ACTIVE))
     live_lost (c->slot, c->text, TRUE);
 }
 
@@ -475,11 +471,11 @@ on_resumed (const DsSlotCall *c)
   DsLiveResume r;
   gint64 file_id;
 
-  if (!call_is_current (c, PH_ACTIVE))
+  if (!call_is_current (c, DS_SLOT_PHASES_ACTIVE))
     return;
   g_mutex_lock (&s->ad->lock);
   r = s->resume;
-  file_id = s->book.file_id;
+  file_id = s->track.book.file_id;
   g_mutex_unlock (&s->ad->lock);
   GST_INFO ("slot %u: stream resumed after %" G_GINT64_FORMAT " ms", s->index, r.down_ms);
   ds_shim_emit_stream_resumed (s->ad->shim, (gint) s->index, file_id, r.down_ms,
@@ -489,7 +485,7 @@ on_resumed (const DsSlotCall *c)
 static void
 on_drained (const DsSlotCall *c)
 {
-  if (call_is_current (c, PH (DS_TRACK_DRAINING)))
+  if (call_is_current (c, DS_SLOT_STATES (DS_SLOT_PHASE_DRAINING)))
     finish_slot (c->slot);
 }
 
@@ -499,10 +495,10 @@ on_file_started (const DsSlotCall *c)
   DsAdapterSlot *s = c->slot;
   gint64 file_id, duration = -1;
 
-  if (!call_is_current (c, PH_ACTIVE | PH (DS_TRACK_DRAINING)))
+  if (!call_is_current (c, DS_SLOT_PHASES_ACTIVE | DS_SLOT_STATES (DS_SLOT_PHASE_DRAINING)))
     return;
   g_mutex_lock (&s->ad->lock);
-  file_id = s->book.file_id;
+  file_id = s->track.book.file_id;
   g_mutex_unlock (&s->ad->lock);
   ds_shim_emit_file_started (s->ad->shim, (gint) s->index, file_id, c->mono_ns);
 
@@ -510,8 +506,8 @@ on_file_started (const DsSlotCall *c)
    * goes upstream from the slot output to the demuxer. */
   if (gst_pad_query_duration (s->ghost, GST_FORMAT_TIME, &duration)) {
     g_mutex_lock (&s->ad->lock);
-    if (s->book.generation == c->generation)
-      ds_track_slot_set_duration (&s->book, duration);
+    if (s->track.book.generation == c->generation)
+      ds_slot_book_set_duration (&s->track.book, duration);
     g_mutex_unlock (&s->ad->lock);
   }
 }
@@ -524,13 +520,13 @@ on_watch (gpointer data)
   DsAdapterSlot *s = data;
   GstState state = GST_STATE_NULL, pending = GST_STATE_NULL;
   GstStateChangeReturn ret;
-  gboolean current, flowing;
+  gboolean current, flowing, error_queued;
   DsTrackWatch decision;
 
   g_mutex_lock (&s->ad->lock);
-  current = s->book.generation == s->watch_generation
-      && (s->book.phase == DS_TRACK_STARTING || s->book.phase == DS_TRACK_PLAYING);
-  flowing = s->book.phase == DS_TRACK_PLAYING
+  current = s->track.book.generation == s->watch_generation
+      && ds_slot_book_active (&s->track.book);
+  flowing = s->track.book.phase == DS_SLOT_PHASE_PLAYING
       && (!s->live.active || s->live.phase == DS_LIVE_PLAYING);
   g_mutex_unlock (&s->ad->lock);
   if (!current) {
@@ -539,7 +535,12 @@ on_watch (gpointer data)
   }
 
   ret = gst_element_get_state (s->src->bin, &state, &pending, 0);
-  decision = ds_track_watch_decide (ret == GST_STATE_CHANGE_FAILURE,
+  /* Read after the state: an element posts its error before its state change fails, and
+   * the bus sync handler notes it (source_error) and queues its call at once. */
+  g_mutex_lock (&s->ad->lock);
+  error_queued = s->source_error != NULL;
+  g_mutex_unlock (&s->ad->lock);
+  decision = ds_track_watch_decide (ret == GST_STATE_CHANGE_FAILURE, error_queued,
       ret == GST_STATE_CHANGE_ASYNC,
       flowing || (state == GST_STATE_PLAYING && ret != GST_STATE_CHANGE_ASYNC),
       now_ns () - s->watch_start_ns, START_DEADLINE_NS);
@@ -577,16 +578,15 @@ on_tick (gpointer data)
     gboolean expired, stalled, connecting = FALSE;
 
     g_mutex_lock (&ad->lock);
-    expired = ds_track_slot_drain_expired (&s->book, now,
-        s->book.end == DS_TRACK_END_ERROR ? ERROR_DRAIN_TIMEOUT_NS : EOS_DRAIN_TIMEOUT_NS);
-    stalled = (s->book.phase == DS_TRACK_STARTING || s->book.phase == DS_TRACK_PLAYING)
+    expired = ds_track_slot_drain_expired (&s->track, now,
+        s->track.book.end_error != NULL ? ERROR_DRAIN_TIMEOUT_NS : EOS_DRAIN_TIMEOUT_NS);
+    stalled = ds_slot_book_active (&s->track.book)
         && ds_live_stalled (&s->live, &s->opts, now, &connecting);
     g_mutex_unlock (&ad->lock);
     if (expired)
       finish_slot (s);
     if (stalled) {
-      gchar *text = g_strdup_printf (connecting ? "no video frame within %d ms" :
-          "stalled: no video frame for %d ms", s->opts.stall_ms);
+      gchar *text = ds_slot_stall_text (connecting, s->opts.stall_ms);
       live_lost (s, text, FALSE);
       g_free (text);
     }
@@ -627,7 +627,7 @@ on_slot_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
     gint64 pts = GST_BUFFER_PTS_IS_VALID (buf) ? (gint64) GST_BUFFER_PTS (buf) : -1;
     gint64 mono = now_ns ();
-    DsTrackFrameResult r;
+    DsSlotFrame r;
     gboolean reset = FALSE, resumed = FALSE;
 
     g_mutex_lock (&ad->lock);
@@ -635,8 +635,7 @@ on_slot_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       g_mutex_unlock (&ad->lock);
       return GST_PAD_PROBE_DROP; /* a pre-empted source on its way down */
     }
-    if (s->live.active && (s->book.phase == DS_TRACK_STARTING
-            || s->book.phase == DS_TRACK_PLAYING)) {
+    if (s->live.active && ds_slot_book_active (&s->track.book)) {
       DsLiveFrame what = ds_live_frame (&s->live, mono, &s->resume);
 
       if (what == DS_LIVE_FRAME_DROP) {
@@ -646,21 +645,21 @@ on_slot_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       if (what == DS_LIVE_FRAME_RESUMED) {
         resumed = TRUE;
         if (!s->resume.tracker_kept)
-          ds_track_slot_restart_camera (&s->book, &reset);
+          ds_track_slot_restart_camera (&s->track, &reset);
       }
     }
-    r = ds_track_slot_source_frame (&s->book, pts, mono);
-    generation = s->book.generation;
-    if (r == DS_TRACK_FRAME_FIRST && s->reset_pending) {
+    r = ds_track_slot_source_frame (&s->track, pts, mono);
+    generation = s->track.book.generation;
+    if (r == DS_SLOT_FRAME_FIRST && s->reset_pending) {
       s->reset_pending = FALSE;
       reset = TRUE;
     }
     g_mutex_unlock (&ad->lock);
-    if (r == DS_TRACK_FRAME_IGNORED)
+    if (r == DS_SLOT_FRAME_IGNORED)
       return GST_PAD_PROBE_DROP; /* no file to count it for: keep it out of the mux */
     if (reset)
       send_stream_reset (s); /* the new file's stream-start has opened the pad */
-    if (r == DS_TRACK_FRAME_FIRST)
+    if (r == DS_SLOT_FRAME_FIRST)
       schedule (ad, s, generation, mono, NULL, on_file_started);
     if (resumed)
       schedule (ad, s, generation, mono, NULL, on_resumed);
@@ -675,7 +674,7 @@ on_slot_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       return GST_PAD_PROBE_OK;
     g_mutex_lock (&ad->lock);
     closing = s->closing;
-    generation = s->book.generation;
+    generation = s->track.book.generation;
     if (!closing && type == GST_EVENT_EOS)
       s->mux_eos = TRUE;
     if (!closing && type == GST_EVENT_STREAM_START && s->mux_eos) {
@@ -750,10 +749,10 @@ on_tracker_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
         g_array_append_val (objects, obj);
       }
       g_mutex_lock (&ad->lock);
-      r = ds_track_slot_sink_frame (&s->book, (gint64) frame->buf_pts,
+      r = ds_track_slot_sink_frame (&s->track, (gint64) frame->buf_pts,
           (const DsTrackObject *) (gpointer) objects->data, objects->len, now,
           RESET_TIMEOUT_NS);
-      generation = s->book.generation;
+      generation = s->track.book.generation;
       g_mutex_unlock (&ad->lock);
       if (r == DS_TRACK_SINK_COMPLETE)
         schedule (ad, s, generation, now, NULL, on_drained);
@@ -778,7 +777,7 @@ on_tracker_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       gst_nvevent_parse_stream_reset (ev, &source_id);
       if (source_id < ad->n_slots) {
         g_mutex_lock (&ad->lock);
-        ds_track_slot_sink_reset (&ad->slots[source_id].book);
+        ds_track_slot_sink_reset (&ad->slots[source_id].track);
         g_mutex_unlock (&ad->lock);
       }
     }
@@ -868,10 +867,10 @@ on_bus_sync (GstBus *bus, GstMessage *msg, gpointer user_data)
         gint status = ds_slot_error_refusal (msg);
         gchar *refusal = NULL;
         g_mutex_lock (&ad->lock);
-        if ((s->book.phase == DS_TRACK_STARTING || s->book.phase == DS_TRACK_PLAYING)
+        if (ds_slot_book_active (&s->track.book)
             && s->source_error == NULL) {
           s->source_error = g_strdup (text);
-          generation = s->book.generation;
+          generation = s->track.book.generation;
           first = TRUE;
           if (s->live.active && status != 0 && s->uri != NULL)
             refusal = ds_live_refusal_text (s->uri, status);
@@ -976,9 +975,9 @@ start_source (DsAdapterSlot *s, const gchar *uri, guint64 generation)
     g_mutex_unlock (&ad->lock);
     source_release (s, FALSE);
     g_mutex_lock (&ad->lock);
-    if (s->book.generation == generation) {
-      ds_track_slot_source_end (&s->book, failure, now_ns ());
-      generation = s->book.generation;
+    if (s->track.book.generation == generation) {
+      ds_track_slot_source_end (&s->track, failure, now_ns ());
+      generation = s->track.book.generation;
       failed = TRUE;
     }
     g_mutex_unlock (&ad->lock);
@@ -1017,7 +1016,7 @@ on_path_checked (const DsSlotCall *c)
   DsAdapterSlot *s = c->slot;
   gchar *uri;
 
-  if (!call_is_current (c, PH (DS_TRACK_STARTING)))
+  if (!call_is_current (c, DS_SLOT_STATES (DS_SLOT_PHASE_STARTING)))
     return;
   if (c->text != NULL) {
     end_source (s, c->text, FALSE);
@@ -1039,9 +1038,9 @@ adapter_play (gpointer engine, const DsPlayRequest *req, GError **error)
   guint64 generation;
 
   g_mutex_lock (&ad->lock);
-  ok = ds_track_slot_begin (&s->book, req->file_id, req->new_camera, req->output_path,
+  ok = ds_track_slot_begin (&s->track, req->file_id, req->new_camera, req->output_path,
       &send_reset, error);
-  generation = s->book.generation;
+  generation = s->track.book.generation;
   g_clear_pointer (&s->source_error, g_free);
   if (ok && send_reset)
     s->reset_pending = TRUE;
@@ -1087,7 +1086,7 @@ adapter_stop (gpointer engine, gint slot, DsStopResult *out, GError **error)
   }
   g_mutex_lock (&ad->lock);
   ds_live_end (&s->live);
-  ds_track_slot_stop (&s->book, out, &send_reset);
+  ds_track_slot_stop (&s->track, out, &send_reset);
   if (send_reset)
     s->reset_pending = TRUE;
   g_mutex_unlock (&ad->lock);
@@ -1102,7 +1101,7 @@ adapter_reset (gpointer engine, gint slot, GError **error)
   gboolean send_reset = FALSE, ok;
 
   g_mutex_lock (&ad->lock);
-  ok = ds_track_slot_reset (&s->book, &send_reset, error);
+  ok = ds_track_slot_reset (&s->track, &send_reset, error);
   if (ok && send_reset)
     s->reset_pending = TRUE; /* sent in front of the next file */
   g_mutex_unlock (&ad->lock);
@@ -1115,8 +1114,8 @@ adapter_progress (gpointer engine, gint slot, DsSlotProgress *out)
   DsAdapter *ad = engine;
 
   g_mutex_lock (&ad->lock);
-  ds_track_slot_progress (&ad->slots[slot].book, out);
-  if (ad->slots[slot].book.phase != DS_TRACK_IDLE)
+  ds_slot_book_progress (&ad->slots[slot].track.book, out);
+  if (ds_slot_book_busy (&ad->slots[slot].track.book))
     ds_live_progress (&ad->slots[slot].live, now_ns (), &out->live);
   g_mutex_unlock (&ad->lock);
 }
@@ -1158,7 +1157,7 @@ adapter_clear (DsAdapter *ad)
 {
   adapter_release_pipeline_refs (ad);
   for (guint i = 0; i < ad->n_slots; i++) {
-    ds_track_slot_clear (&ad->slots[i].book);
+    ds_track_slot_clear (&ad->slots[i].track);
     g_free (ad->slots[i].source_error);
     g_free (ad->slots[i].pending_uri);
     g_free (ad->slots[i].uri);
@@ -1205,7 +1204,7 @@ config_gpu_ids (const NvDsConfig *config)
     g_array_append_val (ids, config->primary_gie_config.gpu_id);
   if (config->tracker_config.enable)
     g_array_append_val (ids, config->tracker_config.gpu_id);
-  out = ds_track_gpu_ids ((const guint *) (gpointer) ids->data, ids->len);
+  out = ds_slot_gpu_ids ((const guint *) (gpointer) ids->data, ids->len);
   g_array_unref (ids);
   return out;
 }
@@ -1229,67 +1228,34 @@ detach_stdin (void)
   return fds[1];
 }
 
-/* Each slot's live-source options from its [sourceK] group (ds_live_options_parse), the
- * groups taken as deepstream-app numbers its sources: enabled ones in file order, a
- * type=3 group for each of its num-sources. FALSE (why filled) on a bad value. */
+/* Each slot's live-source options from the -c config, its slots numbered as
+ * deepstream-app numbers its sources (ds_slot_config_sources). FALSE (why filled) on a
+ * bad value. */
 static gboolean
 load_live_options (DsAdapter *ad, const gchar *config_path, GString *why)
 {
   GKeyFile *kf = g_key_file_new ();
-  gchar **groups = NULL;
+  GArray *slots = NULL;
   GError *err = NULL;
-  guint slot = 0;
-  gboolean ok = TRUE;
 
   for (guint i = 0; i < ad->n_slots; i++)
     ds_live_options_init (&ad->slots[i].opts);
-  if (!g_key_file_load_from_file (kf, config_path, G_KEY_FILE_NONE, &err)) {
+  if (!g_key_file_load_from_file (kf, config_path, G_KEY_FILE_NONE, &err))
     g_string_append_printf (why, "%s: %s", config_path, err->message);
-    ok = FALSE;
-    goto out;
+  else if ((slots = ds_slot_config_sources (kf, &err)) == NULL)
+    g_string_append (why, err->message);
+  else {
+    for (guint i = 0; i < ad->n_slots && i < slots->len; i++)
+      ad->slots[i].opts = g_array_index (slots, DsLiveOptions, i);
+    if (slots->len < ad->n_slots)
+      g_warning ("live options: %u of %u slots matched to [sourceK] groups, the others "
+          "take the defaults", slots->len, ad->n_slots);
   }
-  groups = g_key_file_get_groups (kf, NULL);
-  for (gchar **g = groups; *g != NULL && ok; g++) {
-    DsLiveOptions opts;
-    gint n = 1;
-
-    if (!g_str_has_prefix (*g, "source") || !g_ascii_isdigit ((*g)[6])
-        || g_key_file_get_integer (kf, *g, "enable", NULL) == 0)
-      continue;
-    if (g_key_file_get_integer (kf, *g, "type", NULL) == NV_DS_SOURCE_URI_MULTIPLE)
-      n = MAX (1, g_key_file_get_integer (kf, *g, "num-sources", NULL));
-    if (!ds_live_options_parse (kf, *g, &opts, &err)) {
-      g_string_append (why, err->message);
-      ok = FALSE;
-      break;
-    }
-    for (gint k = 0; k < n && slot < ad->n_slots; k++)
-      ad->slots[slot++].opts = opts;
-  }
-  if (ok && slot != ad->n_slots)
-    g_warning ("live options: %u of %u slots matched to [sourceK] groups, the others "
-        "take the defaults", slot, ad->n_slots);
-out:
+  if (slots != NULL)
+    g_array_unref (slots);
   g_clear_error (&err);
-  g_strfreev (groups);
   g_key_file_unref (kf);
-  return ok;
-}
-
-/* rtspsrc takes the slot's select-rtp-protocol and latency (after the stock callback,
- * so ours wins; the stock one reads the same keys). */
-static void
-on_source_setup (GstElement *dec, GstElement *source, gpointer user_data)
-{
-  DsAdapterSlot *s = user_data;
-  GstElementFactory *f = gst_element_get_factory (source);
-
-  (void) dec;
-  if (f == NULL || g_strcmp0 (GST_OBJECT_NAME (f), "rtspsrc") != 0)
-    return;
-  /* GstRTSPLowerTrans: 4 = TCP; 0 = UDP | UDP multicast | TCP. */
-  g_object_set (source, "protocols", s->opts.rtp_protocols == 4 ? 4u : 7u,
-      "latency", (guint) s->opts.latency_ms, NULL);
+  return why->len == 0;
 }
 
 static gboolean
@@ -1378,7 +1344,7 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
     s->ad = ad;
     s->index = i;
     s->src = &app->pipeline.multi_src_bin.sub_bins[i];
-    ds_track_slot_init (&s->book, i);
+    ds_track_slot_init (&s->track, i);
     g_snprintf (pad_name, sizeof (pad_name), "sink_%u", i);
     s->mux_pad = gst_element_get_static_pad (app->pipeline.multi_src_bin.streammux, pad_name);
     s->ghost = gst_element_get_static_pad (s->src->bin, "src");
@@ -1399,9 +1365,11 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
     return FALSE;
   }
   g_string_free (why, TRUE);
+  /* rtspsrc takes the slot's select-rtp-protocol and latency (after the stock callback,
+   * so ours wins; the stock one reads the same keys). */
   for (guint i = 0; i < ad->n_slots; i++)
     g_signal_connect (ad->slots[i].src->src_elem, "source-setup",
-        G_CALLBACK (on_source_setup), &ad->slots[i]);
+        G_CALLBACK (ds_slot_on_source_setup), &ad->slots[i].opts);
 
   gpu_ids = config_gpu_ids (&app->config);
   ad->shim = ds_shim_new (&adapter_vtable, ad, ad->n_slots, config_path,
@@ -1461,7 +1429,8 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
   /* One thread per slot for the process life: no thread (and malloc arena) per switch. */
   ad->stopper = g_thread_pool_new (stopper_run, ad, (gint) ad->n_slots, TRUE, NULL);
   for (guint i = 0; i < ad->n_slots; i++)
-    ad->slots[i].path_check = ds_path_check_new (NULL, DS_PATH_CHECK_TIMEOUT_MS);
+    ad->slots[i].path_check = ds_path_check_new (NULL, DS_PATH_CHECK_TIMEOUT_MS,
+        ds_path_check_local, NULL);
   gst_bus_set_sync_handler (ad->bus, on_bus_sync, ad, NULL);
   ad->tick_id = g_timeout_add (TICK_INTERVAL_MS, on_tick, ad);
   ad->sigterm_id = g_unix_signal_add (SIGTERM, on_sigterm, ad);
@@ -1521,7 +1490,7 @@ ds_app_hooks_detach (void)
 
   g_mutex_lock (&ad->lock);
   for (guint i = 0; i < ad->n_slots; i++)
-    ds_track_slot_clear (&ad->slots[i].book); /* closes partial outputs */
+    ds_track_slot_clear (&ad->slots[i].track); /* closes partial outputs */
   fatal = ad->fatal != NULL;
   if (fatal && !ad->fatal_sent) {
     ad->fatal_sent = TRUE;

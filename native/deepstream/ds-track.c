@@ -8,11 +8,8 @@ void
 ds_track_slot_init (DsTrackSlot *slot, guint index)
 {
   memset (slot, 0, sizeof (*slot));
-  slot->index = index;
-  slot->phase = DS_TRACK_IDLE;
-  slot->first_pts_ns = slot->last_pts_ns = -1;
-  slot->duration_ns = -1;
-  slot->first_mono_ns = slot->last_mono_ns = -1;
+  ds_slot_book_init (&slot->book, index);
+  slot->first_pts_ns = -1;
   slot->drain_since_ns = -1;
   slot->discard_since_ns = -1;
   /* Whatever went through the slot before we took it over (the placeholder) may have
@@ -23,20 +20,19 @@ ds_track_slot_init (DsTrackSlot *slot, guint index)
 void
 ds_track_slot_clear (DsTrackSlot *slot)
 {
-  ds_slot_output_clear (&slot->out);
-  g_clear_pointer (&slot->end_error, g_free);
+  ds_slot_book_clear (&slot->book);
 }
 
-/* A new camera state: asks for a stream reset when frames went in since the last one. */
+/* The book has restarted its camera count: the tracker's state of the slot goes too,
+ * with a stream reset, when frames went in since the last one. */
 static void
-reset_camera (DsTrackSlot *slot, gboolean *send_reset)
+ask_reset (DsTrackSlot *slot, gboolean *send_reset)
 {
   *send_reset = slot->camera_dirty;
   if (slot->camera_dirty) {
     slot->pending_resets++;
     slot->camera_dirty = FALSE;
   }
-  slot->camera_frames = 0;
 }
 
 gboolean
@@ -44,72 +40,40 @@ ds_track_slot_begin (DsTrackSlot *slot, gint64 file_id, gboolean new_camera,
     const gchar *output_path, gboolean *send_reset, GError **error)
 {
   *send_reset = FALSE;
-  if (slot->phase != DS_TRACK_IDLE) {
-    ds_slot_set_busy (error, slot->index, slot->file_id);
+  if (!ds_slot_book_begin (&slot->book, file_id, new_camera, output_path, error))
     return FALSE;
-  }
-  if (!ds_slot_output_open (&slot->out, output_path, error))
-    return FALSE;
-
-  g_clear_pointer (&slot->end_error, g_free);
-
   if (new_camera)
-    reset_camera (slot, send_reset);
-
-  slot->phase = DS_TRACK_STARTING;
-  slot->has_file = TRUE;
-  slot->file_id = file_id;
-  slot->generation++;
-  slot->pushed = 0;
+    ask_reset (slot, send_reset);
   slot->seen = 0;
-  slot->camera_base = slot->camera_frames;
-  slot->first_pts_ns = slot->last_pts_ns = -1;
-  slot->duration_ns = -1;
-  slot->first_mono_ns = slot->last_mono_ns = -1;
+  slot->camera_base = slot->book.camera_frames;
+  slot->first_pts_ns = -1;
   slot->drain_since_ns = -1;
-  slot->end = DS_TRACK_END_NONE;
   return TRUE;
 }
 
-DsTrackFrameResult
+DsSlotFrame
 ds_track_slot_source_frame (DsTrackSlot *slot, gint64 pts_ns, gint64 mono_ns)
 {
-  DsTrackFrameResult res = DS_TRACK_FRAME_COUNTED;
+  gint64 position = slot->book.position_ns; /* a frame without PTS: as before it */
 
-  if (slot->phase != DS_TRACK_STARTING && slot->phase != DS_TRACK_PLAYING)
-    return DS_TRACK_FRAME_IGNORED;
-  if (slot->phase == DS_TRACK_STARTING) {
-    slot->phase = DS_TRACK_PLAYING;
-    slot->first_mono_ns = mono_ns;
-    res = DS_TRACK_FRAME_FIRST;
-  }
-  slot->pushed++;
-  slot->camera_frames++;
-  slot->camera_dirty = TRUE;
+  if (!ds_slot_book_active (&slot->book))
+    return DS_SLOT_FRAME_IGNORED;
   if (pts_ns >= 0) {
     if (slot->first_pts_ns < 0)
       slot->first_pts_ns = pts_ns;
-    slot->last_pts_ns = pts_ns;
+    position = pts_ns - slot->first_pts_ns;
   }
-  slot->last_mono_ns = mono_ns;
-  return res;
+  slot->camera_dirty = TRUE;
+  return ds_slot_book_frame (&slot->book, position, mono_ns);
 }
 
 gboolean
 ds_track_slot_source_end (DsTrackSlot *slot, const gchar *error, gint64 now_ns)
 {
-  if (slot->phase != DS_TRACK_STARTING && slot->phase != DS_TRACK_PLAYING)
+  if (!ds_slot_book_drain (&slot->book, error))
     return FALSE;
-  /* An end without a single frame (e.g. a file without video) is not a result. */
-  if (error == NULL && slot->pushed == 0)
-    error = "no video frames decoded";
-  slot->phase = DS_TRACK_DRAINING;
-  slot->generation++;
-  slot->end = error != NULL ? DS_TRACK_END_ERROR : DS_TRACK_END_EOS;
-  g_free (slot->end_error);
-  slot->end_error = g_strdup (error);
   slot->drain_since_ns = now_ns;
-  return slot->seen >= slot->pushed;
+  return slot->seen >= slot->book.frames;
 }
 
 static void
@@ -118,7 +82,7 @@ write_frame (DsTrackSlot *slot, gint64 pts_ns, const DsTrackObject *objects,
 {
   GString *line;
 
-  if (!ds_slot_output_writable (&slot->out) || n_objects == 0)
+  if (!ds_slot_output_writable (&slot->book.out) || n_objects == 0)
     return;
   line = g_string_sized_new (160);
   for (guint i = 0; i < n_objects; i++) {
@@ -126,7 +90,7 @@ write_frame (DsTrackSlot *slot, gint64 pts_ns, const DsTrackObject *objects,
     ds_track_format_object (line, &objects[i], slot->seen,
         slot->camera_base + slot->seen, pts_ns);
     g_string_append_c (line, '\n');
-    if (!ds_slot_output_write (&slot->out, line->str, line->len))
+    if (!ds_slot_output_write (&slot->book.out, line->str, line->len))
       break;
   }
   g_string_free (line, TRUE);
@@ -159,14 +123,14 @@ ds_track_slot_sink_frame (DsTrackSlot *slot, gint64 pts_ns,
     slot->leftover--;
     return DS_TRACK_SINK_DISCARDED;
   }
-  if (slot->phase == DS_TRACK_IDLE || slot->seen >= slot->pushed)
+  if (!ds_slot_book_busy (&slot->book) || slot->seen >= slot->book.frames)
     return DS_TRACK_SINK_DISCARDED;
 
   write_frame (slot, pts_ns, objects, n_objects);
   slot->seen++;
-  if (slot->phase == DS_TRACK_DRAINING) {
+  if (slot->book.phase == DS_SLOT_PHASE_DRAINING) {
     slot->drain_since_ns = now_ns;
-    if (slot->seen >= slot->pushed)
+    if (slot->seen >= slot->book.frames)
       return DS_TRACK_SINK_COMPLETE;
   }
   return DS_TRACK_SINK_RECORDED;
@@ -188,7 +152,8 @@ ds_track_slot_sink_reset (DsTrackSlot *slot)
 void
 ds_track_slot_restart_camera (DsTrackSlot *slot, gboolean *send_reset)
 {
-  reset_camera (slot, send_reset);
+  ds_slot_book_restart_camera (&slot->book);
+  ask_reset (slot, send_reset);
   /* Every earlier frame of the file has left the tracker by now (the outage was long):
    * the next one to leave it is camera frame 0 (unsigned, wraps back in the sum). */
   slot->camera_base = (guint64) 0 - slot->seen;
@@ -206,113 +171,51 @@ ds_track_slot_reset_not_sent (DsTrackSlot *slot)
 }
 
 gboolean
-ds_track_slot_is_complete (const DsTrackSlot *slot)
-{
-  return slot->phase == DS_TRACK_DRAINING && slot->seen >= slot->pushed;
-}
-
-gboolean
 ds_track_slot_drain_expired (const DsTrackSlot *slot, gint64 now_ns, gint64 timeout_ns)
 {
-  return slot->phase == DS_TRACK_DRAINING && now_ns - slot->drain_since_ns > timeout_ns;
+  return slot->book.phase == DS_SLOT_PHASE_DRAINING
+      && now_ns - slot->drain_since_ns > timeout_ns;
 }
 
 gboolean
-ds_track_slot_finish (DsTrackSlot *slot, DsTrackDone *done)
+ds_track_slot_finish (DsTrackSlot *slot, DsSlotDone *done)
 {
-  GError *write_error = NULL;
+  guint64 seen = slot->seen, pushed = slot->book.frames;
 
-  memset (done, 0, sizeof (*done));
-  if (slot->phase != DS_TRACK_DRAINING)
+  if (!ds_slot_book_finish (&slot->book, done))
     return FALSE;
-  ds_slot_output_close (&slot->out, &write_error);
-
-  done->file_id = slot->file_id;
-  done->end = slot->end;
-  done->frames = slot->pushed;
-  done->camera_frames = slot->camera_frames;
-  done->last_mono_ns = slot->last_mono_ns;
-  if (slot->end == DS_TRACK_END_ERROR) {
-    done->error = g_strdup (slot->end_error != NULL ? slot->end_error : "playback failed");
-  } else if (write_error != NULL) {
-    done->end = DS_TRACK_END_ERROR;
-    done->error = g_strdup (write_error->message);
-  } else if (slot->seen < slot->pushed) {
-    /* The drain deadline passed: frames were lost or are stuck in the pipeline. */
-    g_warning ("file %" G_GINT64_FORMAT ": %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-        " frames left the tracker; output incomplete", slot->file_id, slot->seen,
-        slot->pushed);
-    done->end = DS_TRACK_END_ERROR;
-    done->error = g_strdup_printf ("only %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
-        " frames came out of the pipeline after the file ended (output incomplete)",
-        slot->seen, slot->pushed);
-  }
-  g_clear_error (&write_error);
-  if (slot->seen < slot->pushed) {
+  if (seen < pushed) {
+    if (done->error == NULL) {
+      /* The drain deadline passed: frames were lost or are stuck in the pipeline. */
+      g_warning ("file %" G_GINT64_FORMAT ": %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+          " frames left the tracker; output incomplete", done->file_id, seen, pushed);
+      done->error = g_strdup_printf ("only %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+          " frames came out of the pipeline after the file ended (output incomplete)",
+          seen, pushed);
+    }
     /* Its missing frames may still come: they must not count for the next file. They
      * are behind every reset still in flight and ahead of any sent from now on. */
-    slot->leftover += slot->pushed - slot->seen;
+    slot->leftover += pushed - seen;
     slot->leftover_gate = slot->pending_resets;
   }
-  slot->phase = DS_TRACK_IDLE;
-  slot->generation++;
   return TRUE;
-}
-
-void
-ds_track_done_clear (DsTrackDone *done)
-{
-  g_clear_pointer (&done->error, g_free);
 }
 
 void
 ds_track_slot_stop (DsTrackSlot *slot, DsStopResult *out, gboolean *send_reset)
 {
-  memset (out, 0, sizeof (*out));
-  if (slot->phase != DS_TRACK_IDLE) {
-    out->was_playing = TRUE;
-    out->file_id = slot->file_id;
-    out->frames = slot->pushed;
-    ds_slot_output_close (&slot->out, NULL);
-    slot->phase = DS_TRACK_IDLE;
-    slot->generation++;
-  }
-  reset_camera (slot, send_reset);
+  ds_slot_book_stop (&slot->book, out);
+  ask_reset (slot, send_reset);
 }
 
 gboolean
 ds_track_slot_reset (DsTrackSlot *slot, gboolean *send_reset, GError **error)
 {
   *send_reset = FALSE;
-  if (slot->phase != DS_TRACK_IDLE) {
-    ds_slot_set_busy (error, slot->index, slot->file_id);
+  if (!ds_slot_book_reset (&slot->book, error))
     return FALSE;
-  }
-  reset_camera (slot, send_reset);
+  ask_reset (slot, send_reset);
   return TRUE;
-}
-
-void
-ds_track_slot_set_duration (DsTrackSlot *slot, gint64 duration_ns)
-{
-  if (slot->phase != DS_TRACK_IDLE && duration_ns > 0)
-    slot->duration_ns = duration_ns;
-}
-
-void
-ds_track_slot_progress (const DsTrackSlot *slot, DsSlotProgress *out)
-{
-  gboolean busy = slot->phase != DS_TRACK_IDLE;
-
-  memset (out, 0, sizeof (*out));
-  out->state = busy ? DS_SLOT_PLAYING : DS_SLOT_IDLE;
-  out->has_file = busy;
-  out->file_id = busy ? slot->file_id : 0;
-  out->position_ns = busy && slot->first_pts_ns >= 0
-      ? slot->last_pts_ns - slot->first_pts_ns : -1;
-  out->duration_ns = busy ? slot->duration_ns : -1;
-  out->frames = slot->has_file ? slot->pushed : 0;
-  out->camera_frames = slot->camera_frames;
 }
 
 static void
@@ -354,34 +257,6 @@ ds_track_format_object (GString *out, const DsTrackObject *obj, guint64 file_fra
       camera_frame, pts_ns >= 0 ? pts_ns : -1, obj->class_id);
 }
 
-static gint
-cmp_int (gconstpointer a, gconstpointer b)
-{
-  gint x = *(const gint *) a, y = *(const gint *) b;
-  return (x > y) - (x < y);
-}
-
-GArray *
-ds_track_gpu_ids (const guint *ids, guint n_ids)
-{
-  GArray *out = g_array_new (FALSE, FALSE, sizeof (gint));
-
-  for (guint i = 0; i < n_ids; i++) {
-    gint id = (gint) MIN (ids[i], (guint) G_MAXINT);
-    gboolean known = FALSE;
-    for (guint j = 0; j < out->len && !known; j++)
-      known = g_array_index (out, gint, j) == id;
-    if (!known)
-      g_array_append_val (out, id);
-  }
-  if (out->len == 0) {
-    gint zero = 0;
-    g_array_append_val (out, zero);
-  }
-  g_array_sort (out, cmp_int);
-  return out;
-}
-
 gchar *
 ds_track_config_arg (const gchar *const *argv, gint argc)
 {
@@ -400,9 +275,11 @@ ds_track_config_arg (const gchar *const *argv, gint argc)
 }
 
 DsTrackWatch
-ds_track_watch_decide (gboolean failed, gboolean async_pending, gboolean playing,
-    gint64 elapsed_ns, gint64 deadline_ns)
+ds_track_watch_decide (gboolean failed, gboolean error_queued, gboolean async_pending,
+    gboolean playing, gint64 elapsed_ns, gint64 deadline_ns)
 {
+  if (error_queued)
+    return DS_TRACK_WATCH_DONE;
   if (failed)
     return DS_TRACK_WATCH_FAIL;
   if (playing)

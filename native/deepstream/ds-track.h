@@ -1,7 +1,8 @@
 /* DsTrack: the DeepStream-free decisions of the deepstream-app adapter.
  *
- * One DsTrackSlot per stream slot. The adapter feeds it from three places and acts on
- * what it returns; the book itself does no I/O on GStreamer and no locking (the adapter
+ * One DsTrackSlot per stream slot: a DsSlotBook (ds-slot-book.h) and what the tracker
+ * between slot output and per-file output adds. The adapter feeds it from three places
+ * and acts on what it returns; it does no I/O on GStreamer and no locking (the adapter
  * serialises every call with one mutex):
  *
  *  - the source side: each buffer and the EOS at the slot's output (the ghost pad in front
@@ -24,23 +25,9 @@
 
 #include <glib.h>
 
-#include "ds-shim.h"
-#include "ds-slot-core.h"
+#include "ds-slot-book.h"
 
 G_BEGIN_DECLS
-
-typedef enum {
-  DS_TRACK_IDLE = 0,  /* source stopped and locked */
-  DS_TRACK_STARTING,  /* play accepted, no frame at the slot output yet */
-  DS_TRACK_PLAYING,   /* frames flowing */
-  DS_TRACK_DRAINING,  /* the file ended; waiting for its frames to leave the tracker */
-} DsTrackPhase;
-
-typedef enum {
-  DS_TRACK_END_NONE = 0,
-  DS_TRACK_END_EOS,
-  DS_TRACK_END_ERROR,
-} DsTrackEnd;
 
 /* One object of a frame after the tracker. */
 typedef struct {
@@ -52,33 +39,23 @@ typedef struct {
 } DsTrackObject;
 
 typedef enum {
-  DS_TRACK_FRAME_IGNORED = 0, /* no file to count it for (idle, draining, stale) */
-  DS_TRACK_FRAME_FIRST,       /* the file's first frame: emit file_started */
-  DS_TRACK_FRAME_COUNTED,
-} DsTrackFrameResult;
-
-typedef enum {
   DS_TRACK_SINK_DISCARDED = 0, /* not attributed to any file */
   DS_TRACK_SINK_RECORDED,
   DS_TRACK_SINK_COMPLETE,      /* recorded, and the draining file is now complete */
 } DsTrackSinkResult;
 
+/* A DsSlotBook (the file, its frames at the slot output, the camera count, the output
+ * file, busy/stop/reset/progress: as the gst engine keeps them), and what only a pipeline
+ * with a muxer and a tracker between the slot output and the per-file output needs on
+ * top: the frames counted again after the tracker, a file that drains, and camera resets
+ * that are events travelling with the frames. The gst engine writes each frame where it
+ * counts it, so its slots need none of this. */
 typedef struct {
-  guint index;             /* the slot number, for messages */
-  DsTrackPhase phase;
-  gboolean has_file;
-  gint64 file_id;
-  guint64 generation;      /* changes whenever a file begins or ends */
+  DsSlotBook book;         /* book.frames: pushed at the slot output */
 
   /* source side */
-  guint64 pushed;          /* frames of the current (or last) file pushed */
-  guint64 camera_frames;   /* frames pushed since the last camera reset */
-  guint64 camera_base;     /* camera_frames when the current file began */
+  guint64 camera_base;     /* book.camera_frames when the current file began */
   gint64 first_pts_ns;     /* -1 = none yet */
-  gint64 last_pts_ns;
-  gint64 duration_ns;      /* -1 = unknown */
-  gint64 first_mono_ns;    /* CLOCK_MONOTONIC of the first / last pushed frame */
-  gint64 last_mono_ns;
   gboolean camera_dirty;   /* frames went in since the last stream reset */
 
   /* sink side */
@@ -88,39 +65,25 @@ typedef struct {
   gint64 drain_since_ns;   /* last sink progress while draining */
   guint64 leftover;        /* frames of ended files that may still leave the tracker */
   guint leftover_gate;     /* pending resets that are ahead of those frames */
-
-  DsTrackEnd end;
-  gchar *end_error;
-
-  DsSlotOutput out;        /* per-file output */
 } DsTrackSlot;
-
-/* What a finished file reports. */
-typedef struct {
-  gint64 file_id;
-  DsTrackEnd end;
-  guint64 frames;
-  guint64 camera_frames;
-  gint64 last_mono_ns;
-  gchar *error;            /* owned; NULL for a clean EOS */
-} DsTrackDone;
 
 void ds_track_slot_init (DsTrackSlot *slot, guint index);
 void ds_track_slot_clear (DsTrackSlot *slot);
 
-/* Idle → starting `file_id`. Refused when the slot is not idle or output_path cannot be
- * created. *send_reset: the caller must send a stream reset into the slot's muxer pad
- * before any frame of this file (new camera after frames of another one). */
+/* Idle → starting `file_id` (ds_slot_book_begin: refused when the slot is busy or
+ * output_path cannot be created). *send_reset: the caller must send a stream reset into
+ * the slot's muxer pad before any frame of this file (new camera after frames of another
+ * one). */
 gboolean ds_track_slot_begin (DsTrackSlot *slot, gint64 file_id, gboolean new_camera,
     const gchar *output_path, gboolean *send_reset, GError **error);
 
 /* A buffer at the slot output. pts_ns -1 = none. */
-DsTrackFrameResult ds_track_slot_source_frame (DsTrackSlot *slot, gint64 pts_ns,
-    gint64 mono_ns);
+DsSlotFrame ds_track_slot_source_frame (DsTrackSlot *slot, gint64 pts_ns, gint64 mono_ns);
 
-/* The current file reached EOS (error = NULL) or failed at the source side; an EOS
- * before any frame counts as an error. The slot drains; returns TRUE when the file is
- * already complete (call ds_track_slot_finish). FALSE also when there is no file to end. */
+/* The current file reached EOS (error = NULL) or failed at the source side
+ * (ds_slot_book_drain: an EOS before any frame counts as an error). The slot drains;
+ * returns TRUE when the file is already complete (call ds_track_slot_finish). FALSE also
+ * when there is no file to end. */
 gboolean ds_track_slot_source_end (DsTrackSlot *slot, const gchar *error, gint64 now_ns);
 
 /* A frame of this slot leaving the tracker, with its objects. */
@@ -138,14 +101,13 @@ void ds_track_slot_sink_reset (DsTrackSlot *slot);
 gboolean ds_track_slot_drain_expired (const DsTrackSlot *slot, gint64 now_ns,
     gint64 timeout_ns);
 
-gboolean ds_track_slot_is_complete (const DsTrackSlot *slot);
+/* Draining → idle (ds_slot_book_finish): closes the output and fills done (clear it with
+ * ds_slot_done_clear). A file that ended cleanly but whose frames did not all leave the
+ * tracker ends with `only S of P frames came out of the pipeline …`. */
+gboolean ds_track_slot_finish (DsTrackSlot *slot, DsSlotDone *done);
 
-/* Draining → idle: closes the output and fills done (clear it with
- * ds_track_done_clear). A clean EOS whose output could not be written becomes an error. */
-gboolean ds_track_slot_finish (DsTrackSlot *slot, DsTrackDone *done);
-void ds_track_done_clear (DsTrackDone *done);
-
-/* Any phase → idle now. The camera state is reset: *send_reset as for begin. */
+/* Any phase → idle now (ds_slot_book_stop). The camera state is reset: *send_reset as for
+ * begin. */
 void ds_track_slot_stop (DsTrackSlot *slot, DsStopResult *out, gboolean *send_reset);
 
 /* Resets the camera state of an idle slot; refused when busy. */
@@ -159,9 +121,6 @@ void ds_track_slot_restart_camera (DsTrackSlot *slot, gboolean *send_reset);
 /* A reset that was asked for could not be sent: no leftover frames will be marked. */
 void ds_track_slot_reset_not_sent (DsTrackSlot *slot);
 
-void ds_track_slot_set_duration (DsTrackSlot *slot, gint64 duration_ns);
-void ds_track_slot_progress (const DsTrackSlot *slot, DsSlotProgress *out);
-
 /* One KITTI tracking label line (no newline) for an object of file frame `file_frame`:
  *   frame track_id type truncated occluded alpha left top right bottom
  *   height width length x y z rotation_y score camera_frame pts_ns class_id
@@ -174,9 +133,6 @@ void ds_track_format_object (GString *out, const DsTrackObject *obj, guint64 fil
  * reset of a new camera only drops tracks when tracking-id-reset-mode has bit 0 set. */
 const gchar *ds_track_check_tracker (gboolean enabled, guint tracking_id_reset_mode);
 
-/* Distinct GPU ids in ascending order ([0] when there are none). */
-GArray *ds_track_gpu_ids (const guint *ids, guint n_ids);
-
 /* The deepstream-app config file named on a command line (-c X, -cX, --cfg-file X,
  * --cfg-file=X; the first one wins), or NULL. */
 gchar *ds_track_config_arg (const gchar *const *argv, gint argc);
@@ -184,13 +140,16 @@ gchar *ds_track_config_arg (const gchar *const *argv, gint argc);
 /* Start watchdog of a slot that was asked to play. */
 typedef enum {
   DS_TRACK_WATCH_WAIT = 0,  /* still changing state: look again later */
-  DS_TRACK_WATCH_DONE,      /* playing: stop watching */
+  DS_TRACK_WATCH_DONE,      /* playing, or a bus error of the file is queued: stop watching */
   DS_TRACK_WATCH_KICK,      /* settled below PLAYING: set PLAYING, keep watching */
   DS_TRACK_WATCH_FAIL,      /* failed or past the deadline: report a file error */
 } DsTrackWatch;
 
-DsTrackWatch ds_track_watch_decide (gboolean failed, gboolean async_pending,
-    gboolean playing, gint64 elapsed_ns, gint64 deadline_ns);
+/* error_queued: a bus error of this file (or live attempt) is on its way to the main
+ * loop; it ends the file with its own words (a 404 is a refusal, not a retried start
+ * failure), so the watchdog steps aside even when the start has failed meanwhile. */
+DsTrackWatch ds_track_watch_decide (gboolean failed, gboolean error_queued,
+    gboolean async_pending, gboolean playing, gint64 elapsed_ns, gint64 deadline_ns);
 
 G_END_DECLS
 

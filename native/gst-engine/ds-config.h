@@ -4,7 +4,7 @@
 
 #include <glib.h>
 
-#include "ds-slot-core.h"
+#include "ds-live.h"
 
 G_BEGIN_DECLS
 

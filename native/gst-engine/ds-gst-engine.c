@@ -20,7 +20,7 @@
  *
  * A live uri (rtsp, http, udp) plays until stopped: its EOS, error or stall (the slot's
  * live-stall-sec) is a loss, answered by a re-play of the same uri from a main-loop timer
- * with back-off (DsLive in ds-slot-core.h); 401/403/404 refusals end it at once. */
+ * with back-off (DsLive in ds-live.h); 401/403/404 refusals end it at once. */
 #include <errno.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
@@ -33,6 +33,9 @@
 #include <time.h>
 
 #include "ds-config.h"
+#include "ds-gst-output.h"
+#include "ds-live.h"
+#include "ds-path-check.h"
 #include "ds-shim.h"
 #include "ds-slot-book.h"
 #include "ds-slot-gst.h"
@@ -129,7 +132,7 @@ queue_if_playing (DsSlot *slot, DsEventKind kind, gint64 mono_ns, const gchar *t
   guint64 gen;
 
   g_mutex_lock (&slot->lock);
-  playing = slot->book.state == DS_SLOT_PLAYING;
+  playing = ds_slot_book_active (&slot->book);
   gen = slot->book.generation;
   g_mutex_unlock (&slot->lock);
   if (playing)
@@ -157,7 +160,7 @@ on_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
       GstClockTime pts = GST_BUFFER_PTS (buf);
       gint64 pos = -1;
 
-      if (slot->book.state == DS_SLOT_PLAYING && slot->live.active) {
+      if (ds_slot_book_active (&slot->book) && slot->live.active) {
         DsLiveFrame what = ds_live_frame (&slot->live, mono, &slot->resume);
 
         if (what == DS_LIVE_FRAME_DROP)
@@ -165,7 +168,7 @@ on_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
         if (what == DS_LIVE_FRAME_RESUMED) {
           resumed = TRUE;
           if (!slot->resume.tracker_kept)
-            slot->book.camera_frames = 0; /* a long outage: a new camera in all but name */
+            ds_slot_book_restart_camera (&slot->book); /* a long outage */
         }
       }
 
@@ -174,8 +177,8 @@ on_sink_probe (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
         if (GST_CLOCK_TIME_IS_VALID (st))
           pos = (gint64) st;
       }
-      first |= ds_slot_book_frame (&slot->book,
-          GST_CLOCK_TIME_IS_VALID (pts) ? (gint64) pts : -1, pos, mono);
+      first |= ds_gst_output_frame (&slot->book, GST_CLOCK_TIME_IS_VALID (pts) ?
+          (gint64) pts : -1, pos, mono) == DS_SLOT_FRAME_FIRST;
     }
     gen = slot->book.generation;
     g_mutex_unlock (&slot->lock);
@@ -249,26 +252,11 @@ on_no_more_pads (GstElement *dec, gpointer user_data)
   (void) dec;
 
   g_mutex_lock (&slot->lock);
-  no_video = !slot->video_linked && slot->book.state == DS_SLOT_PLAYING;
+  no_video = !slot->video_linked && ds_slot_book_active (&slot->book);
   gen = slot->book.generation;
   g_mutex_unlock (&slot->lock);
   if (no_video)
     queue_event (slot->engine, slot, gen, DS_EV_ERROR, 0, "no video stream");
-}
-
-/* rtspsrc takes the slot's [sourceK] options (select-rtp-protocol, latency). */
-static void
-on_source_setup (GstElement *dec, GstElement *source, gpointer user_data)
-{
-  DsSlot *slot = user_data;
-  GstElementFactory *f = gst_element_get_factory (source);
-  (void) dec;
-
-  if (f == NULL || g_strcmp0 (GST_OBJECT_NAME (f), "rtspsrc") != 0)
-    return;
-  /* GstRTSPLowerTrans: 0 = UDP | UDP multicast | TCP, as deepstream-app reads it. */
-  g_object_set (source, "protocols", slot->opts->rtp_protocols == 4 ? 4u : 7u,
-      "latency", (guint) slot->opts->latency_ms, NULL);
 }
 
 /* Software decoders get DS_GST_DECODER_THREADS threads (default 1, 0 = libav's auto):
@@ -352,12 +340,15 @@ slot_halt (DsSlot *slot)
     GST_WARNING ("slot %u: decoder refused NULL", slot->index);
 }
 
-/* The book is already closed: report and take the decoder down. */
+/* The book has ended the file: report it, then take the decoder down (after the event:
+ * the client's next request overlaps with the teardown). */
 static void
-slot_fail (DsEngine *engine, DsSlot *slot, gint64 file_id, const gchar *text)
+slot_finish (DsSlot *slot, DsSlotDone *done)
 {
-  GST_INFO ("slot %u: file %" G_GINT64_FORMAT " failed: %s", slot->index, file_id, text);
-  ds_shim_emit_file_error (engine->shim, (gint) slot->index, file_id, text);
+  GST_INFO ("slot %u: file %" G_GINT64_FORMAT " %s%s", slot->index, done->file_id,
+      done->error != NULL ? "failed: " : "done", GST_STR_NULL (done->error));
+  ds_slot_done_emit (done, slot->engine->shim, slot->index);
+  ds_slot_done_clear (done);
   slot_halt (slot);
 }
 
@@ -369,26 +360,27 @@ static void
 live_lost (DsEngine *engine, DsSlot *slot, const gchar *reason, gboolean refusal)
 {
   DsLiveLoss loss;
+  DsSlotDone done;
   gint64 file_id;
+  gchar *text;
 
   g_mutex_lock (&slot->lock);
   ds_live_lost (&slot->live, slot->opts, mono_now_ns (), refusal, &loss);
   file_id = slot->book.file_id;
+  text = ds_live_loss_text (reason, refusal, &loss);
   if (loss.will_retry)
     slot->book.generation++; /* whatever the failed attempt still posts is stale */
   else
-    ds_slot_book_end (&slot->book, FALSE, NULL);
+    ds_slot_book_end (&slot->book, text, &done);
   g_mutex_unlock (&slot->lock);
+  g_free (text);
 
   GST_INFO ("slot %u: stream lost (%s), %s", slot->index, reason,
       loss.will_retry ? "retrying" : "giving up");
   ds_shim_emit_stream_lost (engine->shim, (gint) slot->index, file_id, reason,
       loss.will_retry, loss.attempt, loss.retry_in_ms);
   if (!loss.will_retry) {
-    gchar *text = refusal ? g_strdup_printf ("%s: not retried", reason) :
-        g_strdup_printf ("stream lost: %s (gave up after %u attempts)", reason, loss.attempt);
-    slot_fail (engine, slot, file_id, text);
-    g_free (text);
+    slot_finish (slot, &done);
     return;
   }
   slot_halt (slot);
@@ -424,7 +416,7 @@ on_retry (gpointer data)
 
   slot->retry_id = 0;
   g_mutex_lock (&slot->lock);
-  go = slot->book.state == DS_SLOT_PLAYING && slot->live.active
+  go = ds_slot_book_active (&slot->book) && slot->live.active
       && slot->live.phase == DS_LIVE_WAITING;
   if (go) {
     ds_live_retry (&slot->live, mono_now_ns ());
@@ -448,16 +440,15 @@ on_watchdog (gpointer data)
 
   for (guint i = 0; i < engine->config->n_slots; i++) {
     DsSlot *slot = &engine->slots[i];
-    gint64 last, file_id;
+    DsSlotDone done;
+    gint64 last;
     gchar *text = NULL;
-
     gboolean connecting;
 
     g_mutex_lock (&slot->lock);
-    if (slot->book.state == DS_SLOT_PLAYING && slot->live.active) {
+    if (ds_slot_book_active (&slot->book) && slot->live.active) {
       if (ds_live_stalled (&slot->live, slot->opts, now, &connecting))
-        text = g_strdup_printf (connecting ? "no video frame within %d ms" :
-            "stalled: no video frame for %d ms", slot->opts->stall_ms);
+        text = ds_slot_stall_text (connecting, slot->opts->stall_ms);
       g_mutex_unlock (&slot->lock);
       if (text != NULL)
         live_lost (engine, slot, text, FALSE);
@@ -465,17 +456,15 @@ on_watchdog (gpointer data)
       continue;
     }
     last = slot->book.last_mono_ns >= 0 ? slot->book.last_mono_ns : slot->play_mono_ns;
-    if (slot->book.state == DS_SLOT_PLAYING && !slot->checking && now - last > engine->stall_ns) {
-      text = g_strdup_printf (slot->book.frames == 0 ?
-          "no video frame within %" G_GINT64_FORMAT " ms" :
-          "stalled: no video frame for %" G_GINT64_FORMAT " ms",
+    if (ds_slot_book_active (&slot->book) && !slot->checking
+        && now - last > engine->stall_ns) {
+      text = ds_slot_stall_text (slot->book.frames == 0,
           engine->stall_ns / G_GINT64_CONSTANT (1000000));
-      file_id = slot->book.file_id;
-      ds_slot_book_end (&slot->book, FALSE, NULL);
+      ds_slot_book_end (&slot->book, text, &done);
     }
     g_mutex_unlock (&slot->lock);
     if (text != NULL) {
-      slot_fail (engine, slot, file_id, text);
+      slot_finish (slot, &done);
       g_free (text);
     }
   }
@@ -487,11 +476,9 @@ on_event (const DsSlotCall *ev)
 {
   DsEngine *engine = ev->owner;
   DsSlot *slot = ev->slot;
+  DsSlotDone done;
   gint64 file_id;
-  guint64 frames, camera_frames;
   gboolean current;
-  GError *err = NULL;
-  gboolean ok;
 
   if (ev->kind == DS_EV_FATAL) {
     GST_ERROR ("pipeline failed: %s", ev->text);
@@ -503,8 +490,8 @@ on_event (const DsSlotCall *ev)
 
   GST_LOG ("slot %u: event %d gen %" G_GUINT64_FORMAT, ev->index, ev->kind, ev->generation);
   g_mutex_lock (&slot->lock);
-  current = ds_slot_call_is_current (ev, slot->book.generation, slot->book.state,
-      DS_SLOT_STATES (DS_SLOT_PLAYING));
+  current = ds_slot_call_is_current (ev, slot->book.generation, slot->book.phase,
+      DS_SLOT_PHASES_ACTIVE);
   file_id = slot->book.file_id;
   if (!current) {
     g_mutex_unlock (&slot->lock);
@@ -536,33 +523,13 @@ on_event (const DsSlotCall *ev)
       return;
     }
 
-    case DS_EV_EOS: {
-      gint64 last_mono = slot->book.last_mono_ns;
-
-      frames = slot->book.frames;
-      ok = ds_slot_book_end (&slot->book, FALSE, &err);
-      camera_frames = slot->book.camera_frames;
-      g_mutex_unlock (&slot->lock);
-      if (frames == 0)
-        ds_shim_emit_file_error (engine->shim, (gint) ev->index, file_id,
-            "no video frames decoded");
-      else if (!ok)
-        ds_shim_emit_file_error (engine->shim, (gint) ev->index, file_id, err->message);
-      else
-        ds_shim_emit_file_done (engine->shim, (gint) ev->index, file_id, frames,
-            camera_frames, last_mono);
-      g_clear_error (&err);
-      /* After the event: the client's next request overlaps with the teardown. */
-      slot_halt (slot);
-      GST_DEBUG ("slot %u: file %" G_GINT64_FORMAT " done, decoder down", ev->index, file_id);
-      return;
-    }
-
+    case DS_EV_EOS:
     case DS_EV_ERROR:
     case DS_EV_REFUSED: /* of a file: cannot be, taken as an error */
-      ds_slot_book_end (&slot->book, FALSE, NULL);
+      /* Every frame was written as it was counted: the file is done at its end. */
+      ds_slot_book_end (&slot->book, ev->kind == DS_EV_EOS ? NULL : ev->text, &done);
       g_mutex_unlock (&slot->lock);
-      slot_fail (engine, slot, file_id, ev->text);
+      slot_finish (slot, &done);
       return;
 
     case DS_EV_FATAL:
@@ -584,8 +551,8 @@ on_path_checked (const DsSlotCall *call)
   gboolean current;
 
   g_mutex_lock (&slot->lock);
-  current = ds_slot_call_is_current (call, slot->book.generation, slot->book.state,
-      DS_SLOT_STATES (DS_SLOT_PLAYING));
+  current = ds_slot_call_is_current (call, slot->book.generation, slot->book.phase,
+      DS_SLOT_PHASES_ACTIVE);
   if (current) {
     slot->checking = FALSE;
     slot->play_mono_ns = mono_now_ns ();
@@ -608,32 +575,25 @@ engine_play (gpointer data, const DsPlayRequest *req, GError **error)
   DsSlot *slot = &engine->slots[req->slot];
   gboolean live = ds_live_uri_is_live (req->uri);
   guint64 gen;
-  gboolean ok;
 
   g_mutex_lock (&slot->lock);
-  if (slot->book.state == DS_SLOT_PLAYING) {
-    ds_slot_set_busy (error, slot->index, slot->book.file_id);
+  if (!ds_slot_book_begin (&slot->book, req->file_id, req->new_camera, req->output_path,
+          error)) {
     g_mutex_unlock (&slot->lock);
     return FALSE;
   }
-  ok = ds_slot_book_begin (&slot->book, req->file_id, req->new_camera, req->output_path,
-      error);
   gst_segment_init (&slot->segment, GST_FORMAT_TIME);
   slot->video_linked = FALSE;
   slot->play_mono_ns = mono_now_ns ();
-  slot->checking = ok;
-  if (ok) {
-    g_free (slot->uri);
-    slot->uri = g_strdup (req->uri);
-    if (live)
-      ds_live_begin (&slot->live, slot->play_mono_ns);
-    else
-      ds_live_end (&slot->live);
-  }
+  slot->checking = TRUE;
+  g_free (slot->uri);
+  slot->uri = g_strdup (req->uri);
+  if (live)
+    ds_live_begin (&slot->live, slot->play_mono_ns);
+  else
+    ds_live_end (&slot->live);
   gen = slot->book.generation;
   g_mutex_unlock (&slot->lock);
-  if (!ok)
-    return FALSE;
 
   GST_DEBUG ("slot %d: play %" G_GINT64_FORMAT " %s", req->slot, req->file_id, req->uri);
   ds_path_check_start (slot->path_check, req->uri, on_path_checked, &(DsSlotCall) {
@@ -654,15 +614,12 @@ engine_stop (gpointer data, gint index, DsStopResult *out, GError **error)
     slot->retry_id = 0;
   }
   g_mutex_lock (&slot->lock);
-  playing = slot->book.state == DS_SLOT_PLAYING;
+  playing = ds_slot_book_busy (&slot->book);
   g_mutex_unlock (&slot->lock);
   if (playing)
-    slot_halt (slot);
+    slot_halt (slot); /* its frames are all counted when it is down */
   g_mutex_lock (&slot->lock);
-  out->was_playing = playing;
-  out->file_id = slot->book.file_id;
-  out->frames = slot->book.frames;
-  ds_slot_book_end (&slot->book, TRUE, NULL);
+  ds_slot_book_stop (&slot->book, out);
   ds_live_end (&slot->live);
   g_mutex_unlock (&slot->lock);
   return TRUE;
@@ -673,15 +630,10 @@ engine_reset (gpointer data, gint index, GError **error)
 {
   DsEngine *engine = data;
   DsSlot *slot = &engine->slots[index];
-  gboolean ok = TRUE;
+  gboolean ok;
 
   g_mutex_lock (&slot->lock);
-  if (slot->book.state == DS_SLOT_PLAYING) {
-    ds_slot_set_busy (error, slot->index, slot->book.file_id);
-    ok = FALSE;
-  } else {
-    ds_slot_book_reset_camera (&slot->book);
-  }
+  ok = ds_slot_book_reset (&slot->book, error);
   g_mutex_unlock (&slot->lock);
   return ok;
 }
@@ -696,15 +648,14 @@ engine_progress (gpointer data, gint index, DsSlotProgress *out)
   gint64 duration;
 
   g_mutex_lock (&slot->lock);
-  need_duration = slot->book.state == DS_SLOT_PLAYING && slot->book.duration_ns < 0;
+  need_duration = ds_slot_book_busy (&slot->book) && slot->book.duration_ns < 0;
   gen = slot->book.generation;
   g_mutex_unlock (&slot->lock);
   /* Asked upstream once per file, outside the lock; the demuxer answers at once. */
-  if (need_duration && gst_pad_peer_query_duration (slot->sinkpad, GST_FORMAT_TIME, &duration)
-      && duration >= 0) {
+  if (need_duration && gst_pad_peer_query_duration (slot->sinkpad, GST_FORMAT_TIME, &duration)) {
     g_mutex_lock (&slot->lock);
     if (slot->book.generation == gen)
-      slot->book.duration_ns = duration;
+      ds_slot_book_set_duration (&slot->book, duration);
     g_mutex_unlock (&slot->lock);
   }
   g_mutex_lock (&slot->lock);
@@ -748,7 +699,7 @@ engine_build (DsEngine *engine, GError **error)
     slot->engine = engine;
     slot->index = i;
     g_mutex_init (&slot->lock);
-    ds_slot_book_init (&slot->book);
+    ds_slot_book_init (&slot->book, i);
     gst_segment_init (&slot->segment, GST_FORMAT_TIME);
     name = g_strdup_printf ("slot%u-dec", i);
     slot->dec = gst_element_factory_make ("uridecodebin", name);
@@ -775,9 +726,12 @@ engine_build (DsEngine *engine, GError **error)
         GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_sink_probe, slot, NULL);
     g_signal_connect (slot->dec, "pad-added", G_CALLBACK (on_pad_added), slot);
     g_signal_connect (slot->dec, "no-more-pads", G_CALLBACK (on_no_more_pads), slot);
-    g_signal_connect (slot->dec, "source-setup", G_CALLBACK (on_source_setup), slot);
     slot->opts = &engine->config->live[i];
-    slot->path_check = ds_path_check_new (engine->context, DS_PATH_CHECK_TIMEOUT_MS);
+    /* rtspsrc takes the slot's [sourceK] options (select-rtp-protocol, latency). */
+    g_signal_connect (slot->dec, "source-setup", G_CALLBACK (ds_slot_on_source_setup),
+        (gpointer) slot->opts);
+    slot->path_check = ds_path_check_new (engine->context, DS_PATH_CHECK_TIMEOUT_MS,
+        ds_path_check_local, NULL);
   }
   g_signal_connect (engine->pipeline, "deep-element-added", G_CALLBACK (on_deep_element_added),
       engine);

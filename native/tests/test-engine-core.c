@@ -1,12 +1,11 @@
-/* Unit tests of ds-gst-engine's GStreamer-free parts: slot bookkeeping and config. The
- * per-file output itself is tested with the slot core (test-slot-core.c). */
-#include <errno.h>
-
+/* Unit tests of ds-gst-engine's GStreamer-free parts: its per-file output lines (on the
+ * shared slot book, test-slot-book.c) and its config. The output file itself is tested
+ * with the slot core (test-slot-core.c). */
 #include <glib.h>
 #include <glib/gstdio.h>
 
 #include "ds-config.h"
-#include "ds-slot-book.h"
+#include "ds-gst-output.h"
 #include "ds-test-tmp.h"
 
 typedef struct {
@@ -35,15 +34,28 @@ play_file (DsSlotBook *b, gint64 file_id, gboolean new_camera, const gchar *out,
   g_assert_true (ds_slot_book_begin (b, file_id, new_camera, out, &err));
   g_assert_no_error (err);
   for (guint i = 0; i < n; i++)
-    g_assert_true (ds_slot_book_frame (b, 1000 + i * 33, i * 33, 5000 + i) == (i == 0));
+    g_assert_cmpint (ds_gst_output_frame (b, 1000 + i * 33, i * 33, 5000 + i), ==,
+        i == 0 ? DS_SLOT_FRAME_FIRST : DS_SLOT_FRAME_COUNTED);
 }
 
+/* The end of a file that ends cleanly. */
 static void
-test_book_camera_continuity (TmpDir *t, gconstpointer data)
+end_file (DsSlotBook *b)
+{
+  DsSlotDone done;
+
+  g_assert_true (ds_slot_book_end (b, NULL, &done));
+  g_assert_null (done.error);
+  ds_slot_done_clear (&done);
+}
+
+/* One line per frame: the camera index continues across a camera's files, the file index
+ * restarts with every file; the book counts alongside. */
+static void
+test_output_camera_continuity (TmpDir *t, gconstpointer data)
 {
   DsSlotBook b;
   DsSlotProgress p;
-  GError *err = NULL;
   gchar *o1 = g_build_filename (t->dir, "1.txt", NULL);
   gchar *o2 = g_build_filename (t->dir, "2.txt", NULL);
   gchar *o3 = g_build_filename (t->dir, "3.txt", NULL);
@@ -51,7 +63,7 @@ test_book_camera_continuity (TmpDir *t, gconstpointer data)
   guint64 gen;
 
   (void) data;
-  ds_slot_book_init (&b);
+  ds_slot_book_init (&b, 0);
   play_file (&b, 1, TRUE, o1, 3);
   ds_slot_book_progress (&b, &p);
   g_assert_cmpint (p.state, ==, DS_SLOT_PLAYING);
@@ -61,10 +73,10 @@ test_book_camera_continuity (TmpDir *t, gconstpointer data)
   g_assert_cmpint (b.first_mono_ns, ==, 5000);
   g_assert_cmpint (b.last_mono_ns, ==, 5002);
   gen = b.generation;
-  g_assert_true (ds_slot_book_end (&b, FALSE, &err));
+  end_file (&b);
   g_assert_cmpuint (b.generation, !=, gen);
-  /* Idle: frames are ignored, the last file's count stays visible. */
-  g_assert_false (ds_slot_book_frame (&b, 1, 1, 1));
+  /* Idle: frames are ignored and not written, the last file's count stays visible. */
+  g_assert_cmpint (ds_gst_output_frame (&b, 1, 1, 1), ==, DS_SLOT_FRAME_IGNORED);
   ds_slot_book_progress (&b, &p);
   g_assert_cmpint (p.state, ==, DS_SLOT_IDLE);
   g_assert_cmpuint (p.frames, ==, 3);
@@ -72,11 +84,11 @@ test_book_camera_continuity (TmpDir *t, gconstpointer data)
 
   /* Same camera: the camera index continues; the file index restarts. */
   play_file (&b, 2, FALSE, o2, 2);
-  g_assert_true (ds_slot_book_end (&b, FALSE, NULL));
+  end_file (&b);
   g_assert_cmpuint (b.camera_frames, ==, 5);
   /* New camera: restart at 0. */
   play_file (&b, 3, TRUE, o3, 1);
-  g_assert_true (ds_slot_book_end (&b, FALSE, NULL));
+  end_file (&b);
 
   text = ds_test_read_file (o1);
   g_assert_cmpstr (text, ==, "0 0 1000\n1 1 1033\n2 2 1066\n");
@@ -93,73 +105,32 @@ test_book_camera_continuity (TmpDir *t, gconstpointer data)
   g_free (o3);
 }
 
+/* After a stop or a reset the camera index restarts; an unknown PTS is written as -1. */
 static void
-test_book_stop_and_reset (TmpDir *t, gconstpointer data)
+test_output_stop_and_reset (TmpDir *t, gconstpointer data)
 {
   DsSlotBook b;
+  DsStopResult res;
   gchar *o = g_build_filename (t->dir, "o.txt", NULL);
   gchar *text;
 
   (void) data;
-  ds_slot_book_init (&b);
+  ds_slot_book_init (&b, 0);
   play_file (&b, 1, FALSE, NULL, 4);
-  g_assert_true (ds_slot_book_end (&b, TRUE, NULL)); /* stop: camera reset */
+  ds_slot_book_stop (&b, &res);
+  g_assert_true (res.was_playing);
   g_assert_cmpuint (b.camera_frames, ==, 0);
   play_file (&b, 2, FALSE, NULL, 2);
-  g_assert_true (ds_slot_book_end (&b, FALSE, NULL));
-  ds_slot_book_reset_camera (&b);
+  end_file (&b);
+  g_assert_true (ds_slot_book_reset (&b, NULL));
   g_assert_cmpuint (b.camera_frames, ==, 0);
-  /* Unknown PTS is written as -1. */
   g_assert_true (ds_slot_book_begin (&b, 3, FALSE, o, NULL));
-  ds_slot_book_frame (&b, -1, -1, 1);
-  g_assert_true (ds_slot_book_end (&b, FALSE, NULL));
+  ds_gst_output_frame (&b, -1, -1, 1);
+  end_file (&b);
   text = ds_test_read_file (o);
   g_assert_cmpstr (text, ==, "0 0 -1\n");
   g_free (text);
   ds_slot_book_clear (&b);
-  g_free (o);
-}
-
-/* An output that cannot be opened leaves the slot idle; one that failed to be written
- * turns the end into a failure, and the slot is idle all the same. */
-static void
-test_book_output_failure (TmpDir *t, gconstpointer data)
-{
-  DsSlotBook b;
-  GError *err = NULL;
-  gchar *bad = g_build_filename (t->dir, "no-such-dir", "o.txt", NULL);
-  gchar *o = g_build_filename (t->dir, "o.txt", NULL);
-  gchar *want;
-  guint64 gen;
-
-  (void) data;
-  ds_slot_book_init (&b);
-  gen = b.generation;
-  g_assert_false (ds_slot_book_begin (&b, 1, TRUE, bad, &err));
-  g_assert_error (err, DS_SLOT_ERROR, DS_SLOT_ERROR_OUTPUT);
-  g_clear_error (&err);
-  g_assert_cmpint (b.state, ==, DS_SLOT_IDLE);
-  g_assert_false (b.has_file);
-  g_assert_cmpuint (b.generation, ==, gen);
-
-  play_file (&b, 2, TRUE, o, 2);
-  b.out.errsv = ENOSPC; /* as a failed write leaves it */
-  gen = b.generation;
-  g_assert_false (ds_slot_book_end (&b, FALSE, &err));
-  want = g_strdup_printf ("cannot write output %s: %s", o, g_strerror (ENOSPC));
-  g_assert_error (err, DS_SLOT_ERROR, DS_SLOT_ERROR_OUTPUT);
-  g_assert_cmpstr (err->message, ==, want);
-  g_clear_error (&err);
-  g_free (want);
-  g_assert_cmpint (b.state, ==, DS_SLOT_IDLE);
-  g_assert_cmpuint (b.generation, !=, gen);
-  g_assert_null (b.out.file);
-
-  /* The next file starts clean. */
-  play_file (&b, 3, FALSE, o, 1);
-  g_assert_true (ds_slot_book_end (&b, FALSE, NULL));
-  ds_slot_book_clear (&b);
-  g_free (bad);
   g_free (o);
 }
 
@@ -289,11 +260,9 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add ("/book/camera-continuity", TmpDir, NULL, tmp_setup,
-      test_book_camera_continuity, tmp_teardown);
-  g_test_add ("/book/stop-and-reset", TmpDir, NULL, tmp_setup, test_book_stop_and_reset,
-      tmp_teardown);
-  g_test_add ("/book/output-failure", TmpDir, NULL, tmp_setup, test_book_output_failure,
+  g_test_add ("/output/camera-continuity", TmpDir, NULL, tmp_setup,
+      test_output_camera_continuity, tmp_teardown);
+  g_test_add ("/output/stop-and-reset", TmpDir, NULL, tmp_setup, test_output_stop_and_reset,
       tmp_teardown);
   g_test_add ("/config/load", TmpDir, NULL, tmp_setup, test_config, tmp_teardown);
   g_test_add ("/config/live", TmpDir, NULL, tmp_setup, test_config_live, tmp_teardown);

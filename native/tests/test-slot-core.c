@@ -13,7 +13,11 @@
 #include <glib/gstdio.h>
 #include <gst/gst.h>
 
+#include "ds-live.h"
+#include "ds-path-check.h"
+#include "ds-slot-config.h"
 #include "ds-slot-core.h"
+#include "ds-slot-output.h"
 #include "ds-slot-gst.h"
 #include "ds-test-tmp.h"
 
@@ -26,8 +30,7 @@ static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
   (void) data;
-  f->dir = ds_test_tmp_new ("ds-slot-core-XXXXXX");
-  ds_slot_output_init (&f->out);
+  f->dir = ds_test_tmp_new ("ds-slot-core-XXXXXX"); /* f->out: zeroed, a closed output */
 }
 
 static void
@@ -181,20 +184,6 @@ test_output_write_failure (Fixture *f, gconstpointer data)
   g_free (path);
 }
 
-static void
-test_busy (void)
-{
-  GError *err = NULL;
-
-  ds_slot_set_busy (&err, 0, 12);
-  g_assert_error (err, DS_SLOT_ERROR, DS_SLOT_ERROR_BUSY);
-  g_assert_cmpstr (err->message, ==, "slot 0 busy (file 12)");
-  g_clear_error (&err);
-  ds_slot_set_busy (&err, 3, -1);
-  g_assert_cmpstr (err->message, ==, "slot 3 busy (file -1)");
-  g_clear_error (&err);
-}
-
 /* ---------- main-loop calls ---------- */
 
 typedef struct {
@@ -297,7 +286,7 @@ test_path_check_local (Fixture *f, gconstpointer data)
   g_assert_true (g_file_set_contents (file, "x", 1, NULL));
   g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
 
-  pc = ds_path_check_new (c.context, 5000);
+  pc = ds_path_check_new (c.context, 5000, ds_path_check_local, NULL);
   for (guint i = 0; i < G_N_ELEMENTS (paths); i++) {
     gchar *uri = g_filename_to_uri (paths[i], NULL, NULL);
     gchar *want = i == 0 || i == 3 ? g_strdup ("-") :
@@ -396,7 +385,7 @@ test_path_check_deadline (void)
   g_mutex_init (&c.lock);
   g_mutex_init (&b.lock);
   g_cond_init (&b.cond);
-  pc = ds_path_check_new_full (c.context, 100, blocking_check, &b);
+  pc = ds_path_check_new (c.context, 100, blocking_check, &b);
 
   /* Stuck in the "kernel": the deadline answers, on time. */
   t0 = g_get_monotonic_time ();
@@ -426,12 +415,11 @@ test_path_check_deadline (void)
   g_assert_cmpuint (b.threads, ==, 1);
   g_assert_cmpuint (b.calls, ==, 2); /* b.mp4 was answered by its deadline, never run */
 
-  /* A new check replaces an unanswered one; a cancelled one is never answered. */
+  /* A new check replaces an unanswered one, which is never answered. */
   release (&b, FALSE);
   ds_path_check_start (pc, "file:///blocked/d.mp4", record_call, &(DsSlotCall) {
       .owner = &c, .generation = 4 });
   await_blocker (&b, 3, 2);
-  ds_path_check_cancel (pc);
   ds_path_check_start (pc, "rtsp://127.0.0.1/e", record_call, &(DsSlotCall) {
       .owner = &c, .generation = 5 });
   await_calls (&c, 4);
@@ -711,17 +699,24 @@ test_live_gives_up (void)
   ds_live_begin (&live, 0);
   ds_live_lost (&live, &opts, 0, FALSE, &loss);
   g_assert_true (loss.will_retry);
+  g_assert_null (ds_live_loss_text ("end of stream", FALSE, &loss)); /* a re-play follows */
   ds_live_retry (&live, MS (1000));
   ds_live_lost (&live, &opts, MS (1000), FALSE, &loss);
   g_assert_false (loss.will_retry);
   g_assert_cmpuint (loss.attempt, ==, 1);
   g_assert_false (live.active);
+  text = ds_live_loss_text ("end of stream", FALSE, &loss);
+  g_assert_cmpstr (text, ==, "stream lost: end of stream (gave up after 1 attempts)");
+  g_free (text);
   /* Refusals are final at once, however many retries are allowed. */
   opts.attempts = -1;
   ds_live_begin (&live, 0);
   ds_live_lost (&live, &opts, 0, TRUE, &loss);
   g_assert_false (loss.will_retry);
   g_assert_cmpuint (loss.attempt, ==, 0);
+  text = ds_live_loss_text ("rtsp: not found (404)", TRUE, &loss);
+  g_assert_cmpstr (text, ==, "rtsp: not found (404): not retried");
+  g_free (text);
   /* rtsp-reconnect-interval-sec=0: no retry. */
   opts.retry_ms = 0;
   ds_live_begin (&live, 0);
@@ -736,6 +731,48 @@ test_live_gives_up (void)
   text = ds_live_refusal_text ("https://h/x", 404);
   g_assert_cmpstr (text, ==, "http: not found (404)");
   g_free (text);
+}
+
+/* Both engines' words for a slot without frames: a file's watchdog, a live source's stall. */
+static void
+test_stall_text (void)
+{
+  gchar *text = ds_slot_stall_text (TRUE, 5000);
+
+  g_assert_cmpstr (text, ==, "no video frame within 5000 ms");
+  g_free (text);
+  text = ds_slot_stall_text (FALSE, 2000);
+  g_assert_cmpstr (text, ==, "stalled: no video frame for 2000 ms");
+  g_free (text);
+}
+
+/* rtspsrc takes the slot's select-rtp-protocol and latency; other sources are untouched. */
+static void
+test_source_setup (void)
+{
+  GstElement *rtsp = gst_element_factory_make ("rtspsrc", NULL);
+  GstElement *file = gst_element_factory_make ("filesrc", NULL);
+  DsLiveOptions opts;
+  guint protocols = 0, latency = 0;
+
+  if (rtsp == NULL) {
+    g_test_skip ("no rtspsrc");
+    gst_object_unref (gst_object_ref_sink (file));
+    return;
+  }
+  ds_live_options_init (&opts);
+  opts.latency_ms = 250;
+  ds_slot_on_source_setup (NULL, rtsp, &opts);
+  g_object_get (rtsp, "protocols", &protocols, "latency", &latency, NULL);
+  g_assert_cmpuint (protocols, ==, 4); /* TCP only */
+  g_assert_cmpuint (latency, ==, 250);
+  opts.rtp_protocols = 0;
+  ds_slot_on_source_setup (NULL, rtsp, &opts);
+  g_object_get (rtsp, "protocols", &protocols, NULL);
+  g_assert_cmpuint (protocols, ==, 7); /* UDP, UDP multicast and TCP */
+  ds_slot_on_source_setup (NULL, file, &opts); /* no such properties: nothing set */
+  gst_object_unref (gst_object_ref_sink (rtsp));
+  gst_object_unref (gst_object_ref_sink (file));
 }
 
 static void
@@ -764,6 +801,71 @@ test_live_refusal_of_message (void)
   gst_object_unref (gst_object_ref_sink (src));
 }
 
+/* The slots of a config as deepstream-app numbers its sources, each with its options. */
+static void
+test_config_sources (void)
+{
+  GKeyFile *kf = g_key_file_new ();
+  GError *err = NULL;
+  GArray *slots;
+
+  g_assert_true (g_key_file_load_from_data (kf,
+      "[application]\nenable-perf-measurement=1\n"
+      "[source0]\nenable=1\ntype=3\nnum-sources=2\nlatency=1\n"
+      "[source1]\nenable=0\ntype=2\nlatency=2\n"
+      "[source2]\nenable=1\ntype=2\nlatency=3\n"
+      "[source3]\ntype=2\n"                       /* no enable: off */
+      "[source-list]\nenable=1\n[sourcefoo]\nenable=1\n[source4x]\nenable=1\n",
+      -1, G_KEY_FILE_NONE, NULL));
+  slots = ds_slot_config_sources (kf, &err);
+  g_assert_no_error (err);
+  g_assert_cmpuint (slots->len, ==, 3);
+  g_assert_cmpint (g_array_index (slots, DsLiveOptions, 0).latency_ms, ==, 1);
+  g_assert_cmpint (g_array_index (slots, DsLiveOptions, 1).latency_ms, ==, 1);
+  g_assert_cmpint (g_array_index (slots, DsLiveOptions, 2).latency_ms, ==, 3);
+  g_array_unref (slots);
+
+  g_assert_true (g_key_file_load_from_data (kf, "[source0]\nenable=yes\n", -1,
+      G_KEY_FILE_NONE, NULL));
+  g_assert_null (ds_slot_config_sources (kf, &err));
+  g_assert_error (err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+  g_assert_true (g_str_has_prefix (err->message, "[source0] enable: "));
+  g_clear_error (&err);
+
+  g_assert_true (g_key_file_load_from_data (kf,
+      "[source0]\nenable=1\ntype=3\nnum-sources=1000\n"
+      "[source1]\nenable=1\ntype=3\nnum-sources=1000\n", -1, G_KEY_FILE_NONE, NULL));
+  g_assert_null (ds_slot_config_sources (kf, &err));
+  g_assert_error (err, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+  g_assert_cmpstr (err->message, ==, "2000 sources, at most 1024");
+  g_clear_error (&err);
+
+  g_assert_true (g_key_file_load_from_data (kf, "[application]\n", -1, G_KEY_FILE_NONE,
+      NULL));
+  slots = ds_slot_config_sources (kf, &err);
+  g_assert_no_error (err);
+  g_assert_cmpuint (slots->len, ==, 0);
+  g_array_unref (slots);
+  g_key_file_unref (kf);
+}
+
+static void
+test_gpu_ids (void)
+{
+  const guint ids[] = { 1, 0, 1, 3, 0 };
+  GArray *a = ds_slot_gpu_ids (ids, G_N_ELEMENTS (ids));
+
+  g_assert_cmpuint (a->len, ==, 3);
+  g_assert_cmpint (g_array_index (a, gint, 0), ==, 0);
+  g_assert_cmpint (g_array_index (a, gint, 1), ==, 1);
+  g_assert_cmpint (g_array_index (a, gint, 2), ==, 3);
+  g_array_unref (a);
+  a = ds_slot_gpu_ids (NULL, 0);
+  g_assert_cmpuint (a->len, ==, 1);
+  g_assert_cmpint (g_array_index (a, gint, 0), ==, 0);
+  g_array_unref (a);
+}
+
 /* Read by AddressSanitizer only (ASAN_OPTIONS still overrides). GStreamer's libraries
  * allocate in their load-time constructors: slow unwinding reaches _dl_init through them,
  * so the suppression in lsan.supp matches (test_leaks.py does the same). */
@@ -789,7 +891,6 @@ main (int argc, char **argv)
   ADD ("real-bus-error", test_real_bus_error);
   ADD ("path-check-local", test_path_check_local);
 #undef ADD
-  g_test_add_func ("/slot-core/busy", test_busy);
   g_test_add_func ("/slot-core/call-queue", test_call_queue);
   g_test_add_func ("/slot-core/call-is-current", test_call_is_current);
   g_test_add_func ("/slot-core/path-check-deadline", test_path_check_deadline);
@@ -800,6 +901,10 @@ main (int argc, char **argv)
   g_test_add_func ("/slot-core/live-resume", test_live_resume_keeps_or_resets);
   g_test_add_func ("/slot-core/live-gives-up", test_live_gives_up);
   g_test_add_func ("/slot-core/live-refusal", test_live_refusal_of_message);
+  g_test_add_func ("/slot-core/stall-text", test_stall_text);
+  g_test_add_func ("/slot-core/source-setup", test_source_setup);
+  g_test_add_func ("/slot-core/config-sources", test_config_sources);
+  g_test_add_func ("/slot-core/gpu-ids", test_gpu_ids);
   rc = g_test_run ();
   gst_deinit ();
   return rc;

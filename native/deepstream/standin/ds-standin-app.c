@@ -76,6 +76,8 @@ load_config (const gchar *path, NvDsConfig *config, guint *batch_size, gint *pus
     g_key_file_free (kf);
     return FALSE;
   }
+  /* deepstream-app's own numbering of its sources, written apart from the adapter's
+   * (ds_slot_config_sources) on purpose: this stands for NVIDIA's parser. */
   groups = g_key_file_get_groups (kf, NULL);
   for (gchar **g = groups; *g != NULL; g++) {
     gint type, count;

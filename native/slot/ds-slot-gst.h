@@ -17,6 +17,11 @@ void ds_slot_tag_element (GstElement *element, guint index);
  * when there is none. Safe from any thread (a bus sync handler). */
 guint ds_slot_of_object (GstObject *obj);
 
+/* A slot's uridecodebin "source-setup" handler; user_data: the slot's DsLiveOptions
+ * (ds-live.h), valid while the slot lives. rtspsrc takes the slot's [sourceK]
+ * select-rtp-protocol and latency; any other source is left as it is. */
+void ds_slot_on_source_setup (GstElement *decodebin, GstElement *source, gpointer options);
+
 /* The text of an ERROR message as a file_error reports it:
  * "<message>: <last line of the debug text>" — the tail names the cause (e.g. the
  * missing path) without the source location; the message's trailing period goes, and a

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "ds-live.h"
+
 G_DEFINE_QUARK (ds-slot-index, slot_index)
 
 void
@@ -32,6 +34,20 @@ ds_slot_of_object (GstObject *obj)
     cur = parent;
   }
   return DS_SLOT_NONE;
+}
+
+void
+ds_slot_on_source_setup (GstElement *decodebin, GstElement *source, gpointer options)
+{
+  const DsLiveOptions *opts = options;
+  GstElementFactory *f = gst_element_get_factory (source);
+
+  (void) decodebin;
+  if (f == NULL || g_strcmp0 (GST_OBJECT_NAME (f), "rtspsrc") != 0)
+    return;
+  /* GstRTSPLowerTrans: 4 = TCP; select-rtp-protocol 0 = UDP | UDP multicast | TCP. */
+  g_object_set (source, "protocols", opts->rtp_protocols == 4 ? 4u : 7u,
+      "latency", (guint) opts->latency_ms, NULL);
 }
 
 gchar *
