@@ -245,7 +245,6 @@ func TestFirstReconnectAtOnce(t *testing.T) {
 			cfg.Hello = func() []byte { return []byte(`{"type":"app_ready"}`) }
 			l := New(cfg)
 			l.stable = tc.stable
-			l.rnd = func(n int64) int64 { return n - 1 } // the whole ceiling
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- l.Run(ctx) }()

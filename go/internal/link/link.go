@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/cityeyelab/ds-analysis/go/internal/backoff"
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
 	"github.com/cityeyelab/ds-analysis/go/internal/queue"
 )
@@ -114,9 +114,8 @@ type Link struct {
 	cfg    Config
 	log    zerolog.Logger
 	dialer *net.Dialer
-	where  string              // the URL as logged: without a password
-	rnd    func(n int64) int64 // jitter source; replaced by tests
-	stable time.Duration       // stableAfter; replaced by tests
+	where  string        // the URL as logged: without a password
+	stable time.Duration // stableAfter; replaced by tests
 	runs   atomic.Bool
 	live   atomic.Pointer[session] // the connection now, for tests
 
@@ -165,7 +164,6 @@ func New(cfg Config) *Link {
 		log:      cfg.Log,
 		dialer:   &net.Dialer{KeepAlive: 15 * time.Second}, // a second line behind the heartbeat
 		where:    where,
-		rnd:      rand.Int64N,
 		stable:   stableAfter,
 		kept:     newRing(cfg.Retain, cfg.RetainBytes),
 		progress: make(chan struct{}),
@@ -273,7 +271,7 @@ func (l *Link) Run(ctx context.Context) error {
 	go l.forward(stop, fwdDone)
 	defer func() { close(stop); <-fwdDone }()
 
-	bo := backoff{min: l.cfg.BackoffMin, max: l.cfg.BackoffMax, rnd: l.rnd}
+	bo := backoff.Exponential{Min: l.cfg.BackoffMin, Max: l.cfg.BackoffMax, Jitter: true}
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
 			return nil
@@ -290,11 +288,11 @@ func (l *Link) Run(ctx context.Context) error {
 			return nil
 		}
 		if up >= l.stable {
-			bo.reset()
+			bo.Reset()
 			l.log.Info().Int("attempt", attempt).Msg("link: reconnecting at once")
 			continue
 		}
-		delay, ceiling := bo.next()
+		delay, ceiling := bo.Next()
 		l.log.Info().Dur("delay", delay).Dur("ceiling", ceiling).Int("attempt", attempt).
 			Msg("link: backing off before reconnecting")
 		t := time.NewTimer(delay)

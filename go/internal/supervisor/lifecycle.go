@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cityeyelab/ds-analysis/go/internal/backoff"
 	"github.com/cityeyelab/ds-analysis/go/internal/engine"
 	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
@@ -284,13 +285,9 @@ func (l *loop) restartAllowed(now time.Time) bool {
 }
 
 // backoff is the delay before the next restart: BackoffMin, doubled for each restart
-// already in the window, at most BackoffMax.
+// already in the window before this one, at most BackoffMax.
 func (l *loop) backoff() time.Duration {
-	d := l.o.BackoffMin
-	for i := 1; i < len(l.eng.restarts) && d < l.o.BackoffMax; i++ {
-		d *= 2
-	}
-	return min(d, l.o.BackoffMax)
+	return backoff.Ceiling(l.o.BackoffMin, l.o.BackoffMax, max(len(l.eng.restarts)-1, 0))
 }
 
 // startEngine starts a new engine off the loop; started takes the result.
