@@ -223,7 +223,7 @@ func (e *Engine) handshake(ctx context.Context) error {
 		return err
 	}
 	e.client.attach(conn)
-	res, err := e.call(ctx, request{Op: "hello"})
+	res, err := e.call(ctx, request{Op: opHello})
 	if err != nil {
 		return e.startError(ctx, "hello", err)
 	}
@@ -305,8 +305,8 @@ func (e *Engine) Config() Config { return e.cfg }
 // PID returns the engine's process id.
 func (e *Engine) PID() int { return e.cmd.Process.Pid }
 
-// Events delivers the engine's file_started, file_done, file_error, stream_lost,
-// stream_resumed and fatal events in the order received. They queue without bound
+// Events delivers the engine's events from EventFileStarted to EventFatal in the order
+// received. They queue without bound
 // until read; the only ones left out are those of a stopped file: a slot's events
 // read before its stop reply.
 // The channel is closed after the connection ends (the engine exited, or closed the
@@ -339,7 +339,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, DefaultStopTimeout)
 		defer cancel()
 	}
-	if _, err := e.call(ctx, request{Op: "shutdown"}); err != nil {
+	if _, err := e.call(ctx, request{Op: opShutdown}); err != nil {
 		e.log.Warn().Err(err).Msg("shutdown request failed; waiting for the exit anyway")
 	}
 	select {

@@ -434,25 +434,25 @@ func (l *loop) play(c analysis.Command) (analysis.Result, bool) {
 func (l *loop) handleEvent(ev engine.Event) {
 	var res analysis.Result
 	switch ev.Kind {
-	case "file_started":
+	case engine.EventFileStarted:
 		res = l.state.FileStarted(ev.Slot, ev.FileID)
 		if res.Ignored == "" {
 			l.prom.firstFrame(ev.Slot, ev.FileID, time.Now())
 			l.eng.probeSoon() // for the file's duration, before a short file ends
 		}
-	case "file_done":
+	case engine.EventFileDone:
 		l.log.Info().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Uint64("frames", ev.Frames).Msg("file done")
 		res = l.journaled(record{Op: recDone, Slot: ev.Slot, File: ev.FileID, Frames: ev.Frames},
 			l.state.FileDone(ev.Slot, ev.FileID, ev.Frames))
 		if res.Ignored == "" {
 			l.prom.ended(ev.Slot, ev.FileID, time.Now())
 		}
-	case "file_error":
+	case engine.EventFileError:
 		l.log.Warn().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Str("error", ev.Error).Msg("file failed")
 		res = l.prom.failures(l.prom.engineErrorClass(ev.Slot, ev.FileID, ev.Error), l.journaled(
 			record{Op: recFailed, Slot: ev.Slot, File: ev.FileID, Reason: ev.Error},
 			l.state.FileFailed(ev.Slot, ev.FileID, ev.Error)))
-	case "stream_lost":
+	case engine.EventStreamLost:
 		lost := ev.Lost
 		if lost == nil {
 			lost = &engine.StreamLost{Reason: "stream lost"}
@@ -466,7 +466,7 @@ func (l *loop) handleEvent(ev engine.Event) {
 		if !lost.WillRetry && res.Ignored == "" {
 			l.prom.gaveUpOn(ev.Slot, ev.FileID)
 		}
-	case "stream_resumed":
+	case engine.EventStreamResumed:
 		r := ev.Resumed
 		if r == nil {
 			r = &engine.StreamResumed{}
@@ -475,15 +475,15 @@ func (l *loop) handleEvent(ev engine.Event) {
 			Int("attempts", r.Attempts).Bool("tracker_kept", r.TrackerKept).Msg("live stream resumed")
 		l.stalls.activity(ev.Slot, ev.FileID, time.Now(), 0)
 		res = l.state.StreamResumed(ev.Slot, ev.FileID, r.DownMS, r.Attempts, r.TrackerKept)
-	case "fatal":
+	case engine.EventFatal:
 		l.log.Error().Str("error", ev.Error).Msg("engine reported a fatal pipeline error")
 		return
 	default:
-		l.log.Warn().Str("event", ev.Kind).Msg("unknown engine event")
+		l.log.Warn().Str("event", string(ev.Kind)).Msg("unknown engine event")
 		return
 	}
 	if res.Ignored != "" {
-		l.log.Debug().Str("event", ev.Kind).Int("slot", ev.Slot).Int64("file_id", ev.FileID).
+		l.log.Debug().Str("event", string(ev.Kind)).Int("slot", ev.Slot).Int64("file_id", ev.FileID).
 			Str("why", res.Ignored).Msg("engine event ignored")
 	}
 	l.apply(res)
