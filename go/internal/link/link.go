@@ -14,13 +14,11 @@ package link
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -335,45 +333,4 @@ func (l *Link) forward(stop <-chan struct{}, done chan<- struct{}) {
 			return
 		}
 	}
-}
-
-// ackFields are the execute_ack members the link looks at.
-type ackFields struct {
-	Type         string          `json:"type"`
-	Status       string          `json:"status"`
-	LastSeq      json.RawMessage `json:"last_seq"`
-	ErrorCode    string          `json:"error_code"`
-	ErrorMessage string          `json:"error_message"`
-	ErrorReason  string          `json:"error_reason"`
-}
-
-// parseAck reads a frame as an execute_ack. Only "type" decides; a member of the wrong
-// JSON type reads as its raw text, so that a malformed refusal still ends the handshake
-// (as a refusal) instead of being retried forever.
-func parseAck(data []byte) (ackFields, bool) {
-	var m map[string]json.RawMessage
-	var typ string
-	if json.Unmarshal(data, &m) != nil || json.Unmarshal(m["type"], &typ) != nil || typ != "execute_ack" {
-		return ackFields{}, false
-	}
-	str := func(k string) string {
-		var v string
-		if raw, ok := m[k]; ok && json.Unmarshal(raw, &v) != nil {
-			return string(raw)
-		}
-		return v
-	}
-	return ackFields{
-		Type: typ, Status: str("status"), LastSeq: m["last_seq"],
-		ErrorCode: str("error_code"), ErrorMessage: str("error_message"), ErrorReason: str("error_reason"),
-	}, true
-}
-
-// lastSeq returns execute_ack's last_seq when it is a non-negative integer.
-func (a *ackFields) lastSeq() (uint64, bool) {
-	if len(a.LastSeq) == 0 || string(a.LastSeq) == "null" {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(string(a.LastSeq), 10, 64)
-	return n, err == nil
 }
