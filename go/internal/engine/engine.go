@@ -35,12 +35,14 @@ const (
 	// process exited (a `fatal` just before exit 1), in case a stray descendant keeps
 	// the peer end open.
 	drainTimeout = time.Second
-	// killWait bounds the wait for the process to vanish after SIGKILL.
-	killWait = 5 * time.Second
 	// outputWaitDelay bounds how long Done waits for the output copy after the exit
 	// when Output is not a file and a descendant still holds the pipe.
 	outputWaitDelay = time.Second
 )
+
+// KillWait bounds the wait for an engine process to vanish after SIGKILL (Shutdown's
+// last step; the supervisor's wait after Kill).
+const KillWait = 5 * time.Second
 
 // ErrClosed is wrapped by request errors once the connection to the engine is gone.
 var ErrClosed = errors.New("engine connection closed")
@@ -286,7 +288,7 @@ func (e *Engine) abort() {
 	_ = e.cmd.Process.Signal(syscall.SIGKILL)
 	select {
 	case <-e.done:
-	case <-time.After(killWait):
+	case <-time.After(KillWait):
 		e.log.Error().Int("pid", e.PID()).Msg("engine did not exit after SIGKILL")
 	}
 }
@@ -359,8 +361,8 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	select {
 	case <-e.done:
 		return fmt.Errorf("engine pid %d ignored shutdown and SIGTERM, killed: %s", e.PID(), e.exit)
-	case <-time.After(killWait):
-		return fmt.Errorf("engine pid %d did not exit within %v of SIGKILL", e.PID(), killWait)
+	case <-time.After(KillWait):
+		return fmt.Errorf("engine pid %d did not exit within %v of SIGKILL", e.PID(), KillWait)
 	}
 }
 

@@ -29,8 +29,8 @@ type fakeInstance struct {
 	dir  string
 	idir *instance.Dir
 	code chan int
-	// stats carries snapshot requests to the loop, as the Prometheus exporter's do.
-	stats chan StatsRequest
+	// stats is the loop's source for the Prometheus exporter.
+	stats *StatsSource
 	// gate, when set, holds every restart until a value is sent.
 	gate  chan struct{}
 	ready map[string]any // the first app_ready
@@ -69,7 +69,7 @@ func startFake(t *testing.T, fo fakeOpts) *fakeInstance {
 		t.Fatal(err)
 	}
 	f := &fakeInstance{t: t, srv: newServer(t), dir: dir, idir: idir, code: make(chan int, 1),
-		stats: make(chan StatsRequest)}
+		stats: NewStatsSource()}
 	if fo.gate {
 		f.gate = make(chan struct{})
 	}
@@ -124,19 +124,13 @@ func startFake(t *testing.T, fo fakeOpts) *fakeInstance {
 // snapshot asks the loop for the exporter's figures, as a scrape does.
 func (f *fakeInstance) snapshot() promexport.Snapshot {
 	f.t.Helper()
-	reply := make(chan promexport.Snapshot, 1)
-	select {
-	case f.stats <- reply:
-	case <-time.After(5 * time.Second):
-		f.t.Fatal("the loop took no snapshot request")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := f.stats.Snapshot(ctx)
+	if err != nil {
+		f.t.Fatalf("the loop sent no snapshot: %v", err)
 	}
-	select {
-	case s := <-reply:
-		return s
-	case <-time.After(5 * time.Second):
-		f.t.Fatal("the loop sent no snapshot")
-	}
-	return promexport.Snapshot{}
+	return s
 }
 
 // engine returns the i-th engine started (0: the first).

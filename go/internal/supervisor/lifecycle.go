@@ -25,13 +25,9 @@ const (
 	DefaultPathTimeout = 5 * time.Second
 )
 
-const (
-	// killWait bounds the wait for a killed engine to be reaped.
-	killWait = 5 * time.Second
-	// closedGrace is how long a broken control connection waits for the process to
-	// exit on its own, so that a crash is reported as the crash it is.
-	closedGrace = time.Second
-)
+// closedGrace is how long a broken control connection waits for the process to exit on
+// its own, so that a crash is reported as the crash it is.
+const closedGrace = time.Second
 
 func (o *Options) defaults() {
 	set := func(d *time.Duration, v time.Duration) {
@@ -39,6 +35,7 @@ func (o *Options) defaults() {
 			*d = v
 		}
 	}
+	set(&o.StopTimeout, engine.DefaultStopTimeout)
 	set(&o.RestartWindow, DefaultRestartWindow)
 	set(&o.CallTimeout, DefaultCallTimeout)
 	set(&o.ProbeInterval, DefaultProbeInterval)
@@ -231,7 +228,7 @@ func (l *loop) engineDown() (int, bool) {
 	e.watch()
 	select {
 	case <-eng.Done():
-	case <-time.After(killWait):
+	case <-time.After(engine.KillWait):
 		l.log.Error().Int("engine_pid", eng.PID()).Msg("engine not reaped after SIGKILL")
 	}
 	// Hold the slots first: the events the engine sent before it died are still
@@ -367,7 +364,7 @@ func (l *loop) stopEngine() {
 			if r.err == nil {
 				l.attach(r.eng)
 			}
-		case <-time.After(killWait):
+		case <-time.After(engine.KillWait):
 			l.log.Error().Msg("engine start did not end after cancel")
 		}
 		e.starting = nil
@@ -380,7 +377,7 @@ func (l *loop) stopEngine() {
 		e.cur.Kill()
 		select {
 		case <-e.cur.Done():
-		case <-time.After(killWait):
+		case <-time.After(engine.KillWait):
 			l.log.Error().Int("engine_pid", e.cur.PID()).Msg("engine not reaped after SIGKILL")
 		}
 		return

@@ -24,6 +24,7 @@ import (
 	"github.com/cityeyelab/ds-analysis/go/internal/logs"
 	"github.com/cityeyelab/ds-analysis/go/internal/metrics"
 	"github.com/cityeyelab/ds-analysis/go/internal/pathcheck"
+	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
 )
 
@@ -70,7 +71,7 @@ type Options struct {
 	ConfigPath  string // as given on the command line
 	Version     string
 	Start       time.Time
-	StopTimeout time.Duration // graceful engine stop before SIGKILL
+	StopTimeout time.Duration // graceful engine stop before SIGKILL (engine.DefaultStopTimeout)
 	Link        link.Config   // Hello is filled in by Run
 	// Restarts is how many engine restarts RestartWindow allows (0: an engine crash
 	// ends the instance with ExitCrashed).
@@ -109,8 +110,8 @@ type Deps struct {
 	Log     zerolog.Logger
 	Metrics *metrics.Sampler
 	Dir     *instance.Dir
-	// Stats carries the Prometheus exporter's requests (nil: no exporter).
-	Stats <-chan StatsRequest
+	// Stats is the Prometheus exporter's source, which Run serves (nil: no exporter).
+	Stats *StatsSource
 }
 
 type loop struct {
@@ -130,8 +131,9 @@ type loop struct {
 	clean       bool              // the stop is clean: the next process resumes nothing
 	resumed     *protocol.Resumed // what was taken over from a previous process
 	prom        promStats
-	stalls      stallWatch // the frame-progress watchdog
-	checks      pathChecks // plays waiting for their path check
+	stats       <-chan chan<- promexport.Snapshot // the exporter's requests
+	stalls      stallWatch                        // the frame-progress watchdog
+	checks      pathChecks                        // plays waiting for their path check
 }
 
 // Run serves until terminate_app, a signal (ctx done), an engine crash past the
@@ -144,6 +146,7 @@ func Run(ctx context.Context, o Options, d Deps) int {
 		log:    d.Log.With().Str("component", "supervisor").Logger(),
 		state:  analysis.New(d.Hello.Streams),
 		limits: protocol.Limits{Streams: d.Hello.Streams},
+		stats:  d.Stats.serve(),
 	}
 	cfg := o.Link
 	cfg.Hello = l.appReady
@@ -238,7 +241,7 @@ func (l *loop) serve(ctx context.Context, linkErr <-chan error) int {
 			return ExitFatal
 		case <-l.stateTimer.C:
 			l.flushState()
-		case reply := <-l.d.Stats:
+		case reply := <-l.stats:
 			reply <- l.promSnapshot()
 		}
 		if l.eng.failed() {
