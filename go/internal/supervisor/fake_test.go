@@ -20,6 +20,7 @@ import (
 	"github.com/cityeyelab/ds-analysis/go/internal/metrics"
 	"github.com/cityeyelab/ds-analysis/go/internal/pathcheck"
 	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
+	"github.com/cityeyelab/ds-analysis/go/internal/store"
 )
 
 // fakeInstance is Run with in-process engines (enginetest) and the test server.
@@ -412,7 +413,7 @@ func checkOutcome(t *testing.T, seen []map[string]any, cams map[int64][]int64, c
 			done[int64(id)]++
 		case "file_error":
 			failed[int64(id)]++
-			if r, _ := m["error_reason"].(string); !strings.Contains(r, "engine") && r != prevDied {
+			if r, _ := m["error_reason"].(string); !strings.Contains(r, "engine") && r != store.PrevDied {
 				t.Errorf("file_error %v", m)
 			}
 		case "analysis_complete":

@@ -10,6 +10,7 @@ import (
 	"github.com/cityeyelab/ds-analysis/go/internal/engine"
 	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
+	"github.com/cityeyelab/ds-analysis/go/internal/store"
 )
 
 // Defaults of the engine timings in Options.
@@ -233,8 +234,7 @@ func (l *loop) engineDown() (int, bool) {
 	}
 	// Hold the slots first: the events the engine sent before it died are still
 	// queued and end files, which must not start the next ones on a dead engine.
-	l.state.Hold()
-	l.journal.add(record{Op: recHold})
+	l.store.Apply(store.Hold())
 	e.cur = nil
 	l.checks.cancelAll()
 	l.drain(e.events)
@@ -262,7 +262,7 @@ func (l *loop) engineDown() (int, bool) {
 	} else if lost != nil {
 		reason = "engine stopped answering while playing this file (killed): " + lost.Error()
 	}
-	l.apply(l.prom.failures(promexport.ErrEngine, l.journaled(record{Op: recLost, Reason: reason}, l.state.EngineLost(reason))))
+	l.apply(l.prom.failures(promexport.ErrEngine, l.store.Apply(store.Lost(reason))))
 	e.downSince = now
 	delay := l.backoff()
 	l.log.Warn().Int("restart_count", report.RestartCount).Int("restarts_left", report.RestartsLeft).
@@ -336,8 +336,8 @@ func (l *loop) started(r startResult) (int, bool) {
 		RestartsLeft: l.o.Restarts - len(e.restarts),
 		ReadyMS:      ready.Milliseconds(),
 	})
-	l.apply(l.journaled(record{Op: recBack}, l.state.EngineBack()))
-	l.markDirty()
+	l.apply(l.store.Apply(store.Back()))
+	l.store.Changed()
 	return 0, false
 }
 
@@ -403,4 +403,11 @@ func (l *loop) drain(events <-chan engine.Event) {
 			return
 		}
 	}
+}
+
+// resumePlay reports the files the previous process had in the engine, as an engine
+// loss, and plays on with this process's engine.
+func (l *loop) resumePlay() {
+	l.apply(l.prom.failures(promexport.ErrEngine, l.store.Apply(store.Lost(store.PrevDied))))
+	l.apply(l.store.Apply(store.Back()))
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/store"
 )
 
 // copyDir copies the files of src into a new dst: the instance dir as a process
@@ -49,16 +51,17 @@ func copyDir(t *testing.T, src, dst string) {
 }
 
 // stateSays waits until state.json satisfies ok.
-func stateSays(t *testing.T, path string, ok func(stateFile, map[string]any) bool) {
+func stateSays(t *testing.T, path string, ok func(store.File, map[string]any) bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b, _ := os.ReadFile(path)
-		var st stateFile
-		var an map[string]any
-		if json.Unmarshal(b, &st) == nil {
-			an, _ = st.Analysis.(map[string]any)
-			if ok(st, an) {
+		var st store.File
+		var an struct {
+			Analysis map[string]any `json:"analysis"`
+		}
+		if json.Unmarshal(b, &st) == nil && json.Unmarshal(b, &an) == nil {
+			if ok(st, an.Analysis) {
 				return
 			}
 		}
@@ -121,7 +124,7 @@ func TestFakeResume(t *testing.T) {
 	for range 2 {
 		m := f.srv.expect("file_error", &seen)
 		seen = append(seen, m)
-		if m["error_reason"] != prevDied || (m["file_id"] != float64(3) && m["file_id"] != float64(31)) {
+		if m["error_reason"] != store.PrevDied || (m["file_id"] != float64(3) && m["file_id"] != float64(31)) {
 			t.Fatalf("file_error %v", m)
 		}
 	}
@@ -163,7 +166,7 @@ func TestFakeResume(t *testing.T) {
 	if c := f.exit(); c != ExitOK {
 		t.Fatalf("exit %d", c)
 	}
-	stateSays(t, filepath.Join(root, "fake", "state.json"), func(st stateFile, _ map[string]any) bool { return st.Clean })
+	stateSays(t, filepath.Join(root, "fake", "state.json"), func(st store.File, _ map[string]any) bool { return st.Clean })
 }
 
 // Without --resume the previous state is kept as state.json.prev and nothing resumed.
@@ -215,7 +218,7 @@ func TestFakeResumeAfterEngineRestart(t *testing.T) {
 	if res, _ := g.ready["resumed"].(map[string]any); res["cameras"] != float64(1) || res["files"] != float64(1) {
 		t.Fatalf("app_ready.resumed %v", g.ready["resumed"])
 	}
-	if m := g.srv.expect("file_error", nil); m["file_id"] != float64(3) || m["error_reason"] != prevDied {
+	if m := g.srv.expect("file_error", nil); m["file_id"] != float64(3) || m["error_reason"] != store.PrevDied {
 		t.Fatalf("file_error %v", m)
 	}
 	e := g.engine(0)
