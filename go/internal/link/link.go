@@ -112,10 +112,8 @@ type Link struct {
 	cfg    Config
 	log    zerolog.Logger
 	dialer *net.Dialer
-	where  string        // the URL as logged: without a password
-	stable time.Duration // stableAfter; replaced by tests
+	where  string // the URL as logged: without a password
 	runs   atomic.Bool
-	live   atomic.Pointer[session] // the connection now, for tests
 
 	mu        sync.Mutex
 	out       queue.FIFO[*item]
@@ -162,7 +160,6 @@ func New(cfg Config) *Link {
 		log:      cfg.Log,
 		dialer:   &net.Dialer{KeepAlive: 15 * time.Second}, // a second line behind the heartbeat
 		where:    where,
-		stable:   stableAfter,
 		kept:     newRing(cfg.Retain, cfg.RetainBytes),
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
@@ -285,7 +282,7 @@ func (l *Link) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		}
-		if up >= l.stable {
+		if up >= stableAfter {
 			bo.Reset()
 			l.log.Info().Int("attempt", attempt).Msg("link: reconnecting at once")
 			continue

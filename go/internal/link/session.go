@@ -95,7 +95,6 @@ func (l *Link) session(ctx context.Context, attempt int) (up time.Duration, err 
 	s := &session{conn: conn, dead: make(chan struct{}), acks: make(chan ackMsg, 1),
 		wrote: make(chan struct{}, 1), ev: evidence{window: l.cfg.HandleWindow}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	l.live.Store(s)
 	s.wg.Add(3)
 	go l.read(s)
 	go l.heartbeat(s)
