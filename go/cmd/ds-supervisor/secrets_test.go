@@ -37,15 +37,8 @@ func tokenServer(t *testing.T, ca *testpki.CA, token string) *linktest.Server {
 // there), never the file's token.
 func TestSecretsStayOut(t *testing.T) {
 	engine := gstEngine(t)
-	dir, err := os.MkdirTemp("", "sec") // short: the instance dir holds a socket
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	cfg := filepath.Join(dir, "app.txt")
-	if err := os.WriteFile(cfg, []byte("[source0]\nenable=1\ntype=3\nuri=file:///dev/null\nnum-sources=1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := shortDir(t, "sec")
+	cfg := writeFile(t, dir, "app.txt", engineConfig, 0o644)
 	ca := testpki.NewCA(t, "private CA")
 	caFile := testpki.Write(t, dir, "ca.pem", ca.PEM)
 
@@ -127,10 +120,7 @@ func TestSecretsStayOut(t *testing.T) {
 // one line naming the problem, never the token.
 func TestExitBadCredentials(t *testing.T) {
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "app.txt")
-	if err := os.WriteFile(cfg, []byte("[source0]\nenable=1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeFile(t, dir, "app.txt", slotConfig, 0o644)
 	ca := testpki.NewCA(t, "private CA")
 	a, b := ca.Client(t, "a"), ca.Client(t, "b")
 	spaced := testpki.Write(t, dir, "spaced", []byte("tok en-5c4d3e2f\n"))

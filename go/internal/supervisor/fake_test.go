@@ -368,13 +368,13 @@ func startTwoCameras(f *fakeInstance, e *enginetest.Engine, n int) {
 	playing(f.t, e, 1, 101)
 }
 
-// autoFinish plays every file on slots 0 and 1 of e to its end as it starts, until
-// the returned stop is called.
-func autoFinish(e *enginetest.Engine) (stop func()) {
+// autoFinish plays every file on slots of e to its end as it starts, until the
+// returned stop is called.
+func autoFinish(e *enginetest.Engine, slots ...int) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		for {
-			for slot := 0; slot < 2; slot++ {
+			for _, slot := range slots {
 				if id, ok := e.Playing(slot); ok {
 					e.Finish(slot, id)
 				}
@@ -392,7 +392,7 @@ func autoFinish(e *enginetest.Engine) (stop func()) {
 // finishAll plays every file to its end on e until both cameras complete; it returns
 // the messages seen up to and including the second analysis_complete.
 func finishAll(f *fakeInstance, e *enginetest.Engine) []map[string]any {
-	defer autoFinish(e)()
+	defer autoFinish(e, 0, 1)()
 	var seen []map[string]any
 	seen = append(seen, f.srv.Expect("analysis_complete", &seen))
 	seen = append(seen, f.srv.Expect("analysis_complete", &seen))

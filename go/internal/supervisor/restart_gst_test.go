@@ -154,14 +154,8 @@ func TestGstEngineRestartBudget(t *testing.T) {
 			t.Fatalf("kill 4: engine_crashed %v", crash)
 		}
 	}
-	select {
-	case code := <-h.code:
-		if code != ExitCrashed {
-			t.Fatalf("exit %d, want %d", code, ExitCrashed)
-		}
-		h.code <- code
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return after the fourth crash")
+	if code := h.exit(t, 15*time.Second, "the fourth crash"); code != ExitCrashed {
+		t.Fatalf("exit %d, want %d", code, ExitCrashed)
 	}
 	for _, e := range h.engines {
 		gone(t, e.PID())

@@ -135,7 +135,7 @@ func TestFakeResume(t *testing.T) {
 			t.Errorf("resumed play without a tracker reset: %+v", p)
 		}
 	}
-	defer autoFinish(e)()
+	defer autoFinish(e, 0, 1)()
 	for range 3 {
 		seen = append(seen, f.srv.Expect("analysis_complete", &seen))
 	}

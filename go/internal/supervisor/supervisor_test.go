@@ -45,6 +45,19 @@ type harness struct {
 	engines []*engine.Engine // every engine started, the first included
 }
 
+// exit waits up to within for Run's status, failing with what it waited for.
+func (h *harness) exit(t *testing.T, within time.Duration, after string) int {
+	t.Helper()
+	select {
+	case code := <-h.code:
+		h.code <- code // for the cleanup
+		return code
+	case <-time.After(within):
+		t.Fatalf("Run did not return after %s", after)
+		return -1
+	}
+}
+
 // current returns the engine started last.
 func (h *harness) current() *engine.Engine {
 	h.mu.Lock()
@@ -211,14 +224,8 @@ func TestRunAnalysisFlow(t *testing.T) {
 	if term["request_id"] != "t1" || term["status"] != "ok" {
 		t.Fatalf("app_terminated %v", term)
 	}
-	select {
-	case code := <-h.code:
-		if code != ExitOK {
-			t.Fatalf("exit %d", code)
-		}
-		h.code <- code
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after terminate_app")
+	if code := h.exit(t, 10*time.Second, "terminate_app"); code != ExitOK {
+		t.Fatalf("exit %d", code)
 	}
 	select {
 	case <-h.eng.Done():
@@ -249,13 +256,7 @@ func TestRunEngineCrash(t *testing.T) {
 	if d := time.Since(t0); d > time.Second {
 		t.Errorf("crash report after %v", d)
 	}
-	select {
-	case code := <-h.code:
-		if code != ExitCrashed {
-			t.Fatalf("exit %d, want %d", code, ExitCrashed)
-		}
-		h.code <- code
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after the engine died")
+	if code := h.exit(t, 10*time.Second, "the engine died"); code != ExitCrashed {
+		t.Fatalf("exit %d, want %d", code, ExitCrashed)
 	}
 }

@@ -85,7 +85,7 @@ func TestFakeRepeatedStallRestartsTheEngineThenExits(t *testing.T) {
 	f := startFake(t, fakeOpts{streams: 2, restarts: 1, probe: testProbe, stall: testStall, gate: true})
 	e := f.engine(0)
 	startTwoCameras(f, e, 4)
-	stop := autoFinishSlot(e, 1)
+	stop := autoFinish(e, 1)
 	defer stop()
 	e.Wedge(0, true)
 	var seen []map[string]any
@@ -122,7 +122,7 @@ func TestFakeRepeatedStallRestartsTheEngineThenExits(t *testing.T) {
 	}
 	// The new engine wedges too: stall, stall again, no restart left.
 	e2 := f.engine(1)
-	stop2 := autoFinishSlot(e2, 1)
+	stop2 := autoFinish(e2, 1)
 	defer stop2()
 	e2.Wedge(0, true)
 	crash = f.srv.Expect("engine_crashed", &seen)
@@ -166,27 +166,6 @@ func TestFakeStopThatDoesNotTakeRestarts(t *testing.T) {
 	if r, _ := crash["reason"].(string); !strings.Contains(r, "stream 0 still played file 1 100ms after it was stopped") {
 		t.Fatalf("engine_crashed %v", crash)
 	}
-}
-
-// autoFinishSlot plays every file on slot of e to its end as it starts.
-func autoFinishSlot(e interface {
-	Playing(int) (int64, bool)
-	Finish(int, int64)
-}, slot int) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		for {
-			if id, ok := e.Playing(slot); ok {
-				e.Finish(slot, id)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // Input paths: a FIFO fails at once and never reaches the engine; a path that does not
