@@ -44,8 +44,7 @@ func TestNoLastSeqRedeliversUnhandled(t *testing.T) {
 		l.Send(ev(i))
 	}
 	waitFor(t, 10*time.Second, "the burst read", func() bool {
-		got := srv.Frames()
-		return len(got) == total/2
+		return len(srv.Frames()) == total/2
 	})
 	srv.Kill(forget)
 	waitFor(t, 5*time.Second, "disconnect", func() bool { return !l.Connected() })
@@ -54,8 +53,7 @@ func TestNoLastSeqRedeliversUnhandled(t *testing.T) {
 	}
 	srv.Restart()
 	waitFor(t, 10*time.Second, "every message", func() bool {
-		order := srv.Order()
-		return len(order) >= total
+		return len(srv.Order()) >= total
 	})
 	dups := distinct(t, srv, total)
 	resent := 0
@@ -108,16 +106,14 @@ func TestNoLastSeqSkipsHandled(t *testing.T) {
 	l.Send(ev(11))
 	l.Send(ev(12))
 	waitFor(t, 5*time.Second, "messages 11-12", func() bool {
-		got := srv.Frames()
-		return len(got) == 12
+		return len(srv.Frames()) == 12
 	})
 	srv.Kill(0)
 	waitFor(t, 5*time.Second, "disconnect", func() bool { return !l.Connected() })
 	srv.Restart()
 	l.Send(ev(13))
 	waitFor(t, 5*time.Second, "message 13", func() bool {
-		order := srv.Order()
-		return len(order) == 13
+		return len(srv.Order()) == 13
 	})
 	distinct(t, srv, 13)
 	got := srv.Frames()
@@ -142,16 +138,14 @@ func TestNoLastSeqHalfOpen(t *testing.T) {
 	waitFor(t, 5*time.Second, "connected", l.Connected)
 	l.Send(ev(1))
 	waitFor(t, 5*time.Second, "first message", func() bool {
-		got := srv.Frames()
-		return len(got) == 1
+		return len(srv.Frames()) == 1
 	})
 	px.stall()
 	for i := 2; i <= 20; i++ {
 		l.Send(ev(i))
 	}
 	waitFor(t, 10*time.Second, "every message after the reconnect", func() bool {
-		order := srv.Order()
-		return len(order) >= 20
+		return len(srv.Order()) >= 20
 	})
 	distinct(t, srv, 20)
 }
@@ -184,8 +178,7 @@ func TestOversizedFrameRefused(t *testing.T) {
 	}
 	_ = srv.Write(pad(4 << 20)) // may fail: the link closes while it is written
 	waitFor(t, 5*time.Second, "a second handshake", func() bool {
-		h := srv.Hellos()
-		return len(h) == 2
+		return len(srv.Hellos()) == 2
 	})
 	closes := srv.Closes()
 	if len(closes) == 0 || closes[0] != websocket.StatusMessageTooBig {
@@ -196,8 +189,7 @@ func TestOversizedFrameRefused(t *testing.T) {
 	}
 	l.Send(ev(1))
 	waitFor(t, 5*time.Second, "a message after the refusal", func() bool {
-		got := srv.Frames()
-		return len(got) == 1
+		return len(srv.Frames()) == 1
 	})
 }
 

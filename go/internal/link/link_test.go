@@ -63,8 +63,7 @@ func TestHandshakeSendReceiveAndNormalClose(t *testing.T) {
 	}
 	l.Send([]byte(`{"type":"log","message":"hi"}`))
 	waitFor(t, 5*time.Second, "4 frames at the server", func() bool {
-		got := srv.Frames()
-		return len(got) == 4
+		return len(srv.Frames()) == 4
 	})
 	if err := srv.Write([]byte(`{"type":"query_analysis_status","request_id":"q2"}`)); err != nil {
 		t.Fatal(err)
@@ -173,8 +172,7 @@ func TestNoAckTimesOutAndRetries(t *testing.T) {
 	cfg.AckTimeout = 150 * time.Millisecond
 	l := start(t, cfg)
 	waitFor(t, 5*time.Second, "three app_ready frames", func() bool {
-		h := srv.Hellos()
-		return len(h) >= 3
+		return len(srv.Hellos()) >= 3
 	})
 	hellos := srv.Hellos()
 	for i := 1; i < len(hellos); i++ {
@@ -207,8 +205,7 @@ func TestNoAckTimesOutAndRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "two messages", func() bool {
-		order := srv.Order()
-		return len(order) == 2
+		return len(srv.Order()) == 2
 	})
 	hellos, order := srv.Hellos(), srv.Order()
 	if n(order[0]) != 1 || n(order[1]) != 2 || order[0].Seq <= hellos[len(hellos)-1].Seq {
@@ -229,8 +226,7 @@ func TestServerRestartRedelivery(t *testing.T) {
 		l.Send(ev(i))
 	}
 	waitFor(t, 10*time.Second, "first messages", func() bool {
-		order := srv.Order()
-		return len(order) >= 300
+		return len(srv.Order()) >= 300
 	})
 	srv.Kill(forget)
 	waitFor(t, 5*time.Second, "disconnect", func() bool { return !l.Connected() })
@@ -244,8 +240,7 @@ func TestServerRestartRedelivery(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "every message", func() bool {
-		order := srv.Order()
-		return len(order) >= total
+		return len(srv.Order()) >= total
 	})
 	hellos, got, order := srv.Hellos(), srv.Frames(), srv.Order()
 	if len(order) != total {
@@ -285,8 +280,7 @@ func TestStalledConnectionNoticed(t *testing.T) {
 	waitFor(t, 5*time.Second, "connected", l.Connected)
 	l.Send(ev(1))
 	waitFor(t, 5*time.Second, "first message", func() bool {
-		got := srv.Frames()
-		return len(got) == 1
+		return len(srv.Frames()) == 1
 	})
 
 	stalled := time.Now()
@@ -304,13 +298,11 @@ func TestStalledConnectionNoticed(t *testing.T) {
 		t.Fatalf("disconnect not attributed to the heartbeat: %v", down.fields)
 	}
 	waitFor(t, 5*time.Second, "second handshake", func() bool {
-		h := srv.Hellos()
-		return len(h) == 2
+		return len(srv.Hellos()) == 2
 	})
 	l.Send(ev(2))
 	waitFor(t, 5*time.Second, "reconnect and delivery", func() bool {
-		order := srv.Order()
-		return len(order) == 2 && l.Connected()
+		return len(srv.Order()) == 2 && l.Connected()
 	})
 	t.Logf("stall noticed after %v (interval %v + timeout %v)", noticed, cfg.PingInterval, cfg.PingTimeout)
 }
@@ -439,8 +431,7 @@ func TestLargeFrame(t *testing.T) {
 	}
 	l.Send(ev(1))
 	waitFor(t, 5*time.Second, "reply after the large frame", func() bool {
-		got := srv.Frames()
-		return len(got) == 1
+		return len(srv.Frames()) == 1
 	})
 	hellos := srv.Hellos()
 	if len(hellos) != 1 || !l.Connected() {
