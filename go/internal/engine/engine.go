@@ -307,10 +307,9 @@ func (e *Engine) Config() Config { return e.cfg }
 // PID returns the engine's process id.
 func (e *Engine) PID() int { return e.cmd.Process.Pid }
 
-// Events delivers the engine's events from EventFileStarted to EventFatal in the order
-// received. They queue without bound
-// until read; the only ones left out are those of a stopped file: a slot's events
-// read before its stop reply.
+// Events delivers the engine's events (EventFileStarted … EventFatal) in the order
+// received. They queue without bound until read; the only ones left out are those of a
+// stopped file: a slot's events read before its stop reply.
 // The channel is closed after the connection ends (the engine exited, or closed the
 // connection, which leaves the engine useless) and every queued event was delivered;
 // read it until then.
