@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,41 +12,11 @@ import (
 	"github.com/cityeyelab/ds-analysis/go/internal/instance"
 )
 
-// supervisorCmd is the test binary started as a supervisor (TestMain) with APP_ID appID
-// and its files under dir.
-func supervisorCmd(dir, appID, engine string, stderr *bytes.Buffer, args ...string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Stderr = stderr
-	cmd.Env = append(os.Environ(), asSupervisor+"=1", "APP_ID="+appID, "DS_ENGINE="+engine,
-		"DS_WS_URL=ws://127.0.0.1:1/ws", // nothing listens: it retries
-		"DS_LOG_ROOT="+filepath.Join(dir, "logs"), "DS_INSTANCE_ROOT="+filepath.Join(dir, "inst"))
-	return cmd
-}
-
-func exitCode(t *testing.T, err error) int {
-	t.Helper()
-	if err == nil {
-		return 0
-	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		t.Fatalf("wait: %v", err)
-	}
-	return ee.ExitCode()
-}
-
 // TestExitAlreadyRunning: a second supervisor with the APP_ID of a running one exits 5
 // (not 2, bad settings) naming the holder's pid, and leaves the first one running.
 func TestExitAlreadyRunning(t *testing.T) {
-	dir, err := os.MkdirTemp("", "ex") // short: the instance dir holds a socket
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	cfg := filepath.Join(dir, "app.txt")
-	if err := os.WriteFile(cfg, []byte("[source0]\nenable=1\ntype=3\nuri=file:///dev/null\nnum-sources=1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := shortDir(t, "ex")
+	cfg := writeFile(t, dir, "app.txt", engineConfig, 0o644)
 
 	t.Run("lock held", func(t *testing.T) {
 		// This process holds the instance lock; the engine is never reached.

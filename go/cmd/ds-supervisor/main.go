@@ -32,10 +32,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "0.1.0"
 
-// Exit statuses; FastAPI restarts an instance that exits non-zero.
+// Exit statuses of main's own; the others are supervisor.Run's (supervisor.ExitOK …).
+// FastAPI restarts an instance that exits non-zero.
 const (
-	exitOK       = 0
-	exitFatal    = 1
 	exitSettings = 2
 	// exitRunning: another supervisor holds this APP_ID's instance dir. A status of its
 	// own, so supervisord's exitcodes or systemd's RestartPreventExitStatus= can tell it
@@ -63,13 +62,13 @@ func run() int {
 	switch {
 	case errors.Is(err, errHelp):
 		usage(os.Stdout)
-		return exitOK
+		return supervisor.ExitOK
 	case errors.Is(err, errVersion):
 		fmt.Println("ds-supervisor", version)
-		return exitOK
+		return supervisor.ExitOK
 	case errors.Is(err, errVersionAll):
 		printVersions(os.Stdout, s.Engine)
-		return exitOK
+		return supervisor.ExitOK
 	case err != nil:
 		fmt.Fprintf(os.Stderr, "ds-supervisor: %v\n", err)
 		return exitSettings
@@ -80,7 +79,7 @@ func run() int {
 	if !instance.HasTag(os.Args, s.AppID) {
 		if err := instance.Reexec(s.AppID); err != nil {
 			fmt.Fprintf(os.Stderr, "ds-supervisor: re-exec with the APP_ID tag: %v\n", err)
-			return exitFatal
+			return supervisor.ExitFatal
 		}
 	}
 	_ = instance.SetProcessName(s.AppID)
@@ -102,7 +101,7 @@ func run() int {
 	defer dir.Close()
 	if err := dir.WritePID("supervisor", os.Getpid()); err != nil {
 		fmt.Fprintf(os.Stderr, "ds-supervisor: %v\n", err)
-		return exitFatal
+		return supervisor.ExitFatal
 	}
 
 	lg, err := logs.Open(logs.Options{
@@ -129,7 +128,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	stats, code := serveMetrics(ctx, s, log)
-	if code != exitOK {
+	if code != supervisor.ExitOK {
 		return code
 	}
 	// After the first signal the default action is back: a second one ends a shutdown
@@ -152,9 +151,9 @@ func run() int {
 		log.Error().Err(err).Msg("engine did not start")
 		fmt.Fprintf(os.Stderr, "ds-supervisor: engine: %v\n", err)
 		if ctx.Err() != nil {
-			return exitOK
+			return supervisor.ExitOK
 		}
-		return exitFatal
+		return supervisor.ExitFatal
 	}
 	_ = dir.WritePID("engine", eng.PID())
 	hello := eng.Hello()
@@ -176,7 +175,6 @@ func run() int {
 	sampler := metrics.NewSampler(hello.GPUIDs)
 	defer sampler.Close()
 
-	stats.looping.Store(true)
 	code = supervisor.Run(ctx, supervisor.Options{
 		AppID:        s.AppID,
 		ConfigPath:   s.ConfigPath,
@@ -207,7 +205,7 @@ func run() int {
 		Log:     log,
 		Metrics: sampler,
 		Dir:     dir,
-		Stats:   stats.requests,
+		Stats:   stats,
 	})
 	dir.RemovePID("engine")
 	log.Info().Int("exit_code", code).Msg("exiting")

@@ -5,53 +5,20 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync/atomic"
 
 	"github.com/rs/zerolog"
 
-	"github.com/cityeyelab/ds-analysis/go/internal/metrics"
 	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
 	"github.com/cityeyelab/ds-analysis/go/internal/supervisor"
 )
 
-// metricsSource feeds the Prometheus exporter. Until the run loop starts (the engine
-// may spend minutes loading models) it answers by itself, healthy and not ready; then
-// each scrape and probe is a request to the loop, so a loop that stops answering
-// fails /healthz.
-type metricsSource struct {
-	requests chan supervisor.StatsRequest // nil without an exporter
-	looping  atomic.Bool
-}
-
-func (m *metricsSource) Snapshot(ctx context.Context) (promexport.Snapshot, error) {
-	if !m.looping.Load() {
-		var snap promexport.Snapshot
-		if u, ok := metrics.ReadUsage(os.Getpid()); ok {
-			snap.Processes = []promexport.Process{{Name: "supervisor", CPUSeconds: u.CPUSeconds, RSSBytes: u.RSSBytes}}
-		}
-		return snap, nil
-	}
-	reply := make(chan promexport.Snapshot, 1)
-	select {
-	case m.requests <- reply:
-	case <-ctx.Done():
-		return promexport.Snapshot{}, ctx.Err()
-	}
-	select {
-	case s := <-reply:
-		return s, nil
-	case <-ctx.Done():
-		return promexport.Snapshot{}, ctx.Err()
-	}
-}
-
 // serveMetrics starts the exporter on --metrics-addr until ctx is done, with the
-// --metrics-web-config file (checked by parseSettings) when given. An address that
-// cannot be bound is a settings error.
-func serveMetrics(ctx context.Context, s settings, log zerolog.Logger) (*metricsSource, int) {
-	src := &metricsSource{}
+// --metrics-web-config file (checked by parseSettings) when given, and returns its
+// source for supervisor.Run (nil without an exporter). An address that cannot be bound
+// is a settings error.
+func serveMetrics(ctx context.Context, s settings, log zerolog.Logger) (*supervisor.StatsSource, int) {
 	if s.MetricsAddr == "" {
-		return src, exitOK
+		return nil, supervisor.ExitOK
 	}
 	ln, err := promexport.Listen(s.MetricsAddr)
 	if err != nil {
@@ -59,7 +26,7 @@ func serveMetrics(ctx context.Context, s settings, log zerolog.Logger) (*metrics
 		fmt.Fprintf(os.Stderr, "ds-supervisor: %v\n", err)
 		return nil, exitSettings
 	}
-	src.requests = make(chan supervisor.StatsRequest)
+	src := supervisor.NewStatsSource()
 	// The exporter-toolkit logs through slog; its records join ours.
 	tlog := slog.New(zerolog.NewSlogHandler(log.With().Str("component", "metrics").Logger()))
 	go func() {
@@ -69,5 +36,5 @@ func serveMetrics(ctx context.Context, s settings, log zerolog.Logger) (*metrics
 	}()
 	log.Info().Str("metrics_addr", ln.Addr().String()).Str("web_config", s.MetricsWebConfig).
 		Msg("serving /metrics, /healthz, /readyz")
-	return src, exitOK
+	return src, supervisor.ExitOK
 }

@@ -2,84 +2,31 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
+	"github.com/cityeyelab/ds-analysis/go/internal/link/linktest"
 	"github.com/cityeyelab/ds-analysis/go/internal/testpki"
 )
 
-// tokenServer is a wss:// server standing in for FastAPI: it refuses an upgrade
-// without Bearer token (403, as uvicorn answers a WebSocket closed before accept),
-// confirms every app_ready and records what it saw.
-type tokenServer struct {
-	url string
-	mu  sync.Mutex
-	// auth is every upgrade's Authorization header; hellos the app_ready frames.
-	auth   []string
-	hellos []map[string]any
-}
-
-func newTokenServer(t *testing.T, ca *testpki.CA, token string) *tokenServer {
-	ts := &tokenServer{}
-	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ts.mu.Lock()
-		ts.auth = append(ts.auth, r.Header.Get("Authorization"))
-		ts.mu.Unlock()
-		if r.Header.Get("Authorization") != "Bearer "+token {
-			http.Error(w, "", http.StatusForbidden)
-			return
-		}
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		ctx := context.Background()
-		_, data, err := c.Read(ctx)
-		if err != nil {
-			return
-		}
-		var hello map[string]any
-		_ = json.Unmarshal(data, &hello)
-		ts.mu.Lock()
-		ts.hellos = append(ts.hellos, hello)
-		ts.mu.Unlock()
-		ack := fmt.Sprintf(`{"type":"execute_ack","request_id":%q,"status":"confirmed"}`, hello["request_id"])
-		if c.Write(ctx, websocket.MessageText, []byte(ack)) != nil {
-			return
-		}
-		for {
-			if _, _, err := c.Read(ctx); err != nil {
-				return
+// tokenServer is a wss:// FastAPI that refuses an upgrade without the bearer token
+// (403, as uvicorn answers a WebSocket closed before accept).
+func tokenServer(t *testing.T, ca *testpki.CA, token string) *linktest.Server {
+	return linktest.New(t, linktest.Options{
+		TLS: &tls.Config{Certificates: []tls.Certificate{ca.Server(t).TLS(t)}},
+		Gate: func(r *http.Request) (int, string) {
+			if r.Header.Get("Authorization") != "Bearer "+token {
+				return http.StatusForbidden, ""
 			}
-		}
-	}))
-	hs.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server(t).TLS(t)}}
-	hs.Config.ErrorLog = log.New(io.Discard, "", 0)
-	hs.StartTLS()
-	t.Cleanup(hs.Close)
-	ts.url = "wss://" + hs.Listener.Addr().String() + "/ws"
-	return ts
-}
-
-func (ts *tokenServer) seen() (auth []string, hellos int) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	return append([]string(nil), ts.auth...), len(ts.hellos)
+			return 0, ""
+		},
+	})
 }
 
 // TestSecretsStayOut runs the supervisor (re-exec included) with the real engine
@@ -90,15 +37,8 @@ func (ts *tokenServer) seen() (auth []string, hellos int) {
 // there), never the file's token.
 func TestSecretsStayOut(t *testing.T) {
 	engine := gstEngine(t)
-	dir, err := os.MkdirTemp("", "sec") // short: the instance dir holds a socket
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	cfg := filepath.Join(dir, "app.txt")
-	if err := os.WriteFile(cfg, []byte("[source0]\nenable=1\ntype=3\nuri=file:///dev/null\nnum-sources=1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := shortDir(t, "sec")
+	cfg := writeFile(t, dir, "app.txt", engineConfig, 0o644)
 	ca := testpki.NewCA(t, "private CA")
 	caFile := testpki.Write(t, dir, "ca.pem", ca.PEM)
 
@@ -112,21 +52,21 @@ func TestSecretsStayOut(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newTokenServer(t, ca, tc.token)
+			srv := tokenServer(t, ca, tc.token)
 			var stderr bytes.Buffer
 			cmd := supervisorCmd(dir, tc.appID, engine, &stderr, "-c", cfg)
-			cmd.Env = append(cmd.Env, append(tc.env(tc.token), "DS_WS_URL="+srv.url, "DS_WS_CA_FILE="+caFile)...)
+			cmd.Env = append(cmd.Env, append(tc.env(tc.token), "DS_WS_URL="+srv.URL(), "DS_WS_CA_FILE="+caFile)...)
 			p := startSupervisor(t, cmd, &stderr, dir, tc.appID)
 			enginePID := p.enginePID(t)
 			deadline := time.Now().Add(20 * time.Second)
-			for _, n := srv.seen(); n == 0; _, n = srv.seen() {
+			for len(srv.Hellos()) == 0 {
 				if time.Now().After(deadline) {
 					t.Fatalf("no app_ready at the server; stderr %s", stderr.String())
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			if auth, _ := srv.seen(); auth[0] != "Bearer "+tc.token {
-				t.Errorf("the server saw Authorization %q", auth[0])
+			if auth := srv.Upgrades()[0].Header.Get("Authorization"); auth != "Bearer "+tc.token {
+				t.Errorf("the server saw Authorization %q", auth)
 			}
 
 			read := func(path string) string {
@@ -180,10 +120,7 @@ func TestSecretsStayOut(t *testing.T) {
 // one line naming the problem, never the token.
 func TestExitBadCredentials(t *testing.T) {
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "app.txt")
-	if err := os.WriteFile(cfg, []byte("[source0]\nenable=1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeFile(t, dir, "app.txt", slotConfig, 0o644)
 	ca := testpki.NewCA(t, "private CA")
 	a, b := ca.Client(t, "a"), ca.Client(t, "b")
 	spaced := testpki.Write(t, dir, "spaced", []byte("tok en-5c4d3e2f\n"))

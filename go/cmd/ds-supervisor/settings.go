@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/cityeyelab/ds-analysis/go/internal/engine"
 	"github.com/cityeyelab/ds-analysis/go/internal/instance"
 	"github.com/cityeyelab/ds-analysis/go/internal/link"
 	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
@@ -95,7 +96,7 @@ var options = []option{
 	{[]string{"engine"}, "DS_ENGINE", "", "engine executable (default: ds-gst-engine beside this executable)"},
 	{[]string{"engine-workdir"}, "DS_ENGINE_WORKDIR", "", "engine working directory (default: the config file's directory)"},
 	{[]string{"log-root"}, "DS_LOG_ROOT", defaultLogRoot, "folder for the per-instance log folders"},
-	{[]string{"instance-root"}, "DS_INSTANCE_ROOT", "/tmp/ds", "parent of the instance dir <root>/<APP_ID>"},
+	{[]string{"instance-root"}, "DS_INSTANCE_ROOT", instance.DefaultRoot, "parent of the instance dir <root>/<APP_ID>"},
 	{[]string{"log-level"}, "DS_LOG_LEVEL", "info", "lowest level written to the log file (debug|info|warn|error)"},
 	{[]string{"live-log-level"}, "DS_LIVE_LOG_LEVEL", "warn", "lowest level streamed to FastAPI as log events (debug|info|warn|error|disabled)"},
 	{[]string{"heartbeat-interval"}, "DS_HEARTBEAT_INTERVAL", link.DefaultPingInterval.String(), "WebSocket ping interval"},
@@ -104,8 +105,8 @@ var options = []option{
 	{[]string{"backoff-max"}, "DS_BACKOFF_MAX", link.DefaultBackoffMax.String(), "reconnect delay cap"},
 	{[]string{"ack-timeout"}, "DS_ACK_TIMEOUT", link.DefaultAckTimeout.String(), "wait for execute_ack before reconnecting"},
 	{[]string{"engine-start-timeout"}, "DS_ENGINE_START_TIMEOUT", "600s", "wait for the engine's ready (model loading)"},
-	{[]string{"engine-stop-timeout"}, "DS_ENGINE_STOP_TIMEOUT", "5s", "graceful engine stop before SIGKILL"},
-	{[]string{"engine-restarts"}, "DS_ENGINE_RESTARTS", "3", "engine restarts allowed per 10 minutes; 0: a crash ends the instance (exit 3)"},
+	{[]string{"engine-stop-timeout"}, "DS_ENGINE_STOP_TIMEOUT", engine.DefaultStopTimeout.String(), "graceful engine stop before SIGKILL"},
+	{[]string{"engine-restarts"}, "DS_ENGINE_RESTARTS", "3", fmt.Sprintf("engine restarts allowed per %.0f minutes; 0: a crash ends the instance (exit 3)", supervisor.DefaultRestartWindow.Minutes())},
 	{[]string{"ws-token-file"}, "DS_WS_TOKEN_FILE", "", "file holding the bearer token sent on each WebSocket upgrade (Authorization: Bearer …), read again at every connection attempt (default: none)"},
 	{[]string{"ws-ca-file"}, "DS_WS_CA_FILE", "", "PEM bundle of CAs trusted for a wss:// server besides the system roots, read at every attempt (default: system roots only)"},
 	{[]string{"ws-client-cert"}, "DS_WS_CLIENT_CERT", "", "PEM client certificate (chain) for mutual TLS with a wss:// server, read at every attempt (default: none)"},

@@ -3,8 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,19 +15,8 @@ import (
 )
 
 func TestParseSettings(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "app.txt")
-	if err := os.WriteFile(cfg, []byte("[source0]\nenable=1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	eng := filepath.Join(dir, "ds-gst-engine")
-	if err := os.WriteFile(eng, []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	notExec := filepath.Join(dir, "plain")
-	if err := os.WriteFile(notExec, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, cfg, eng := settingsFiles(t)
+	notExec := writeFile(t, dir, "plain", "", 0o644)
 	self := filepath.Join(dir, "ds-supervisor")
 	base := map[string]string{"APP_ID": "cam_a"}
 	ca := testpki.NewCA(t, "test CA")
@@ -215,5 +204,79 @@ func TestParseSettingsHelpVersion(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("usage lacks %s", want)
 		}
+	}
+}
+
+// TestDeepstreamAppOptions: each of deepstream-app's own options is accepted, never
+// refused: passed on to the engine, ignored with a sentence for the log, or answered.
+func TestDeepstreamAppOptions(t *testing.T) {
+	dir, cfg, eng := settingsFiles(t)
+	env := func(k string) string { return map[string]string{"APP_ID": "a"}[k] }
+	self := filepath.Join(dir, "ds-supervisor")
+
+	for _, tc := range []struct {
+		args        []string
+		wantEngine  []string
+		wantIgnored []string // substrings, one per ignored sentence
+		wantConfig  string
+	}{
+		{args: []string{"-c", cfg}, wantConfig: cfg},
+		{args: []string{"--cfg-file=" + cfg}, wantConfig: cfg},
+		{args: []string{"-c", cfg, "-t"}, wantEngine: []string{"-t"}},
+		{args: []string{"--tiledtext", "-c", cfg}, wantEngine: []string{"-t"}},
+		{args: []string{"-c", cfg, "-i", "file:///a.mp4"}, wantIgnored: []string{"-i file:///a.mp4 ignored"}},
+		{args: []string{"-c", cfg, "--input-uri", "rtsp://h/1", "-i=file:///b.mp4"},
+			wantIgnored: []string{"-i rtsp://h/1 ignored", "-i file:///b.mp4 ignored"}},
+		{args: []string{"-c", cfg, "--gst-debug-level=3", "--gst-debug", "nvinfer:5", "--gst-disable-registry-fork"},
+			wantEngine: []string{"--gst-debug-level=3", "--gst-debug=nvinfer:5", "--gst-disable-registry-fork"}},
+		{args: []string{"--gst-plugin-path", "/opt/p", "-c", cfg, "-t"}, wantEngine: []string{"-t", "--gst-plugin-path=/opt/p"}},
+		{args: []string{"-c", cfg, "--gst-version", "--gst-debug-help", "--gst-made-up=1", "--gst-debug-no-color=x"},
+			wantIgnored: []string{"--gst-version ignored", "--gst-debug-help ignored", "--gst-made-up=1 ignored", "--gst-debug-no-color=x ignored"}},
+		// After "--" nothing is an option; the supervisor takes no arguments, so this
+		// stays an error.
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			s, err := parseSettings(tc.args, env, self)
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !slices.Equal(s.EngineArgs, tc.wantEngine) {
+				t.Errorf("engine args %q, want %q", s.EngineArgs, tc.wantEngine)
+			}
+			if len(s.Ignored) != len(tc.wantIgnored) {
+				t.Fatalf("ignored %q, want %d sentences like %q", s.Ignored, len(tc.wantIgnored), tc.wantIgnored)
+			}
+			for i, w := range tc.wantIgnored {
+				if !strings.Contains(s.Ignored[i], w) {
+					t.Errorf("ignored[%d] %q, want %q", i, s.Ignored[i], w)
+				}
+			}
+			if tc.wantConfig != "" && s.ConfigPath != tc.wantConfig {
+				t.Errorf("config %q", s.ConfigPath)
+			}
+		})
+	}
+
+	for _, a := range []string{"-h", "--help", "--help-all", "--help-gst"} {
+		if _, err := parseSettings([]string{a}, env, self); !errors.Is(err, errHelp) {
+			t.Errorf("%s: %v, want help", a, err)
+		}
+	}
+	for _, a := range []string{"-v", "--version"} {
+		if _, err := parseSettings([]string{a}, env, self); !errors.Is(err, errVersion) {
+			t.Errorf("%s: %v, want version", a, err)
+		}
+	}
+	// --version-all needs nothing else, and finds the engine as a start would.
+	s, err := parseSettings([]string{"--version-all"}, func(string) string { return "" }, self)
+	if !errors.Is(err, errVersionAll) || s.Engine != eng {
+		t.Errorf("--version-all: %v, engine %q, want %q", err, s.Engine, eng)
+	}
+	s, err = parseSettings([]string{"--version-all", "--engine", "/x/deepstream-app-engine"}, env, self)
+	if !errors.Is(err, errVersionAll) || s.Engine != "/x/deepstream-app-engine" {
+		t.Errorf("--version-all --engine: %v, engine %q", err, s.Engine)
+	}
+	if _, err := parseSettings([]string{"-c", cfg, "--", "--gst-debug=1"}, env, self); err == nil {
+		t.Error(`an argument after "--" was accepted`)
 	}
 }

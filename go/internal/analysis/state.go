@@ -468,9 +468,6 @@ func (s *State) EngineBack() Result {
 	return res
 }
 
-// Held reports whether the slots wait for the engine (see EngineLost).
-func (s *State) Held() bool { return s.held }
-
 // OldestQueued returns when the oldest file waiting on slot (not in the engine, of its
 // running camera or of a queued one) arrived; ok is false when no file waits.
 func (s *State) OldestQueued(slot int) (at time.Time, ok bool) {

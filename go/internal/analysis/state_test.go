@@ -768,7 +768,7 @@ func TestEngineLostAndBack(t *testing.T) {
 	s.Start(start("c", 1, 2, protocol.CameraFileset, 20), t0)
 	s.FileStarted(0, 10)
 	lost := s.EngineLost("engine crashed while playing this file: signal SIGSEGV")
-	if len(lost.Events) != 2 || len(lost.Commands) != 0 || !s.Held() {
+	if len(lost.Events) != 2 || len(lost.Commands) != 0 || !s.held {
 		t.Fatalf("EngineLost %+v", lost)
 	}
 	for _, ev := range lost.Events {

@@ -31,6 +31,16 @@ type RequestError struct {
 // Error reads "engine refused <op>: <message>".
 func (e *RequestError) Error() string { return "engine refused " + e.Op + ": " + e.Message }
 
+// The requests' ops (docs/engine-protocol.md).
+const (
+	opHello    = "hello"
+	opPlay     = "play"
+	opStop     = "stop"
+	opReset    = "reset"
+	opProgress = "progress"
+	opShutdown = "shutdown"
+)
+
 // request is every op's wire form; absent fields are omitted.
 type request struct {
 	ID         uint64 `json:"id"`
@@ -158,7 +168,7 @@ func (c *client) call(ctx context.Context, req request) (result, error) {
 	c.nextID++
 	req.ID = c.nextID
 	pc := &pendingCall{op: req.Op, slot: -1, ch: make(chan result, 1)}
-	if req.Op == "stop" && req.Slot != nil {
+	if req.Op == opStop && req.Slot != nil {
 		pc.slot = *req.Slot
 	}
 	c.pending[req.ID] = pc
@@ -264,7 +274,7 @@ func (c *client) handleLine(seq uint64, line []byte) {
 	}
 	switch {
 	case env.Event != nil:
-		c.handleEvent(seq, *env.Event, line)
+		c.handleEvent(seq, EventKind(*env.Event), line)
 	case env.ID != nil:
 		c.handleReply(seq, env, line)
 	default:
@@ -304,7 +314,7 @@ func (c *client) handleReply(seq uint64, env envelope, line []byte) {
 		}
 	}
 	c.log.Debug().Uint64("seq", seq).Uint64("id", id).Str("op", pc.op).Bool("ok", res.ok).Msg("engine reply")
-	if pc.op == "stop" && res.ok && pc.slot >= 0 {
+	if pc.op == opStop && res.ok && pc.slot >= 0 {
 		// Before the caller learns of the stop: the stopped file's last events must
 		// never reach it.
 		c.events.dropBefore(pc.slot, seq)
@@ -330,12 +340,12 @@ type eventPayload struct {
 	TrackerKept bool  `json:"tracker_kept"`
 }
 
-func (c *client) handleEvent(seq uint64, kind string, line []byte) {
+func (c *client) handleEvent(seq uint64, kind EventKind, line []byte) {
 	switch kind {
-	case "ready":
+	case EventReady:
 		c.readyOnce.Do(func() { close(c.ready) })
 		return
-	case "rejected": // another client holds the engine; it closes us next
+	case EventRejected: // another client holds the engine; it closes us next
 		var p eventPayload
 		_ = json.Unmarshal(line, &p)
 		if p.Error != nil {
@@ -345,9 +355,9 @@ func (c *client) handleEvent(seq uint64, kind string, line []byte) {
 		}
 		c.log.Error().Str("reason", c.rejected).Msg("engine rejected this connection")
 		return
-	case "file_started", "file_done", "file_error", "stream_lost", "stream_resumed", "fatal":
+	case EventFileStarted, EventFileDone, EventFileError, EventStreamLost, EventStreamResumed, EventFatal:
 	default:
-		c.log.Warn().Uint64("seq", seq).Str("event", kind).Msg("unknown event from engine; ignored")
+		c.log.Warn().Uint64("seq", seq).Str("event", string(kind)).Msg("unknown event from engine; ignored")
 		return
 	}
 	var p eventPayload
@@ -360,22 +370,22 @@ func (c *client) handleEvent(seq uint64, kind string, line []byte) {
 		ev.Error = *p.Error
 	}
 	switch kind {
-	case "stream_lost":
+	case EventStreamLost:
 		ev.Lost = &StreamLost{Reason: "stream lost", WillRetry: p.WillRetry, Attempt: p.Attempt, RetryInMS: p.RetryInMS}
 		if p.Reason != nil {
 			ev.Lost.Reason = *p.Reason
 		}
-	case "stream_resumed":
+	case EventStreamResumed:
 		ev.Resumed = &StreamResumed{DownMS: p.DownMS, Attempts: p.Attempts, TrackerKept: p.TrackerKept}
 	}
-	if kind != "fatal" {
+	if kind != EventFatal {
 		if p.Slot == nil || p.FileID == nil {
 			c.log.Warn().Uint64("seq", seq).Str("line", excerpt(line)).Msg("event from engine lacks slot or file_id; ignored")
 			return
 		}
 		ev.Slot, ev.FileID = *p.Slot, *p.FileID
 	}
-	c.log.Debug().Uint64("seq", seq).Str("event", kind).Int("slot", ev.Slot).Int64("file_id", ev.FileID).Msg("engine event")
+	c.log.Debug().Uint64("seq", seq).Str("event", string(kind)).Int("slot", ev.Slot).Int64("file_id", ev.FileID).Msg("engine event")
 	c.events.q.Push(ev)
 }
 

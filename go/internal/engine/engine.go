@@ -35,12 +35,14 @@ const (
 	// process exited (a `fatal` just before exit 1), in case a stray descendant keeps
 	// the peer end open.
 	drainTimeout = time.Second
-	// killWait bounds the wait for the process to vanish after SIGKILL.
-	killWait = 5 * time.Second
 	// outputWaitDelay bounds how long Done waits for the output copy after the exit
 	// when Output is not a file and a descendant still holds the pipe.
 	outputWaitDelay = time.Second
 )
+
+// KillWait bounds the wait for an engine process to vanish after SIGKILL (Shutdown's
+// last step; the supervisor's wait after Kill).
+const KillWait = 5 * time.Second
 
 // ErrClosed is wrapped by request errors once the connection to the engine is gone.
 var ErrClosed = errors.New("engine connection closed")
@@ -223,7 +225,7 @@ func (e *Engine) handshake(ctx context.Context) error {
 		return err
 	}
 	e.client.attach(conn)
-	res, err := e.call(ctx, request{Op: "hello"})
+	res, err := e.call(ctx, request{Op: opHello})
 	if err != nil {
 		return e.startError(ctx, "hello", err)
 	}
@@ -286,7 +288,7 @@ func (e *Engine) abort() {
 	_ = e.cmd.Process.Signal(syscall.SIGKILL)
 	select {
 	case <-e.done:
-	case <-time.After(killWait):
+	case <-time.After(KillWait):
 		e.log.Error().Int("pid", e.PID()).Msg("engine did not exit after SIGKILL")
 	}
 }
@@ -305,10 +307,9 @@ func (e *Engine) Config() Config { return e.cfg }
 // PID returns the engine's process id.
 func (e *Engine) PID() int { return e.cmd.Process.Pid }
 
-// Events delivers the engine's file_started, file_done, file_error, stream_lost,
-// stream_resumed and fatal events in the order received. They queue without bound
-// until read; the only ones left out are those of a stopped file: a slot's events
-// read before its stop reply.
+// Events delivers the engine's events (EventFileStarted … EventFatal) in the order
+// received. They queue without bound until read; the only ones left out are those of a
+// stopped file: a slot's events read before its stop reply.
 // The channel is closed after the connection ends (the engine exited, or closed the
 // connection, which leaves the engine useless) and every queued event was delivered;
 // read it until then.
@@ -339,7 +340,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, DefaultStopTimeout)
 		defer cancel()
 	}
-	if _, err := e.call(ctx, request{Op: "shutdown"}); err != nil {
+	if _, err := e.call(ctx, request{Op: opShutdown}); err != nil {
 		e.log.Warn().Err(err).Msg("shutdown request failed; waiting for the exit anyway")
 	}
 	select {
@@ -359,8 +360,8 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	select {
 	case <-e.done:
 		return fmt.Errorf("engine pid %d ignored shutdown and SIGTERM, killed: %s", e.PID(), e.exit)
-	case <-time.After(killWait):
-		return fmt.Errorf("engine pid %d did not exit within %v of SIGKILL", e.PID(), killWait)
+	case <-time.After(KillWait):
+		return fmt.Errorf("engine pid %d did not exit within %v of SIGKILL", e.PID(), KillWait)
 	}
 }
 

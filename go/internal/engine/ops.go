@@ -5,26 +5,54 @@ import (
 	"fmt"
 )
 
+// EventKind is the "event" member of an engine's event line (docs/engine-protocol.md).
+type EventKind string
+
+// The engine's events. Start takes ready and rejected; Events delivers the others.
+const (
+	EventReady         EventKind = "ready"    // the pipeline is built: requests may follow
+	EventRejected      EventKind = "rejected" // another client holds the engine
+	EventFileStarted   EventKind = "file_started"
+	EventFileDone      EventKind = "file_done"
+	EventFileError     EventKind = "file_error"
+	EventStreamLost    EventKind = "stream_lost"
+	EventStreamResumed EventKind = "stream_resumed"
+	EventFatal         EventKind = "fatal" // the pipeline failed; the engine exits next
+)
+
+// States of a slot in the reply to Progress (SlotProgress.State).
+const (
+	SlotIdle    = "idle"
+	SlotPlaying = "playing"
+)
+
+// States of a live source (LiveProgress.State).
+const (
+	LiveConnecting   = "connecting"
+	LivePlaying      = "playing"
+	LiveReconnecting = "reconnecting"
+)
+
 // Event is one engine event.
 type Event struct {
 	// Seq is the position of the event's line in everything received from the engine,
 	// counted from 1 over replies and events alike (Events leaves out a slot's events
 	// with a smaller Seq than its last stop reply, StopResult.Seq).
 	Seq uint64
-	// Kind is "file_started", "file_done", "file_error", "stream_lost",
-	// "stream_resumed" or "fatal".
-	Kind string
-	// Slot and FileID name the file; Slot is -1 for "fatal".
+	// Kind is EventFileStarted, EventFileDone, EventFileError, EventStreamLost,
+	// EventStreamResumed or EventFatal.
+	Kind EventKind
+	// Slot and FileID name the file; Slot is -1 for EventFatal.
 	Slot   int
 	FileID int64
-	// Frames and CameraFrames are set on "file_done".
+	// Frames and CameraFrames are set on EventFileDone.
 	Frames, CameraFrames uint64
-	// MonoNS is the engine's CLOCK_MONOTONIC time of the first ("file_started") or
-	// last ("file_done") frame.
+	// MonoNS is the engine's CLOCK_MONOTONIC time of the first (EventFileStarted) or
+	// last (EventFileDone) frame.
 	MonoNS int64
-	// Error is set on "file_error" and "fatal".
+	// Error is set on EventFileError and EventFatal.
 	Error string
-	// Lost is set on "stream_lost", Resumed on "stream_resumed" (live sources).
+	// Lost is set on EventStreamLost, Resumed on EventStreamResumed (live sources).
 	Lost    *StreamLost
 	Resumed *StreamResumed
 }
@@ -70,7 +98,7 @@ type StopResult struct {
 // SlotProgress is one slot in the reply to Progress; nil pointers are JSON nulls.
 type SlotProgress struct {
 	Slot  int
-	State string // "idle" or "playing"
+	State string // SlotIdle or SlotPlaying
 	// FileID is nil when idle.
 	FileID *int64
 	// PositionNS is the last frame's PTS from the file start; DurationNS the file's
@@ -85,7 +113,7 @@ type SlotProgress struct {
 
 // LiveProgress is a live slot's connection state in the reply to Progress.
 type LiveProgress struct {
-	State          string  `json:"state"` // "connecting", "playing" or "reconnecting"
+	State          string  `json:"state"` // LiveConnecting, LivePlaying or LiveReconnecting
 	FPS            float64 `json:"fps"`
 	LastFrameAgeMS *int64  `json:"last_frame_age_ms"` // nil before the first frame
 	Reconnects     int     `json:"reconnects"`
@@ -105,7 +133,7 @@ type helloReply struct {
 // is not refused: a "file_error" event follows. A refusal (slot busy or unknown,
 // engine not ready, bad field) is a *RequestError.
 func (e *Engine) Play(ctx context.Context, r PlayRequest) error {
-	_, err := e.call(ctx, request{Op: "play", Slot: &r.Slot, FileID: &r.FileID, URI: r.URI,
+	_, err := e.call(ctx, request{Op: opPlay, Slot: &r.Slot, FileID: &r.FileID, URI: r.URI,
 		NewCamera: r.NewCamera, OutputPath: r.OutputPath})
 	return err
 }
@@ -113,7 +141,7 @@ func (e *Engine) Play(ctx context.Context, r PlayRequest) error {
 // Stop stops slot at once and resets its per-camera state; an idle slot gives
 // WasPlaying false.
 func (e *Engine) Stop(ctx context.Context, slot int) (StopResult, error) {
-	res, err := e.call(ctx, request{Op: "stop", Slot: &slot})
+	res, err := e.call(ctx, request{Op: opStop, Slot: &slot})
 	if err != nil {
 		return StopResult{}, err
 	}
@@ -130,13 +158,13 @@ func (e *Engine) Stop(ctx context.Context, slot int) (StopResult, error) {
 
 // Reset resets the per-camera state of the idle slot (a camera completed).
 func (e *Engine) Reset(ctx context.Context, slot int) error {
-	_, err := e.call(ctx, request{Op: "reset", Slot: &slot})
+	_, err := e.call(ctx, request{Op: opReset, Slot: &slot})
 	return err
 }
 
 // Progress returns every slot's progress, index = slot.
 func (e *Engine) Progress(ctx context.Context) ([]SlotProgress, error) {
-	res, err := e.call(ctx, request{Op: "progress"})
+	res, err := e.call(ctx, request{Op: opProgress})
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cityeyelab/ds-analysis/go/internal/link/linktest"
 	"github.com/cityeyelab/ds-analysis/go/internal/testpki"
 	"github.com/cityeyelab/ds-analysis/go/internal/wsauth"
 )
@@ -66,9 +67,9 @@ func replace(t *testing.T, path string, data []byte) {
 func TestTokenOverPrivateCA(t *testing.T) {
 	dir := t.TempDir()
 	ca := testpki.NewCA(t, "private CA")
-	srv := newGatedServer(t, ackConfirm, tokenGate(goodToken), serverTLS(t, ca))
+	srv := linktest.New(t, linktest.Options{Gate: tokenGate(goodToken), TLS: serverTLS(t, ca)})
 	rec := &logRec{}
-	cfg := fast(srv.url(), rec)
+	cfg := fast(srv.URL(), rec)
 	cfg.Credentials = credentials(wsauth.Config{
 		AppID:     "cam-a",
 		TokenFile: testpki.Write(t, dir, "token", []byte(goodToken+"\n")),
@@ -76,14 +77,14 @@ func TestTokenOverPrivateCA(t *testing.T) {
 	})
 	l := start(t, cfg)
 	waitFor(t, 5*time.Second, "a confirmed handshake", l.Connected)
-	ups := srv.upgradesSeen()
-	if len(ups) != 1 || ups[0].status != 0 {
+	ups := srv.Upgrades()
+	if len(ups) != 1 || ups[0].Status != 0 {
 		t.Fatalf("upgrades %+v", ups)
 	}
-	if got := ups[0].header.Get("Authorization"); got != "Bearer "+goodToken {
+	if got := ups[0].Header.Get("Authorization"); got != "Bearer "+goodToken {
 		t.Errorf("Authorization %q", got)
 	}
-	if got := ups[0].header.Get(wsauth.AppIDHeader); got != "cam-a" {
+	if got := ups[0].Header.Get(wsauth.AppIDHeader); got != "cam-a" {
 		t.Errorf("%s %q", wsauth.AppIDHeader, got)
 	}
 	if strings.Contains(rec.text(), goodToken) {
@@ -98,10 +99,10 @@ func TestTokenOverPrivateCA(t *testing.T) {
 func TestRefusedUpgradeRetriedThenRotated(t *testing.T) {
 	dir := t.TempDir()
 	ca := testpki.NewCA(t, "private CA")
-	srv := newGatedServer(t, ackConfirm, tokenGate(goodToken), serverTLS(t, ca))
+	srv := linktest.New(t, linktest.Options{Gate: tokenGate(goodToken), TLS: serverTLS(t, ca)})
 	rec := &logRec{}
 	tokenFile := testpki.Write(t, dir, "token", []byte("wrong-token-1\n"))
-	cfg := fast(srv.url(), rec)
+	cfg := fast(srv.URL(), rec)
 	cfg.Credentials = credentials(wsauth.Config{
 		AppID: "cam-a", TokenFile: tokenFile, CAFile: testpki.Write(t, dir, "ca.pem", ca.PEM),
 	})
@@ -156,9 +157,9 @@ func TestRefusedUpgradeRetriedThenRotated(t *testing.T) {
 
 // TestMissingTokenRefused401: no token at all is a 401, logged with its status.
 func TestMissingTokenRefused401(t *testing.T) {
-	srv := newGatedServer(t, ackConfirm, tokenGate(goodToken), nil)
+	srv := linktest.New(t, linktest.Options{Gate: tokenGate(goodToken)})
 	rec := &logRec{}
-	l := start(t, fast(srv.url(), rec))
+	l := start(t, fast(srv.URL(), rec))
 	waitFor(t, 5*time.Second, "two 401 refusals", func() bool {
 		n := 0
 		for _, ln := range rec.with("link: handshake refused by server") {
@@ -180,10 +181,10 @@ func TestUntrustedServerCertificate(t *testing.T) {
 	dir := t.TempDir()
 	ca := testpki.NewCA(t, "private CA")
 	other := testpki.NewCA(t, "another CA")
-	srv := newGatedServer(t, ackConfirm, nil, serverTLS(t, ca))
+	srv := linktest.New(t, linktest.Options{TLS: serverTLS(t, ca)})
 	rec := &logRec{}
 	caFile := testpki.Write(t, dir, "ca.pem", other.PEM)
-	cfg := fast(srv.url(), rec)
+	cfg := fast(srv.URL(), rec)
 	cfg.Credentials = credentials(wsauth.Config{CAFile: caFile})
 	l := start(t, cfg)
 
@@ -210,12 +211,12 @@ func TestClientCertificate(t *testing.T) {
 	tc := serverTLS(t, ca)
 	tc.ClientAuth = tls.RequireAndVerifyClientCert
 	tc.ClientCAs = ca.Pool()
-	srv := newGatedServer(t, ackConfirm, nil, tc)
+	srv := linktest.New(t, linktest.Options{TLS: tc})
 	caFile := testpki.Write(t, dir, "ca.pem", ca.PEM)
 
 	t.Run("no client certificate", func(t *testing.T) {
 		rec := &logRec{}
-		cfg := fast(srv.url(), rec)
+		cfg := fast(srv.URL(), rec)
 		cfg.Credentials = credentials(wsauth.Config{CAFile: caFile})
 		l := start(t, cfg)
 		waitFor(t, 5*time.Second, "two TLS failures", func() bool { return len(rec.with("link: TLS handshake failed")) >= 2 })
@@ -233,7 +234,7 @@ func TestClientCertificate(t *testing.T) {
 		cert := testpki.Write(t, dir, "client.pem", stranger.CertPEM)
 		key := testpki.Write(t, dir, "client.key", stranger.KeyPEM)
 		rec := &logRec{}
-		cfg := fast(srv.url(), rec)
+		cfg := fast(srv.URL(), rec)
 		cfg.Credentials = credentials(wsauth.Config{CAFile: caFile, ClientCert: cert, ClientKey: key})
 		l := start(t, cfg)
 		waitFor(t, 5*time.Second, "two TLS failures", func() bool { return len(rec.with("link: TLS handshake failed")) >= 2 })

@@ -11,20 +11,21 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/cityeyelab/ds-analysis/go/internal/link/linktest"
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
 )
 
 // distinct checks that the server's first arrivals are messages 1..n in order
 // and returns how many frames were duplicates.
-func distinct(t *testing.T, srv *testServer, n int) (dups int) {
+func distinct(t *testing.T, srv *linktest.Server, want int) (dups int) {
 	t.Helper()
-	_, got, order := srv.snapshot()
-	if len(order) != n {
-		t.Fatalf("%d distinct messages, want %d", len(order), n)
+	got, order := srv.Frames(), srv.Order()
+	if len(order) != want {
+		t.Fatalf("%d distinct messages, want %d", len(order), want)
 	}
 	for i, f := range order {
-		if f.n != i+1 {
-			t.Fatalf("message %d is n=%d (seq %d): lost or out of order", i+1, f.n, f.seq)
+		if n(f) != i+1 {
+			t.Fatalf("message %d is n=%d (seq %d): lost or out of order", i+1, n(f), f.Seq)
 		}
 	}
 	return len(got) - len(order)
@@ -35,26 +36,24 @@ func distinct(t *testing.T, srv *testServer, n int) (dups int) {
 // arrives, in order, the lost ones redelivered under their seq.
 func TestNoLastSeqRedeliversUnhandled(t *testing.T) {
 	const total, forget = 600, 40
-	srv := newTestServer(t, ackConfirmNoLast)
+	srv := linktest.New(t, linktest.Options{Ack: linktest.ConfirmNoLastSeq})
 	rec := &logRec{}
-	l := start(t, fast(srv.url(), rec))
+	l := start(t, fast(srv.URL(), rec))
 	waitFor(t, 5*time.Second, "connected", l.Connected)
 	for i := 1; i <= total/2; i++ {
 		l.Send(ev(i))
 	}
 	waitFor(t, 10*time.Second, "the burst read", func() bool {
-		_, got, _ := srv.snapshot()
-		return len(got) == total/2
+		return len(srv.Frames()) == total/2
 	})
-	srv.kill(forget)
+	srv.Kill(forget)
 	waitFor(t, 5*time.Second, "disconnect", func() bool { return !l.Connected() })
 	for i := total/2 + 1; i <= total; i++ {
 		l.Send(ev(i))
 	}
-	srv.restart()
+	srv.Restart()
 	waitFor(t, 10*time.Second, "every message", func() bool {
-		_, _, order := srv.snapshot()
-		return len(order) >= total
+		return len(srv.Order()) >= total
 	})
 	dups := distinct(t, srv, total)
 	resent := 0
@@ -65,12 +64,12 @@ func TestNoLastSeqRedeliversUnhandled(t *testing.T) {
 		t.Fatalf("redelivered %d, want ≥ %d (the server forgot %d)", resent, forget, forget)
 	}
 	// A redelivered frame keeps its seq: each duplicate repeats one.
-	_, got, _ := srv.snapshot()
+	got := srv.Frames()
 	seen := map[uint64]int{}
 	for _, f := range got {
-		seen[f.seq]++
-		if seen[f.seq] == 2 && bytes.Count(f.raw, []byte(`"seq"`)) != 1 {
-			t.Fatalf("redelivered frame %s", f.raw)
+		seen[f.Seq]++
+		if seen[f.Seq] == 2 && bytes.Count(f.Raw, []byte(`"seq"`)) != 1 {
+			t.Fatalf("redelivered frame %s", f.Raw)
 		}
 	}
 	t.Logf("%d messages, %d redelivered, %d duplicates at the server", total, resent, dups)
@@ -79,38 +78,48 @@ func TestNoLastSeqRedeliversUnhandled(t *testing.T) {
 // Messages that a pong confirmed more than HandleWindow before the connection
 // ended are not sent again.
 func TestNoLastSeqSkipsHandled(t *testing.T) {
-	srv := newTestServer(t, ackConfirmNoLast)
-	cfg := fast(srv.url(), nil)
+	srv := linktest.New(t, linktest.Options{Ack: linktest.ConfirmNoLastSeq})
+	cfg := fast(srv.URL(), nil)
 	cfg.HandleWindow = 100 * time.Millisecond
 	l := start(t, cfg)
 	waitFor(t, 5*time.Second, "connected", l.Connected)
 	for i := 1; i <= 10; i++ {
 		l.Send(ev(i))
 	}
-	// Settled: a pong for all ten, then life from the peer a window later.
-	waitFor(t, 5*time.Second, "messages 1-10 handled", func() bool {
-		s := l.live.Load()
-		return s != nil && s.ev.handled() >= 10
+	// Settled: a pong for all ten, then life from the peer a window later. The server
+	// sees both as pings: a ping after message 10 confirms it unless it was on its way
+	// before (at most one from each of the link's two pingers), and a ping more than a
+	// window after a confirming one is life late enough.
+	waitFor(t, 5*time.Second, "messages 1-10 settled", func() bool {
+		got := srv.Frames()
+		if len(got) < 10 {
+			return false
+		}
+		var after []time.Time
+		for _, p := range srv.Pings() {
+			if p.After(got[9].At) {
+				after = append(after, p)
+			}
+		}
+		return len(after) > 3 && after[len(after)-1].Sub(after[2]) > cfg.HandleWindow+50*time.Millisecond
 	})
 	l.Send(ev(11))
 	l.Send(ev(12))
 	waitFor(t, 5*time.Second, "messages 11-12", func() bool {
-		_, got, _ := srv.snapshot()
-		return len(got) == 12
+		return len(srv.Frames()) == 12
 	})
-	srv.kill(0)
+	srv.Kill(0)
 	waitFor(t, 5*time.Second, "disconnect", func() bool { return !l.Connected() })
-	srv.restart()
+	srv.Restart()
 	l.Send(ev(13))
 	waitFor(t, 5*time.Second, "message 13", func() bool {
-		_, _, order := srv.snapshot()
-		return len(order) == 13
+		return len(srv.Order()) == 13
 	})
 	distinct(t, srv, 13)
-	_, got, _ := srv.snapshot()
+	got := srv.Frames()
 	count := map[int]int{}
 	for _, f := range got {
-		count[f.n]++
+		count[n(f)]++
 	}
 	for n := 1; n <= 10; n++ {
 		if count[n] != 1 {
@@ -123,22 +132,20 @@ func TestNoLastSeqSkipsHandled(t *testing.T) {
 // Messages written into a half-open connection (never forwarded) reach a
 // server without last_seq after the heartbeat drops it.
 func TestNoLastSeqHalfOpen(t *testing.T) {
-	srv := newTestServer(t, ackConfirmNoLast)
-	px := newProxy(t, srv.addr)
+	srv := linktest.New(t, linktest.Options{Ack: linktest.ConfirmNoLastSeq})
+	px := newProxy(t, srv.Addr())
 	l := start(t, fast(px.url(), nil))
 	waitFor(t, 5*time.Second, "connected", l.Connected)
 	l.Send(ev(1))
 	waitFor(t, 5*time.Second, "first message", func() bool {
-		_, got, _ := srv.snapshot()
-		return len(got) == 1
+		return len(srv.Frames()) == 1
 	})
 	px.stall()
 	for i := 2; i <= 20; i++ {
 		l.Send(ev(i))
 	}
 	waitFor(t, 10*time.Second, "every message after the reconnect", func() bool {
-		_, _, order := srv.snapshot()
-		return len(order) >= 20
+		return len(srv.Order()) >= 20
 	})
 	distinct(t, srv, 20)
 }
@@ -146,9 +153,9 @@ func TestNoLastSeqHalfOpen(t *testing.T) {
 // A frame over the read limit closes the connection with 1009; the link
 // reconnects and carries on. Frames up to the limit pass.
 func TestOversizedFrameRefused(t *testing.T) {
-	srv := newTestServer(t, ackConfirm)
+	srv := linktest.New(t, linktest.Options{})
 	rec := &logRec{}
-	cfg := fast(srv.url(), rec)
+	cfg := fast(srv.URL(), rec)
 	cfg.ReadLimit = 256 << 10
 	l := start(t, cfg)
 	waitFor(t, 5*time.Second, "connected", l.Connected)
@@ -158,7 +165,7 @@ func TestOversizedFrameRefused(t *testing.T) {
 		return f
 	}
 	ok := pad(int(cfg.ReadLimit) - len(pad(0)))
-	if err := srv.send(ok); err != nil {
+	if err := srv.Write(ok); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -169,14 +176,11 @@ func TestOversizedFrameRefused(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("frame at the limit not delivered")
 	}
-	_ = srv.send(pad(4 << 20)) // may fail: the link closes while it is written
+	_ = srv.Write(pad(4 << 20)) // may fail: the link closes while it is written
 	waitFor(t, 5*time.Second, "a second handshake", func() bool {
-		h, _, _ := srv.snapshot()
-		return len(h) == 2
+		return len(srv.Hellos()) == 2
 	})
-	srv.mu.Lock()
-	closes := append([]websocket.StatusCode(nil), srv.closes...)
-	srv.mu.Unlock()
+	closes := srv.Closes()
 	if len(closes) == 0 || closes[0] != websocket.StatusMessageTooBig {
 		t.Fatalf("server saw close statuses %v, want 1009 first", closes)
 	}
@@ -185,8 +189,7 @@ func TestOversizedFrameRefused(t *testing.T) {
 	}
 	l.Send(ev(1))
 	waitFor(t, 5*time.Second, "a message after the refusal", func() bool {
-		_, got, _ := srv.snapshot()
-		return len(got) == 1
+		return len(srv.Frames()) == 1
 	})
 }
 
@@ -230,38 +233,29 @@ func (f *failing) Read(p []byte) (int, error) {
 // once even with a long BackoffMin; after a short one the link backs off.
 func TestFirstReconnectAtOnce(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		stable time.Duration
-		want   string
+		name string
+		up   time.Duration // how long the connection lasts
+		want string
 	}{
-		{"stable", 10 * time.Millisecond, "link: reconnecting at once"},
-		{"flapping", time.Hour, "link: backing off before reconnecting"},
+		{"stable", stableAfter + 100*time.Millisecond, "link: reconnecting at once"},
+		{"flapping", 0, "link: backing off before reconnecting"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newTestServer(t, ackConfirm)
+			srv := linktest.New(t, linktest.Options{})
 			rec := &logRec{}
-			cfg := fast(srv.url(), rec)
+			cfg := fast(srv.URL(), rec)
 			cfg.BackoffMin, cfg.BackoffMax = 3*time.Second, 3*time.Second
 			cfg.Hello = func() []byte { return []byte(`{"type":"app_ready"}`) }
 			l := New(cfg)
-			l.stable = tc.stable
-			l.rnd = func(n int64) int64 { return n - 1 } // the whole ceiling
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- l.Run(ctx) }()
 			defer func() { cancel(); <-done }()
 			waitFor(t, 5*time.Second, "connected", l.Connected)
-			// The first heartbeat pong comes PingInterval after the handshake,
-			// past tc.stable.
-			waitFor(t, 5*time.Second, "a pong", func() bool {
-				s := l.live.Load()
-				s.ev.mu.Lock()
-				defer s.ev.mu.Unlock()
-				return len(s.ev.points) > 0
-			})
-			srv.kill(0)
+			time.Sleep(tc.up) // the connection's life is what the link judges
+			srv.Kill(0)
 			waitFor(t, 5*time.Second, tc.want, func() bool { return len(rec.with(tc.want)) == 1 })
-			if tc.stable == time.Hour {
+			if tc.up < stableAfter {
 				return
 			}
 			waitFor(t, 5*time.Second, "second attempt", func() bool { return len(rec.with("link: connecting")) == 2 })

@@ -14,20 +14,18 @@ package link
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/cityeyelab/ds-analysis/go/internal/backoff"
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
 	"github.com/cityeyelab/ds-analysis/go/internal/queue"
 )
@@ -114,11 +112,8 @@ type Link struct {
 	cfg    Config
 	log    zerolog.Logger
 	dialer *net.Dialer
-	where  string              // the URL as logged: without a password
-	rnd    func(n int64) int64 // jitter source; replaced by tests
-	stable time.Duration       // stableAfter; replaced by tests
+	where  string // the URL as logged: without a password
 	runs   atomic.Bool
-	live   atomic.Pointer[session] // the connection now, for tests
 
 	mu        sync.Mutex
 	out       queue.FIFO[*item]
@@ -165,8 +160,6 @@ func New(cfg Config) *Link {
 		log:      cfg.Log,
 		dialer:   &net.Dialer{KeepAlive: 15 * time.Second}, // a second line behind the heartbeat
 		where:    where,
-		rnd:      rand.Int64N,
-		stable:   stableAfter,
 		kept:     newRing(cfg.Retain, cfg.RetainBytes),
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
@@ -273,7 +266,7 @@ func (l *Link) Run(ctx context.Context) error {
 	go l.forward(stop, fwdDone)
 	defer func() { close(stop); <-fwdDone }()
 
-	bo := backoff{min: l.cfg.BackoffMin, max: l.cfg.BackoffMax, rnd: l.rnd}
+	bo := backoff.Exponential{Min: l.cfg.BackoffMin, Max: l.cfg.BackoffMax, Jitter: true}
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
 			return nil
@@ -289,12 +282,12 @@ func (l *Link) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		}
-		if up >= l.stable {
-			bo.reset()
+		if up >= stableAfter {
+			bo.Reset()
 			l.log.Info().Int("attempt", attempt).Msg("link: reconnecting at once")
 			continue
 		}
-		delay, ceiling := bo.next()
+		delay, ceiling := bo.Next()
 		l.log.Info().Dur("delay", delay).Dur("ceiling", ceiling).Int("attempt", attempt).
 			Msg("link: backing off before reconnecting")
 		t := time.NewTimer(delay)
@@ -337,45 +330,4 @@ func (l *Link) forward(stop <-chan struct{}, done chan<- struct{}) {
 			return
 		}
 	}
-}
-
-// ackFields are the execute_ack members the link looks at.
-type ackFields struct {
-	Type         string          `json:"type"`
-	Status       string          `json:"status"`
-	LastSeq      json.RawMessage `json:"last_seq"`
-	ErrorCode    string          `json:"error_code"`
-	ErrorMessage string          `json:"error_message"`
-	ErrorReason  string          `json:"error_reason"`
-}
-
-// parseAck reads a frame as an execute_ack. Only "type" decides; a member of the wrong
-// JSON type reads as its raw text, so that a malformed refusal still ends the handshake
-// (as a refusal) instead of being retried forever.
-func parseAck(data []byte) (ackFields, bool) {
-	var m map[string]json.RawMessage
-	var typ string
-	if json.Unmarshal(data, &m) != nil || json.Unmarshal(m["type"], &typ) != nil || typ != "execute_ack" {
-		return ackFields{}, false
-	}
-	str := func(k string) string {
-		var v string
-		if raw, ok := m[k]; ok && json.Unmarshal(raw, &v) != nil {
-			return string(raw)
-		}
-		return v
-	}
-	return ackFields{
-		Type: typ, Status: str("status"), LastSeq: m["last_seq"],
-		ErrorCode: str("error_code"), ErrorMessage: str("error_message"), ErrorReason: str("error_reason"),
-	}, true
-}
-
-// lastSeq returns execute_ack's last_seq when it is a non-negative integer.
-func (a *ackFields) lastSeq() (uint64, bool) {
-	if len(a.LastSeq) == 0 || string(a.LastSeq) == "null" {
-		return 0, false
-	}
-	n, err := strconv.ParseUint(string(a.LastSeq), 10, 64)
-	return n, err == nil
 }

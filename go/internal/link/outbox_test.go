@@ -3,7 +3,6 @@ package link
 import (
 	"encoding/json"
 	"testing"
-	"time"
 )
 
 func TestWithSeq(t *testing.T) {
@@ -68,25 +67,5 @@ func TestRing(t *testing.T) {
 	r.add(4, []byte("0123456789abc"))
 	if got := r.after(0); len(got) != 1 || string(got[0].frame) != "0123456789abc" || r.evicted != 3 {
 		t.Fatalf("oversized frame: %v, evicted %d", got, r.evicted)
-	}
-}
-
-func TestBackoffCeilings(t *testing.T) {
-	b := backoff{min: 250 * time.Millisecond, max: 10 * time.Second, rnd: func(n int64) int64 { return n - 1 }}
-	want := []time.Duration{250, 500, 1000, 2000, 4000, 8000, 10000, 10000}
-	for i, w := range want {
-		d, c := b.next()
-		if c != w*time.Millisecond || d != c {
-			t.Fatalf("attempt %d: delay %v ceiling %v, want %v", i, d, c, w*time.Millisecond)
-		}
-	}
-	for i := 0; i < 100; i++ {
-		if _, c := b.next(); c != 10*time.Second {
-			t.Fatalf("ceiling after many attempts: %v", c)
-		}
-	}
-	b.reset()
-	if _, c := b.next(); c != 250*time.Millisecond {
-		t.Fatalf("after reset: %v", c)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
 )
 
 var (
@@ -38,9 +40,9 @@ type session struct {
 	wrote   chan struct{} // nudged after each write; capacity 1
 }
 
-// ackMsg is an execute_ack as parsed and as received.
+// ackMsg is an execute_ack as read and as received.
 type ackMsg struct {
-	f   ackFields
+	f   protocol.HandshakeAck
 	raw []byte
 }
 
@@ -93,7 +95,6 @@ func (l *Link) session(ctx context.Context, attempt int) (up time.Duration, err 
 	s := &session{conn: conn, dead: make(chan struct{}), acks: make(chan ackMsg, 1),
 		wrote: make(chan struct{}, 1), ev: evidence{window: l.cfg.HandleWindow}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	l.live.Store(s)
 	s.wg.Add(3)
 	go l.read(s)
 	go l.heartbeat(s)
@@ -144,12 +145,8 @@ func (l *Link) session(ctx context.Context, attempt int) (up time.Duration, err 
 	case msg = <-s.acks:
 	}
 	ack := msg.f
-	if ack.Status != "confirmed" {
-		text := ack.ErrorMessage
-		if text == "" {
-			text = ack.ErrorReason
-		}
-		rej := &Rejected{Ack: msg.raw, Code: ack.ErrorCode, Message: text}
+	if !ack.Confirmed() {
+		rej := &Rejected{Ack: msg.raw, Code: ack.ErrorCode, Message: ack.ErrorMessage}
 		l.log.Error().Str("status", ack.Status).Str("code", rej.Code).Str("message", rej.Message).
 			Msg("link: handshake rejected")
 		l.closeNormal(s, "execute_ack rejected", rej)
@@ -185,8 +182,8 @@ func (l *Link) hello(s *session) error {
 // confirmed marks the link connected and redelivers the retained messages the
 // server may not have handled: those after its last_seq when it sends one,
 // else those after the handled watermark (delivery.go).
-func (l *Link) confirmed(s *session, ack ackFields) error {
-	last, hasLast := ack.lastSeq()
+func (l *Link) confirmed(s *session, ack protocol.HandshakeAck) error {
+	last, hasLast := ack.LastSeqNumber()
 	if !hasLast && len(ack.LastSeq) > 0 && string(ack.LastSeq) != "null" {
 		l.log.Warn().RawJSON("last_seq", ack.LastSeq).Msg("link: execute_ack last_seq ignored: not a non-negative integer")
 	}
@@ -325,12 +322,12 @@ func (l *Link) read(s *session) {
 			l.deliver(data)
 			continue
 		}
-		f, isAck := parseAck(data)
+		f, isAck := protocol.ReadHandshakeAck(data)
 		switch {
 		case isAck:
 			// Decide here, before the next Read, so that frames following a
 			// confirmed ack go to the Inbox.
-			if f.Status == "confirmed" {
+			if f.Confirmed() {
 				s.confirmed.Store(true)
 				l.mu.Lock()
 				l.connected = true

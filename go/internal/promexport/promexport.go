@@ -31,12 +31,6 @@ type Source interface {
 	Snapshot(ctx context.Context) (Snapshot, error)
 }
 
-// SourceFunc adapts a function to Source.
-type SourceFunc func(ctx context.Context) (Snapshot, error)
-
-// Snapshot implements Source.
-func (f SourceFunc) Snapshot(ctx context.Context) (Snapshot, error) { return f(ctx) }
-
 // Snapshot is the instance at one moment. Counters are totals since the process
 // started. Nil or empty parts are left out of the scrape (a GPU without NVML, an engine
 // not running), never reported as zero.

@@ -1,7 +1,6 @@
 package promexport
 
 import (
-	"context"
 	"os"
 	"regexp"
 	"slices"
@@ -40,7 +39,7 @@ func TestReadmeNamesEverySeries(t *testing.T) {
 		Link:      &Link{Sent: map[string]uint64{"file_done": 1}},
 		Processes: []Process{{Name: "engine"}},
 		GPUs:      []GPU{{Utilization: ptr(0.5), MemoryUsedBytes: ptr(uint64(1)), MemoryTotalBytes: ptr(uint64(2))}}}
-	e := New("cam_a", SourceFunc(func(context.Context) (Snapshot, error) { return full, nil }))
+	e := New("cam_a", &fakeLoop{s: full})
 	families, err := e.reg.Gather()
 	if err != nil || len(families) < 20 {
 		t.Fatalf("%d families, %v", len(families), err)

@@ -89,15 +89,6 @@ type Reject struct {
 // Reason returns the error_reason sent back.
 func (r *Reject) Reason() string { return r.reason }
 
-// Error returns a one-line description for logs.
-func (r *Reject) Error() string {
-	t := r.Type
-	if t == "" {
-		t = "frame"
-	}
-	return fmt.Sprintf("rejected %s: %s", t, r.reason)
-}
-
 // Decode parses and validates one server → app frame. Exactly one of the results is
 // non-nil. Unknown fields are ignored; an optional field that is null counts as absent.
 func Decode(frame []byte, lim Limits) (Request, *Reject) {

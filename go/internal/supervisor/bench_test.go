@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/link/linktest"
 )
 
 // BenchmarkInstance drives the real ds-supervisor binary (DS_SUPERVISOR) with the real
@@ -30,9 +32,9 @@ func BenchmarkInstance(b *testing.B) {
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	srv := newServer(b)
+	srv := linktest.New(b, linktest.Options{})
 	cmd := exec.Command(sup, "-c", cfgPath)
-	cmd.Env = append(os.Environ(), "APP_ID=bench_inst", "DS_WS_URL="+srv.url(), "DS_ENGINE="+eng,
+	cmd.Env = append(os.Environ(), "APP_ID=bench_inst", "DS_WS_URL="+srv.URL(), "DS_ENGINE="+eng,
 		"DS_LOG_ROOT="+filepath.Join(dir, "logs"), "DS_INSTANCE_ROOT="+filepath.Join(dir, "ds"))
 	cmd.Stderr = os.Stderr
 	// A benchmark killed from outside (a closed pipe, ^C) must not leave the instance
@@ -51,23 +53,23 @@ func BenchmarkInstance(b *testing.B) {
 			_ = cmd.Process.Kill()
 		}
 	}()
-	srv.expect("app_ready", nil)
+	srv.Expect("app_ready", nil)
 
 	// 1. Request → reply latency at 1,000 requests/s.
 	const paced = 3000
-	rtt := srv.pacedRTT(paced, time.Millisecond, func(i int) string {
+	rtt := pacedRTT(b, srv, paced, time.Millisecond, func(i int) string {
 		return fmt.Sprintf(`{"type":"query_analysis_status","request_id":"p%d","stream_id":%d}`, i, i%5)
 	}, "analysis_status")
 
 	// 2. Load: 5 slots × 200 cameras, 10,000 queued files in all.
 	for s := 0; s < 5; s++ {
 		for c := 0; c < 200; c++ {
-			srv.send(fmt.Sprintf(`{"type":"start_analysis","request_id":"s%d_%d","stream_id":%d,"camera_id":%d,"camera_type":"fileset","camera_path":"/data/c%d","camera_name":"c%d","output_dir":%q}`,
+			srv.Send(fmt.Sprintf(`{"type":"start_analysis","request_id":"s%d_%d","stream_id":%d,"camera_id":%d,"camera_type":"fileset","camera_path":"/data/c%d","camera_name":"c%d","output_dir":%q}`,
 				s, c, s, s*1000+c, c, c, filepath.Join(dir, "out")))
 		}
 	}
 	for i := 0; i < 1000; i++ {
-		srv.expect("analysis_started", nil)
+		srv.Expect("analysis_started", nil)
 	}
 	for s := 0; s < 5; s++ {
 		for c := 1; c < 200; c++ { // camera 0 of each slot runs and waits for files
@@ -83,15 +85,15 @@ func BenchmarkInstance(b *testing.B) {
 				id := (s*1000+c)*100 + f
 				fmt.Fprintf(&files, `{"file_type":"file","file_id":%d,"file_path":"/data/c%d/f%d.mp4","file_name":"f%d.mp4","output_path":"/tmp/o/%d.txt"}`, id, c, f, f, id)
 			}
-			srv.send(fmt.Sprintf(`{"type":"push_file","request_id":"p%d_%d","stream_id":%d,"camera_id":%d,"files":[%s]}`, s, c, s, s*1000+c, files.String()))
+			srv.Send(fmt.Sprintf(`{"type":"push_file","request_id":"p%d_%d","stream_id":%d,"camera_id":%d,"files":[%s]}`, s, c, s, s*1000+c, files.String()))
 		}
 	}
 	// The pushes have no reply: wait until the instance has taken them all (requests
 	// are served in order), so the first status query does not time the load.
-	srv.send(`{"type":"query_logs","request_id":"loaded","lines":1}`)
-	srv.expect("logs", nil)
+	srv.Send(`{"type":"query_logs","request_id":"loaded","lines":1}`)
+	srv.Expect("logs", nil)
 	rss := procStatusKB(b, cmd.Process.Pid, "VmRSS")
-	statusRTT := srv.pacedRTT(200, 0, func(i int) string {
+	statusRTT := pacedRTT(b, srv, 200, 0, func(i int) string {
 		return fmt.Sprintf(`{"type":"query_analysis_status","request_id":"w%d"}`, i)
 	}, "analysis_status")
 
@@ -102,8 +104,8 @@ func BenchmarkInstance(b *testing.B) {
 	var push []time.Duration
 	for rep := 0; rep < 3; rep++ {
 		cam := 900000 + rep
-		srv.send(fmt.Sprintf(`{"type":"start_analysis","request_id":"big%d","stream_id":0,"camera_id":%d,"camera_type":"fileset","camera_path":"/d","camera_name":"big","output_dir":%q}`, rep, cam, filepath.Join(dir, "out")))
-		srv.expect("analysis_started", nil)
+		srv.Send(fmt.Sprintf(`{"type":"start_analysis","request_id":"big%d","stream_id":0,"camera_id":%d,"camera_type":"fileset","camera_path":"/d","camera_name":"big","output_dir":%q}`, rep, cam, filepath.Join(dir, "out")))
+		srv.Expect("analysis_started", nil)
 		var files strings.Builder
 		for f := 0; f < 10000; f++ {
 			if f > 0 {
@@ -113,12 +115,12 @@ func BenchmarkInstance(b *testing.B) {
 		}
 		msg := fmt.Sprintf(`{"type":"push_file","request_id":"bigp%d","stream_id":0,"camera_id":%d,"files_count":10000,"files":[%s]}`, rep, cam, files.String())
 		t0 := time.Now()
-		srv.send(msg)
-		srv.send(fmt.Sprintf(`{"type":"query_logs","request_id":"bl%d","lines":1}`, rep))
-		lg := srv.expect("logs", nil)
+		srv.Send(msg)
+		srv.Send(fmt.Sprintf(`{"type":"query_logs","request_id":"bl%d","lines":1}`, rep))
+		lg := srv.Expect("logs", nil)
 		push = append(push, lg["_arrived"].(time.Time).Sub(t0))
-		srv.send(fmt.Sprintf(`{"type":"query_analysis_status","request_id":"bq%d","stream_id":0,"camera_id":%d}`, rep, cam))
-		m := srv.expect("analysis_status", nil)
+		srv.Send(fmt.Sprintf(`{"type":"query_analysis_status","request_id":"bq%d","stream_id":0,"camera_id":%d}`, rep, cam))
+		m := srv.Expect("analysis_status", nil)
 		if raw, ok := m["_raw"].([]byte); ok {
 			if err := json.Unmarshal(raw, &m); err != nil {
 				b.Fatal(err)
@@ -139,8 +141,8 @@ func BenchmarkInstance(b *testing.B) {
 	time.Sleep(10 * time.Second)
 	idle := float64(procCPUTicks(b, cmd.Process.Pid)-c0) / 100 / time.Since(t0).Seconds() * 100
 
-	srv.send(`{"type":"terminate_app","request_id":"bye"}`)
-	srv.expect("app_terminated", nil)
+	srv.Send(`{"type":"terminate_app","request_id":"bye"}`)
+	srv.Expect("app_terminated", nil)
 
 	fmt.Printf("\n| supervisor benchmark | median | p99 | max | target |\n|---|---|---|---|---|\n")
 	fmt.Printf("| request→reply at 1,000 msg/s (query_analysis_status of one stream, slots idle; %d requests) | %s | %s | %s | p99 ≤ 2 ms |\n", paced, ms(pct(rtt, 50)), ms(pct(rtt, 99)), ms(pct(rtt, 100)))
@@ -205,13 +207,13 @@ func procCPUTicks(b *testing.B, pid int) int64 {
 // pacedRTT sends n requests and returns each one's time to its reply of type typ: one
 // every gap from a separate goroutine, or one after another when gap is 0. Request ids
 // must be one letter followed by the index.
-func (s *server) pacedRTT(n int, gap time.Duration, mk func(int) string, typ string) []time.Duration {
+func pacedRTT(b *testing.B, s *linktest.Server, n int, gap time.Duration, mk func(int) string, typ string) []time.Duration {
 	out := make([]time.Duration, 0, n)
 	if gap == 0 {
 		for i := 0; i < n; i++ {
 			t0 := time.Now()
-			s.send(mk(i))
-			m := s.expect(typ, nil)
+			s.Send(mk(i))
+			m := s.Expect(typ, nil)
 			out = append(out, m["_arrived"].(time.Time).Sub(t0))
 		}
 		return out
@@ -226,15 +228,15 @@ func (s *server) pacedRTT(n int, gap time.Duration, mk func(int) string, typ str
 			mu.Lock()
 			sent[i] = time.Now()
 			mu.Unlock()
-			s.send(mk(i))
+			s.Send(mk(i))
 		}
 	}()
 	for len(out) < n {
-		m := s.expect(typ, nil)
+		m := s.Expect(typ, nil)
 		rid, _ := m["request_id"].(string)
 		i, err := strconv.Atoi(rid[1:])
 		if err != nil || i < 0 || i >= n {
-			s.t.Fatalf("unexpected request_id %q", rid)
+			b.Fatalf("unexpected request_id %q", rid)
 		}
 		mu.Lock()
 		out = append(out, m["_arrived"].(time.Time).Sub(sent[i]))

@@ -16,21 +16,23 @@ import (
 	"github.com/cityeyelab/ds-analysis/go/internal/engine/enginetest"
 	"github.com/cityeyelab/ds-analysis/go/internal/instance"
 	"github.com/cityeyelab/ds-analysis/go/internal/link"
+	"github.com/cityeyelab/ds-analysis/go/internal/link/linktest"
 	"github.com/cityeyelab/ds-analysis/go/internal/logs"
 	"github.com/cityeyelab/ds-analysis/go/internal/metrics"
 	"github.com/cityeyelab/ds-analysis/go/internal/pathcheck"
 	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
+	"github.com/cityeyelab/ds-analysis/go/internal/store"
 )
 
 // fakeInstance is Run with in-process engines (enginetest) and the test server.
 type fakeInstance struct {
 	t    *testing.T
-	srv  *server
+	srv  *linktest.Server
 	dir  string
 	idir *instance.Dir
 	code chan int
-	// stats carries snapshot requests to the loop, as the Prometheus exporter's do.
-	stats chan StatsRequest
+	// stats is the loop's source for the Prometheus exporter.
+	stats *StatsSource
 	// gate, when set, holds every restart until a value is sent.
 	gate  chan struct{}
 	ready map[string]any // the first app_ready
@@ -68,8 +70,8 @@ func startFake(t *testing.T, fo fakeOpts) *fakeInstance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeInstance{t: t, srv: newServer(t), dir: dir, idir: idir, code: make(chan int, 1),
-		stats: make(chan StatsRequest)}
+	f := &fakeInstance{t: t, srv: linktest.New(t, linktest.Options{}), dir: dir, idir: idir, code: make(chan int, 1),
+		stats: NewStatsSource()}
 	if fo.gate {
 		f.gate = make(chan struct{})
 	}
@@ -102,7 +104,7 @@ func startFake(t *testing.T, fo fakeOpts) *fakeInstance {
 			AppID: "fake", ConfigPath: "/c.txt", Version: "test", Start: time.Now(), StopTimeout: time.Second,
 			Restarts: fo.restarts, ProbeInterval: fo.probe, Resume: fo.resume, BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 			StallTimeout: fo.stall, StopGrace: fo.stopGrace, PathTimeout: fo.pathTimeout, PathCheck: fo.pathCheck,
-			Link: link.Config{URL: f.srv.url(), AckTimeout: 5 * time.Second, PingInterval: time.Second, PingTimeout: 2 * time.Second,
+			Link: link.Config{URL: f.srv.URL(), AckTimeout: 5 * time.Second, PingInterval: time.Second, PingTimeout: 2 * time.Second,
 				BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Log: lg.Logger()},
 		}, Deps{Engine: first, Restart: restart, Hello: first.Hello(), Logs: lg, Log: lg.Logger(), Metrics: sampler, Dir: idir, Stats: f.stats})
 	}()
@@ -117,26 +119,20 @@ func startFake(t *testing.T, fo fakeOpts) *fakeInstance {
 		lg.Close()
 		idir.Close()
 	})
-	f.ready = f.srv.expect("app_ready", nil)
+	f.ready = f.srv.Expect("app_ready", nil)
 	return f
 }
 
 // snapshot asks the loop for the exporter's figures, as a scrape does.
 func (f *fakeInstance) snapshot() promexport.Snapshot {
 	f.t.Helper()
-	reply := make(chan promexport.Snapshot, 1)
-	select {
-	case f.stats <- reply:
-	case <-time.After(5 * time.Second):
-		f.t.Fatal("the loop took no snapshot request")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := f.stats.Snapshot(ctx)
+	if err != nil {
+		f.t.Fatalf("the loop sent no snapshot: %v", err)
 	}
-	select {
-	case s := <-reply:
-		return s
-	case <-time.After(5 * time.Second):
-		f.t.Fatal("the loop sent no snapshot")
-	}
-	return promexport.Snapshot{}
+	return s
 }
 
 // engine returns the i-th engine started (0: the first).
@@ -215,26 +211,26 @@ func TestFakeFlow(t *testing.T) {
 	out := filepath.Join(f.dir, "out")
 	s1, p1 := fileset(0, 1, out, 11, 12, 901, 13)
 	s2, p2 := fileset(0, 2, out, 21)
-	f.srv.send(s1)
-	if m := f.srv.expect("analysis_started", nil); m["status"] != "ok" {
+	f.srv.Send(s1)
+	if m := f.srv.Expect("analysis_started", nil); m["status"] != "ok" {
 		t.Fatalf("start %v", m)
 	}
-	f.srv.send(s2)
-	if m := f.srv.expect("analysis_started", nil); !strings.Contains(m["message"].(string), "queued at position 1") {
+	f.srv.Send(s2)
+	if m := f.srv.Expect("analysis_started", nil); !strings.Contains(m["message"].(string), "queued at position 1") {
 		t.Fatalf("queued start %v", m)
 	}
-	f.srv.send(s1) // duplicate
-	if m := f.srv.expect("analysis_started", nil); m["status"] != "error" {
+	f.srv.Send(s1) // duplicate
+	if m := f.srv.Expect("analysis_started", nil); m["status"] != "error" {
 		t.Fatalf("duplicate start %v", m)
 	}
-	f.srv.send(p2)
-	f.srv.send(p1)
+	f.srv.Send(p2)
+	f.srv.Send(p1)
 	var seen []map[string]any
-	done := f.srv.expect("analysis_complete", &seen)
+	done := f.srv.Expect("analysis_complete", &seen)
 	if done["camera_id"] != float64(1) || done["processed_count"] != float64(3) || done["failed_count"] != float64(1) {
 		t.Fatalf("analysis_complete %v", done)
 	}
-	done = f.srv.expect("analysis_complete", &seen)
+	done = f.srv.Expect("analysis_complete", &seen)
 	if done["camera_id"] != float64(2) || done["processed_count"] != float64(1) {
 		t.Fatalf("analysis_complete %v", done)
 	}
@@ -257,22 +253,22 @@ func TestFakeFlow(t *testing.T) {
 	e.FileTime = 0
 	s3, p3 := fileset(1, 3, out, 31, 32)
 	s4, _ := fileset(1, 4, out, 41)
-	f.srv.send(s3)
-	f.srv.expect("analysis_started", nil)
-	f.srv.send(p3)
+	f.srv.Send(s3)
+	f.srv.Expect("analysis_started", nil)
+	f.srv.Send(p3)
 	playing(t, e, 1, 31)
-	f.srv.send(s4)
-	f.srv.expect("analysis_started", nil)
-	f.srv.send(`{"type":"query_analysis_status","request_id":"q1","stream_id":1}`)
-	if st := f.srv.expect("analysis_status", nil); st["stream"].(map[string]any)["status"] != "running" {
+	f.srv.Send(s4)
+	f.srv.Expect("analysis_started", nil)
+	f.srv.Send(`{"type":"query_analysis_status","request_id":"q1","stream_id":1}`)
+	if st := f.srv.Expect("analysis_status", nil); st["stream"].(map[string]any)["status"] != "running" {
 		t.Fatalf("status %v", st)
 	}
-	f.srv.send(`{"type":"interrupt_analysis","request_id":"i1","stream_id":1,"camera_id":4}`)
-	if m := f.srv.expect("analysis_interrupted", nil); m["status"] != "ok" {
+	f.srv.Send(`{"type":"interrupt_analysis","request_id":"i1","stream_id":1,"camera_id":4}`)
+	if m := f.srv.Expect("analysis_interrupted", nil); m["status"] != "ok" {
 		t.Fatalf("interrupt queued %v", m)
 	}
-	f.srv.send(`{"type":"interrupt_analysis","request_id":"i2","stream_id":1,"camera_id":3}`)
-	if m := f.srv.expect("analysis_interrupted", nil); m["status"] != "ok" {
+	f.srv.Send(`{"type":"interrupt_analysis","request_id":"i2","stream_id":1,"camera_id":3}`)
+	if m := f.srv.Expect("analysis_interrupted", nil); m["status"] != "ok" {
 		t.Fatalf("interrupt running %v", m)
 	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
@@ -283,26 +279,26 @@ func TestFakeFlow(t *testing.T) {
 			t.Fatal("slot 1 still plays after the interrupt")
 		}
 	}
-	f.srv.send(`{"type":"interrupt_analysis","request_id":"i3","stream_id":1,"camera_id":3}`)
-	if m := f.srv.expect("analysis_interrupted", nil); m["status"] != "error" {
+	f.srv.Send(`{"type":"interrupt_analysis","request_id":"i3","stream_id":1,"camera_id":3}`)
+	if m := f.srv.Expect("analysis_interrupted", nil); m["status"] != "error" {
 		t.Fatalf("second interrupt %v", m)
 	}
 
-	f.srv.send(`{"type":"query_metrics","request_id":"m1"}`)
-	if m := f.srv.expect("metrics", nil); m["status"] != "ok" || m["ram_mb"].(float64) <= 0 {
+	f.srv.Send(`{"type":"query_metrics","request_id":"m1"}`)
+	if m := f.srv.Expect("metrics", nil); m["status"] != "ok" || m["ram_mb"].(float64) <= 0 {
 		t.Fatalf("metrics %v", m)
 	}
-	f.srv.send(`{"type":"query_logs","request_id":"l1","lines":5,"level":"info"}`)
-	if m := f.srv.expect("logs", nil); m["status"] != "ok" || len(m["lines"].([]any)) == 0 {
+	f.srv.Send(`{"type":"query_logs","request_id":"l1","lines":5,"level":"info"}`)
+	if m := f.srv.Expect("logs", nil); m["status"] != "ok" || len(m["lines"].([]any)) == 0 {
 		t.Fatalf("logs %v", m)
 	}
-	f.srv.send(`{"type":"execute_ack","status":"confirmed"}`)
-	f.srv.send(`not json`)
-	if m := f.srv.expect("error", nil); m["error_code"] != "BAD_JSON" {
+	f.srv.Send(`{"type":"execute_ack","status":"confirmed"}`)
+	f.srv.Send(`not json`)
+	if m := f.srv.Expect("error", nil); m["error_code"] != "BAD_JSON" {
 		t.Fatalf("error %v", m)
 	}
-	f.srv.send(`{"type":"terminate_app","request_id":"t1"}`)
-	if m := f.srv.expect("app_terminated", nil); m["request_id"] != "t1" {
+	f.srv.Send(`{"type":"terminate_app","request_id":"t1"}`)
+	if m := f.srv.Expect("app_terminated", nil); m["request_id"] != "t1" {
 		t.Fatalf("app_terminated %v", m)
 	}
 	if c := f.exit(); c != ExitOK {
@@ -320,11 +316,11 @@ func TestFakeEngineStopsAnswering(t *testing.T) {
 	e := f.engine(0)
 	e.Hang()
 	s, p := fileset(0, 7, filepath.Join(f.dir, "out"), 1, 2)
-	f.srv.send(s)
-	f.srv.send(p)
+	f.srv.Send(s)
+	f.srv.Send(p)
 	t0 := time.Now()
 	var seen []map[string]any
-	crash := f.srv.expect("engine_crashed", &seen)
+	crash := f.srv.Expect("engine_crashed", &seen)
 	took := time.Since(t0)
 	for _, m := range seen {
 		if m["type"] == "file_error" || m["type"] == "analysis_complete" {
@@ -366,19 +362,19 @@ func startTwoCameras(f *fakeInstance, e *enginetest.Engine, n int) {
 	s1, p1 := fileset(0, 1, out, ids(0)...)
 	s2, p2 := fileset(1, 2, out, ids(100)...)
 	for _, m := range []string{s1, p1, s2, p2} {
-		f.srv.send(m)
+		f.srv.Send(m)
 	}
 	playing(f.t, e, 0, 1)
 	playing(f.t, e, 1, 101)
 }
 
-// autoFinish plays every file on slots 0 and 1 of e to its end as it starts, until
-// the returned stop is called.
-func autoFinish(e *enginetest.Engine) (stop func()) {
+// autoFinish plays every file on slots of e to its end as it starts, until the
+// returned stop is called.
+func autoFinish(e *enginetest.Engine, slots ...int) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		for {
-			for slot := 0; slot < 2; slot++ {
+			for _, slot := range slots {
 				if id, ok := e.Playing(slot); ok {
 					e.Finish(slot, id)
 				}
@@ -396,10 +392,10 @@ func autoFinish(e *enginetest.Engine) (stop func()) {
 // finishAll plays every file to its end on e until both cameras complete; it returns
 // the messages seen up to and including the second analysis_complete.
 func finishAll(f *fakeInstance, e *enginetest.Engine) []map[string]any {
-	defer autoFinish(e)()
+	defer autoFinish(e, 0, 1)()
 	var seen []map[string]any
-	seen = append(seen, f.srv.expect("analysis_complete", &seen))
-	seen = append(seen, f.srv.expect("analysis_complete", &seen))
+	seen = append(seen, f.srv.Expect("analysis_complete", &seen))
+	seen = append(seen, f.srv.Expect("analysis_complete", &seen))
 	return seen
 }
 
@@ -418,7 +414,7 @@ func checkOutcome(t *testing.T, seen []map[string]any, cams map[int64][]int64, c
 			done[int64(id)]++
 		case "file_error":
 			failed[int64(id)]++
-			if r, _ := m["error_reason"].(string); !strings.Contains(r, "engine") && r != prevDied {
+			if r, _ := m["error_reason"].(string); !strings.Contains(r, "engine") && r != store.PrevDied {
 				t.Errorf("file_error %v", m)
 			}
 		case "analysis_complete":
@@ -468,12 +464,12 @@ func TestFakeCrashRestartsInPlace(t *testing.T) {
 	playing(t, e0, 0, 2)
 	e0.Crash("SIGSEGV")
 	var seen []map[string]any
-	crash := f.srv.expect("engine_crashed", &seen)
+	crash := f.srv.Expect("engine_crashed", &seen)
 	if crash["restarting"] != true || crash["restart_count"] != float64(1) || crash["restarts_left"] != float64(2) ||
 		crash["signal"] != "SIGSEGV" {
 		t.Fatalf("engine_crashed %v", crash)
 	}
-	back := f.srv.expect("engine_restarted", &seen)
+	back := f.srv.Expect("engine_restarted", &seen)
 	if back["restart_count"] != float64(1) || back["restarts_left"] != float64(2) || back["ready_ms"].(float64) < 50 {
 		t.Fatalf("engine_restarted %v", back)
 	}
@@ -498,7 +494,7 @@ func TestFakeCrashRestartsInPlace(t *testing.T) {
 		}
 	}
 	checkOutcome(t, seen, twoCameras(5), map[int64]bool{2: true, 101: true})
-	if n := len(f.srv.recv); n != 0 {
+	if n := f.srv.Pending(); n != 0 {
 		t.Logf("%d messages left", n)
 	}
 }
@@ -512,7 +508,7 @@ func TestFakeHangNoticed(t *testing.T) {
 	t0 := time.Now()
 	e0.Hang()
 	var seen []map[string]any
-	crash := f.srv.expect("engine_crashed", &seen)
+	crash := f.srv.Expect("engine_crashed", &seen)
 	took := time.Since(t0)
 	t.Logf("hang noticed after %v", took)
 	if took > 3*time.Second {
@@ -521,7 +517,7 @@ func TestFakeHangNoticed(t *testing.T) {
 	if r, _ := crash["reason"].(string); !strings.Contains(r, "liveness") || crash["signal"] != "SIGKILL" || crash["restarting"] != true {
 		t.Fatalf("engine_crashed %v", crash)
 	}
-	f.srv.expect("engine_restarted", &seen)
+	f.srv.Expect("engine_restarted", &seen)
 	seen = append(seen, finishAll(f, f.engine(1))...)
 	checkOutcome(t, seen, twoCameras(3), map[int64]bool{1: true, 101: true})
 }
@@ -532,34 +528,34 @@ func TestFakeRequestsWhileDown(t *testing.T) {
 	e0 := f.engine(0)
 	out := filepath.Join(f.dir, "out")
 	s1, p1 := fileset(0, 1, out, 1, 2)
-	f.srv.send(s1)
-	f.srv.send(p1)
+	f.srv.Send(s1)
+	f.srv.Send(p1)
 	playing(t, e0, 0, 1)
 	e0.Crash("SIGABRT")
-	f.srv.expect("engine_crashed", nil)
-	f.srv.expect("file_error", nil)
+	f.srv.Expect("engine_crashed", nil)
+	f.srv.Expect("file_error", nil)
 	s2, p2 := fileset(1, 2, out, 21)
-	f.srv.send(s2)
-	if m := f.srv.expect("analysis_started", nil); m["status"] != "ok" {
+	f.srv.Send(s2)
+	if m := f.srv.Expect("analysis_started", nil); m["status"] != "ok" {
 		t.Fatalf("start while down %v", m)
 	}
-	f.srv.send(p2)
+	f.srv.Send(p2)
 	s3, _ := fileset(1, 3, out)
-	f.srv.send(s3)
-	f.srv.expect("analysis_started", nil)
-	f.srv.send(`{"type":"interrupt_analysis","request_id":"i","stream_id":1,"camera_id":3}`)
-	if m := f.srv.expect("analysis_interrupted", nil); m["status"] != "ok" {
+	f.srv.Send(s3)
+	f.srv.Expect("analysis_started", nil)
+	f.srv.Send(`{"type":"interrupt_analysis","request_id":"i","stream_id":1,"camera_id":3}`)
+	if m := f.srv.Expect("analysis_interrupted", nil); m["status"] != "ok" {
 		t.Fatalf("interrupt while down %v", m)
 	}
-	f.srv.send(`{"type":"query_analysis_status","request_id":"q","stream_id":0,"camera_id":1}`)
-	st := f.srv.expect("analysis_status", nil)
+	f.srv.Send(`{"type":"query_analysis_status","request_id":"q","stream_id":0,"camera_id":1}`)
+	st := f.srv.Expect("analysis_status", nil)
 	if cam, _ := st["camera"].(map[string]any); cam["tracker_reset"] != true || cam["status"] != "running" {
 		t.Fatalf("status while down %v", st)
 	}
-	f.srv.send(`{"type":"query_metrics","request_id":"m"}`)
-	f.srv.expect("metrics", nil)
+	f.srv.Send(`{"type":"query_metrics","request_id":"m"}`)
+	f.srv.Expect("metrics", nil)
 	f.gate <- struct{}{}
-	f.srv.expect("engine_restarted", nil)
+	f.srv.Expect("engine_restarted", nil)
 	e1 := f.engine(1)
 	playing(t, e1, 0, 2)
 	playing(t, e1, 1, 21)
@@ -571,7 +567,7 @@ func TestFakeRequestsWhileDown(t *testing.T) {
 	}
 	// The budget of 1 is spent: the next crash ends the instance.
 	e1.Crash("SIGSEGV")
-	crash := f.srv.expect("engine_crashed", nil)
+	crash := f.srv.Expect("engine_crashed", nil)
 	if crash["restarting"] != false || crash["restart_count"] != float64(1) || crash["restarts_left"] != float64(0) {
 		t.Fatalf("last engine_crashed %v", crash)
 	}
@@ -584,9 +580,9 @@ func TestFakeRequestsWhileDown(t *testing.T) {
 func TestFakeSignalWhileDown(t *testing.T) {
 	f := startFake(t, fakeOpts{streams: 1, restarts: 2, gate: true})
 	f.engine(0).Crash("SIGSEGV")
-	f.srv.expect("engine_crashed", nil)
-	f.srv.send(`{"type":"terminate_app","request_id":"t"}`)
-	f.srv.expect("app_terminated", nil)
+	f.srv.Expect("engine_crashed", nil)
+	f.srv.Send(`{"type":"terminate_app","request_id":"t"}`)
+	f.srv.Expect("app_terminated", nil)
 	if c := f.exit(); c != ExitOK {
 		t.Fatalf("exit %d", c)
 	}
@@ -596,10 +592,10 @@ func TestFakeSignalWhileDown(t *testing.T) {
 func TestFakeRestartFails(t *testing.T) {
 	f := startFake(t, fakeOpts{streams: 1, restarts: 2, failing: true})
 	f.engine(0).Crash("SIGSEGV")
-	if m := f.srv.expect("engine_crashed", nil); m["restarting"] != true {
+	if m := f.srv.Expect("engine_crashed", nil); m["restarting"] != true {
 		t.Fatalf("engine_crashed %v", m)
 	}
-	m := f.srv.expect("engine_crashed", nil)
+	m := f.srv.Expect("engine_crashed", nil)
 	if m["restarting"] != false || !strings.Contains(m["reason"].(string), "did not start again") || m["restart_count"] != float64(2) {
 		t.Fatalf("last engine_crashed %v", m)
 	}
@@ -613,11 +609,11 @@ func TestFakeEngineDropsItsSocket(t *testing.T) {
 	f := startFake(t, fakeOpts{streams: 1, restarts: 1})
 	e := f.engine(0)
 	e.CloseSocket()
-	m := f.srv.expect("engine_crashed", nil)
+	m := f.srv.Expect("engine_crashed", nil)
 	if r, _ := m["reason"].(string); !strings.Contains(r, "closed its control connection") || m["restarting"] != true {
 		t.Fatalf("engine_crashed %v", m)
 	}
-	f.srv.expect("engine_restarted", nil)
+	f.srv.Expect("engine_restarted", nil)
 	if st := e.ExitStatus(); st.Signal != "SIGKILL" {
 		t.Fatalf("old engine ended with %v", st)
 	}
@@ -629,12 +625,12 @@ func TestFakeCommandMeetsDeadEngine(t *testing.T) {
 	f := startFake(t, fakeOpts{streams: 1, restarts: 1})
 	e := f.engine(0)
 	s, p := fileset(0, 1, filepath.Join(f.dir, "out"), 1, 2)
-	f.srv.send(s)
-	f.srv.send(p)
+	f.srv.Send(s)
+	f.srv.Send(p)
 	playing(t, e, 0, 1)
 	e.Crash("SIGSEGV")
-	f.srv.send(`{"type":"interrupt_analysis","request_id":"i","stream_id":0,"camera_id":1}`)
-	m := f.srv.expect("engine_crashed", nil)
+	f.srv.Send(`{"type":"interrupt_analysis","request_id":"i","stream_id":0,"camera_id":1}`)
+	m := f.srv.Expect("engine_crashed", nil)
 	if m["signal"] != "SIGSEGV" || m["reason"] != nil {
 		t.Fatalf("engine_crashed %v", m)
 	}

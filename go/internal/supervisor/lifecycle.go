@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cityeyelab/ds-analysis/go/internal/backoff"
 	"github.com/cityeyelab/ds-analysis/go/internal/engine"
 	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
+	"github.com/cityeyelab/ds-analysis/go/internal/store"
 )
 
 // Defaults of the engine timings in Options.
@@ -24,13 +26,9 @@ const (
 	DefaultPathTimeout = 5 * time.Second
 )
 
-const (
-	// killWait bounds the wait for a killed engine to be reaped.
-	killWait = 5 * time.Second
-	// closedGrace is how long a broken control connection waits for the process to
-	// exit on its own, so that a crash is reported as the crash it is.
-	closedGrace = time.Second
-)
+// closedGrace is how long a broken control connection waits for the process to exit on
+// its own, so that a crash is reported as the crash it is.
+const closedGrace = time.Second
 
 func (o *Options) defaults() {
 	set := func(d *time.Duration, v time.Duration) {
@@ -38,6 +36,7 @@ func (o *Options) defaults() {
 			*d = v
 		}
 	}
+	set(&o.StopTimeout, engine.DefaultStopTimeout)
 	set(&o.RestartWindow, DefaultRestartWindow)
 	set(&o.CallTimeout, DefaultCallTimeout)
 	set(&o.ProbeInterval, DefaultProbeInterval)
@@ -230,13 +229,12 @@ func (l *loop) engineDown() (int, bool) {
 	e.watch()
 	select {
 	case <-eng.Done():
-	case <-time.After(killWait):
+	case <-time.After(engine.KillWait):
 		l.log.Error().Int("engine_pid", eng.PID()).Msg("engine not reaped after SIGKILL")
 	}
 	// Hold the slots first: the events the engine sent before it died are still
 	// queued and end files, which must not start the next ones on a dead engine.
-	l.state.Hold()
-	l.journal.add(record{Op: recHold})
+	l.store.Apply(store.Hold())
 	e.cur = nil
 	l.checks.cancelAll()
 	l.drain(e.events)
@@ -264,7 +262,7 @@ func (l *loop) engineDown() (int, bool) {
 	} else if lost != nil {
 		reason = "engine stopped answering while playing this file (killed): " + lost.Error()
 	}
-	l.apply(l.prom.failures(promexport.ErrEngine, l.journaled(record{Op: recLost, Reason: reason}, l.state.EngineLost(reason))))
+	l.apply(l.prom.failures(promexport.ErrEngine, l.store.Apply(store.Lost(reason))))
 	e.downSince = now
 	delay := l.backoff()
 	l.log.Warn().Int("restart_count", report.RestartCount).Int("restarts_left", report.RestartsLeft).
@@ -284,13 +282,9 @@ func (l *loop) restartAllowed(now time.Time) bool {
 }
 
 // backoff is the delay before the next restart: BackoffMin, doubled for each restart
-// already in the window, at most BackoffMax.
+// already in the window before this one, at most BackoffMax.
 func (l *loop) backoff() time.Duration {
-	d := l.o.BackoffMin
-	for i := 1; i < len(l.eng.restarts) && d < l.o.BackoffMax; i++ {
-		d *= 2
-	}
-	return min(d, l.o.BackoffMax)
+	return backoff.Ceiling(l.o.BackoffMin, l.o.BackoffMax, max(len(l.eng.restarts)-1, 0))
 }
 
 // startEngine starts a new engine off the loop; started takes the result.
@@ -342,8 +336,8 @@ func (l *loop) started(r startResult) (int, bool) {
 		RestartsLeft: l.o.Restarts - len(e.restarts),
 		ReadyMS:      ready.Milliseconds(),
 	})
-	l.apply(l.journaled(record{Op: recBack}, l.state.EngineBack()))
-	l.markDirty()
+	l.apply(l.store.Apply(store.Back()))
+	l.store.Changed()
 	return 0, false
 }
 
@@ -370,7 +364,7 @@ func (l *loop) stopEngine() {
 			if r.err == nil {
 				l.attach(r.eng)
 			}
-		case <-time.After(killWait):
+		case <-time.After(engine.KillWait):
 			l.log.Error().Msg("engine start did not end after cancel")
 		}
 		e.starting = nil
@@ -383,7 +377,7 @@ func (l *loop) stopEngine() {
 		e.cur.Kill()
 		select {
 		case <-e.cur.Done():
-		case <-time.After(killWait):
+		case <-time.After(engine.KillWait):
 			l.log.Error().Int("engine_pid", e.cur.PID()).Msg("engine not reaped after SIGKILL")
 		}
 		return
@@ -409,4 +403,11 @@ func (l *loop) drain(events <-chan engine.Event) {
 			return
 		}
 	}
+}
+
+// resumePlay reports the files the previous process had in the engine, as an engine
+// loss, and plays on with this process's engine.
+func (l *loop) resumePlay() {
+	l.apply(l.prom.failures(promexport.ErrEngine, l.store.Apply(store.Lost(store.PrevDied))))
+	l.apply(l.store.Apply(store.Back()))
 }

@@ -21,8 +21,8 @@ func videostream(stream int, camera int64, uri, out string) string {
 // live object (nil when it has none).
 func liveItem(t *testing.T, f *fakeInstance, stream int, camera int64) map[string]any {
 	t.Helper()
-	f.srv.send(fmt.Sprintf(`{"type":"query_analysis_status","request_id":"q%d","stream_id":%d,"camera_id":%d}`, camera, stream, camera))
-	st := f.srv.expect("analysis_status", nil)
+	f.srv.Send(fmt.Sprintf(`{"type":"query_analysis_status","request_id":"q%d","stream_id":%d,"camera_id":%d}`, camera, stream, camera))
+	st := f.srv.Expect("analysis_status", nil)
 	proc, _ := st["camera"].(map[string]any)["files"].(map[string]any)["processing"].([]any)
 	if len(proc) != 1 {
 		t.Fatalf("camera %d processing %v", camera, proc)
@@ -51,14 +51,14 @@ func TestFakeLiveCameras(t *testing.T) {
 	e := f.engine(0)
 	out := filepath.Join(f.dir, "out")
 	for i := int64(0); i < 3; i++ {
-		f.srv.send(videostream(int(i), i+1, fmt.Sprintf("rtsp://127.0.0.1:8554/cam%d", i), out))
-		if m := f.srv.expect("analysis_started", nil); m["status"] != "ok" {
+		f.srv.Send(videostream(int(i), i+1, fmt.Sprintf("rtsp://127.0.0.1:8554/cam%d", i), out))
+		if m := f.srv.Expect("analysis_started", nil); m["status"] != "ok" {
 			t.Fatalf("start %v", m)
 		}
 	}
 	s4, p4 := fileset(3, 4, out, 41)
-	f.srv.send(s4)
-	f.srv.send(p4)
+	f.srv.Send(s4)
+	f.srv.Send(p4)
 	for i := int64(0); i < 3; i++ {
 		playing(t, e, int(i), (i+1)*10)
 	}
@@ -70,7 +70,7 @@ func TestFakeLiveCameras(t *testing.T) {
 	// An outage of stream 1 and its return.
 	var seen []map[string]any
 	e.LoseStream(1, "end of stream", true)
-	lost := f.srv.expect("stream_lost", &seen)
+	lost := f.srv.Expect("stream_lost", &seen)
 	if lost["request_id"] != "v2" || lost["stream_id"] != 1.0 || lost["camera_id"] != 2.0 || lost["file_id"] != 20.0 ||
 		lost["reason"] != "end of stream" || lost["will_retry"] != true {
 		t.Fatalf("stream_lost %v", lost)
@@ -80,7 +80,7 @@ func TestFakeLiveCameras(t *testing.T) {
 	}
 	e.LoseStream(1, "connection refused", true) // a failed retry: not reported again
 	e.ResumeStream(1, 2300)
-	res := f.srv.expect("stream_resumed", &seen)
+	res := f.srv.Expect("stream_resumed", &seen)
 	if res["request_id"] != "v2" || res["stream_id"] != 1.0 || res["camera_id"] != 2.0 || res["file_id"] != 20.0 ||
 		res["down_ms"] != 2300.0 || res["attempts"] != 1.0 || res["tracker_kept"] != true {
 		t.Fatalf("stream_resumed %v", res)
@@ -101,7 +101,7 @@ func TestFakeLiveCameras(t *testing.T) {
 	// Stream 2 gives up: stream_lost without retry, file_error, analysis_complete.
 	seen = nil
 	e.LoseStream(2, "401 Unauthorized", false)
-	done := f.srv.expect("analysis_complete", &seen)
+	done := f.srv.Expect("analysis_complete", &seen)
 	if done["camera_id"] != 3.0 || done["processed_count"] != 0.0 || done["failed_count"] != 1.0 {
 		t.Fatalf("analysis_complete %v", done)
 	}
@@ -116,8 +116,8 @@ func TestFakeLiveCameras(t *testing.T) {
 
 	// A path that 404s: refused at once.
 	seen = nil
-	f.srv.send(videostream(2, 5, "rtsp://127.0.0.1:8554/404", out))
-	done = f.srv.expect("analysis_complete", &seen)
+	f.srv.Send(videostream(2, 5, "rtsp://127.0.0.1:8554/404", out))
+	done = f.srv.Expect("analysis_complete", &seen)
 	if done["camera_id"] != 5.0 || done["failed_count"] != 1.0 {
 		t.Fatalf("analysis_complete %v", done)
 	}
@@ -129,9 +129,9 @@ func TestFakeLiveCameras(t *testing.T) {
 
 	// Interrupted while waiting to retry, while connecting, while playing.
 	e.LoseStream(0, "no frame for 5 s", true)
-	f.srv.expect("stream_lost", nil)
-	f.srv.send(videostream(2, 6, "rtsp://127.0.0.1:8554/connecting", out))
-	f.srv.expect("analysis_started", nil)
+	f.srv.Expect("stream_lost", nil)
+	f.srv.Send(videostream(2, 6, "rtsp://127.0.0.1:8554/connecting", out))
+	f.srv.Expect("analysis_started", nil)
 	playing(t, e, 2, 60)
 	if l := liveItem(t, f, 2, 6); l["state"] != "connecting" || l["last_frame_age_ms"] != nil {
 		t.Fatalf("live while connecting %v", l)
@@ -140,8 +140,8 @@ func TestFakeLiveCameras(t *testing.T) {
 		stream int
 		camera int64
 	}{{0, 1}, {2, 6}, {1, 2}} {
-		f.srv.send(fmt.Sprintf(`{"type":"interrupt_analysis","request_id":"i%d","stream_id":%d,"camera_id":%d}`, c.camera, c.stream, c.camera))
-		if m := f.srv.expect("analysis_interrupted", nil); m["status"] != "ok" || m["camera_id"] != float64(c.camera) {
+		f.srv.Send(fmt.Sprintf(`{"type":"interrupt_analysis","request_id":"i%d","stream_id":%d,"camera_id":%d}`, c.camera, c.stream, c.camera))
+		if m := f.srv.Expect("analysis_interrupted", nil); m["status"] != "ok" || m["camera_id"] != float64(c.camera) {
 			t.Fatalf("interrupt %v", m)
 		}
 	}
@@ -160,7 +160,7 @@ func TestFakeLiveCameras(t *testing.T) {
 	// The file camera played on through all of it.
 	seen = nil
 	e.Finish(3, 41)
-	done = f.srv.expect("analysis_complete", &seen)
+	done = f.srv.Expect("analysis_complete", &seen)
 	if done["camera_id"] != 4.0 || done["processed_count"] != 1.0 || done["failed_count"] != 0.0 {
 		t.Fatalf("file camera %v", done)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/cityeyelab/ds-analysis/go/internal/analysis"
 	"github.com/cityeyelab/ds-analysis/go/internal/pathcheck"
 	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
+	"github.com/cityeyelab/ds-analysis/go/internal/store"
 )
 
 // pathChecks are the plays waiting for their file's path check (pathcheck): at most one
@@ -91,9 +92,7 @@ func (l *loop) pathChecked(r pathcheck.Result) {
 	if r.Err != nil {
 		reason := r.Err.Error()
 		l.log.Warn().Int("slot", c.Slot).Int64("file_id", c.FileID).Str("reason", reason).Msg("input path refused")
-		l.apply(l.prom.failures(promexport.ErrInput, l.journaled(
-			record{Op: recFailed, Slot: c.Slot, File: c.FileID, Reason: reason},
-			l.state.FileFailed(c.Slot, c.FileID, reason))))
+		l.apply(l.prom.failures(promexport.ErrInput, l.store.Apply(store.Failed(c.Slot, c.FileID, reason))))
 		return
 	}
 	if res, ok := l.play(c); ok {

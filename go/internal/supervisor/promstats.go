@@ -9,14 +9,9 @@ import (
 
 	"github.com/cityeyelab/ds-analysis/go/internal/analysis"
 	"github.com/cityeyelab/ds-analysis/go/internal/engine"
-	"github.com/cityeyelab/ds-analysis/go/internal/metrics"
 	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
 )
-
-// StatsRequest is how the Prometheus exporter asks the loop for its figures
-// (Deps.Stats): the loop sends one snapshot on the channel, which must have room for it.
-type StatsRequest = chan<- promexport.Snapshot
 
 // promStats counts what the exporter reports and no reply carries: messages by type,
 // connections, and per slot the files done and failed (by class), their frames, switch
@@ -217,7 +212,7 @@ func copyCounts(m map[string]uint64) map[string]uint64 {
 	return out
 }
 
-// promSnapshot answers a StatsRequest. It costs O(cameras) and, while files play, one
+// promSnapshot answers a StatsSource's request. It costs O(cameras) and, while files play, one
 // progress call to the engine (bounded by progressTimeout).
 func (l *loop) promSnapshot() promexport.Snapshot {
 	p := &l.prom
@@ -310,11 +305,7 @@ func (l *loop) promSnapshot() promexport.Snapshot {
 	if pid := l.eng.pid(); pid > 0 && l.eng.up() {
 		pids, names = append(pids, pid), append(names, "engine")
 	}
-	for i, pid := range pids {
-		if u, ok := metrics.ReadUsage(pid); ok {
-			snap.Processes = append(snap.Processes, promexport.Process{Name: names[i], CPUSeconds: u.CPUSeconds, RSSBytes: u.RSSBytes})
-		}
-	}
+	snap.Processes = processStats(pids, names)
 	if l.d.Metrics != nil {
 		for _, g := range l.d.Metrics.GPUs(pids...) {
 			pg := promexport.GPU{ID: g.ID}

@@ -118,15 +118,15 @@ func TestFakeFileTimings(t *testing.T) {
 	e.Wedge(1, true)
 	s2, p2 := fileset(1, 2, out, 21, 22)
 	before := time.Now()
-	f.srv.send(s2)
-	f.srv.send(p2)
+	f.srv.Send(s2)
+	f.srv.Send(p2)
 	playing(t, e, 1, 21)
 
 	s1, p1 := fileset(0, 1, out, 11, 901, 12, 13)
-	f.srv.send(s1)
-	f.srv.send(p1)
+	f.srv.Send(s1)
+	f.srv.Send(p1)
 	for {
-		if m := f.srv.expect("analysis_complete", nil); m["camera_id"] == float64(1) {
+		if m := f.srv.Expect("analysis_complete", nil); m["camera_id"] == float64(1) {
 			break
 		}
 	}
@@ -165,25 +165,25 @@ func TestFakeFileErrorClasses(t *testing.T) {
 	e := f.engine(0)
 	out := filepath.Join(f.dir, "out")
 	s0, p0 := fileset(0, 1, out, 901, 2, 3)
-	f.srv.send(s0)
-	f.srv.send(p0)
+	f.srv.Send(s0)
+	f.srv.Send(p0)
 	playing(t, e, 0, 2)
-	f.srv.send(videostream(1, 5, "rtsp://127.0.0.1:8554/404", out))
+	f.srv.Send(videostream(1, 5, "rtsp://127.0.0.1:8554/404", out))
 	for {
-		if m := f.srv.expect("analysis_complete", nil); m["camera_id"] == float64(5) {
+		if m := f.srv.Expect("analysis_complete", nil); m["camera_id"] == float64(5) {
 			break
 		}
 	}
 	e.Wedge(2, true)
 	s2, p2 := fileset(2, 7, out, 71, 72)
-	f.srv.send(s2)
-	f.srv.send(p2)
-	if m := f.srv.expect("file_error", nil); m["file_id"] != float64(71) {
+	f.srv.Send(s2)
+	f.srv.Send(p2)
+	if m := f.srv.Expect("file_error", nil); m["file_id"] != float64(71) {
 		t.Fatalf("file_error %v, want the stalled file 71", m)
 	}
 	playing(t, e, 2, 72)
 	e.Crash("SIGSEGV") // files 2 (slot 0) and 72 (slot 2) in flight
-	f.srv.expect("engine_restarted", nil)
+	f.srv.Expect("engine_restarted", nil)
 
 	want := []map[string]uint64{
 		{promexport.ErrInput: 1, promexport.ErrEngine: 1},
@@ -213,9 +213,9 @@ func TestFakeFPSCountsShortFiles(t *testing.T) {
 	first := f.snapshot()
 	t0 := time.Now()
 	s, p := fileset(0, 1, filepath.Join(f.dir, "out"), 1, 2, 3, 4)
-	f.srv.send(s)
-	f.srv.send(p)
-	f.srv.expect("analysis_complete", nil)
+	f.srv.Send(s)
+	f.srv.Send(p)
+	f.srv.Expect("analysis_complete", nil)
 	second := f.snapshot()
 	dt := time.Since(t0).Seconds()
 	// The fake's files have 30 frames each.

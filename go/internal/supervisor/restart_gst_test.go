@@ -35,23 +35,22 @@ func startCameras(t *testing.T, h *harness, seen *[]map[string]any) map[int64][]
 				id, clip, filepath.Join(out, fmt.Sprint(c.cam), fmt.Sprintf("%d.txt", id))))
 		}
 		items = append(items, `{"file_type":"eos"}`)
-		h.srv.send(fmt.Sprintf(`{"type":"start_analysis","request_id":"s%d","stream_id":%d,"camera_id":%d,"camera_type":"fileset",
+		h.srv.Send(fmt.Sprintf(`{"type":"start_analysis","request_id":"s%d","stream_id":%d,"camera_id":%d,"camera_type":"fileset",
 			"camera_path":"/v","camera_name":"c","output_dir":%q}`, c.cam, c.slot, c.cam, filepath.Join(out, fmt.Sprint(c.cam))))
-		h.srv.send(fmt.Sprintf(`{"type":"push_file","request_id":"p%d","stream_id":%d,"camera_id":%d,"files":[%s]}`,
+		h.srv.Send(fmt.Sprintf(`{"type":"push_file","request_id":"p%d","stream_id":%d,"camera_id":%d,"files":[%s]}`,
 			c.cam, c.slot, c.cam, strings.Join(items, ",")))
 	}
 	// Kill while both slots have a file in flight, as far as the messages read so far
 	// tell (a slot's file_done may be on its way): the report must name what played.
 	playing := map[float64]bool{}
 	reached := false
-	timeout := time.After(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
-		var m map[string]any
-		select {
-		case m = <-h.srv.recv:
-		case <-timeout:
+		f, ok := h.srv.Next(time.Until(deadline))
+		if !ok {
 			t.Fatal("the cameras did not get going")
 		}
+		m := f.Map()
 		*seen = append(*seen, m)
 		slot, _ := m["stream_id"].(float64)
 		switch m["type"] {
@@ -106,7 +105,7 @@ func gone(t *testing.T, pid int) {
 
 func restartDrill(t *testing.T, sig syscall.Signal, within time.Duration) {
 	h := startInstanceWith(t, 2, 3)
-	h.srv.expect("app_ready", nil)
+	h.srv.Expect("app_ready", nil)
 	var seen []map[string]any
 	cams := startCameras(t, h, &seen)
 	old := h.current()
@@ -114,10 +113,10 @@ func restartDrill(t *testing.T, sig syscall.Signal, within time.Duration) {
 	if err := syscall.Kill(old.PID(), sig); err != nil {
 		t.Fatal(err)
 	}
-	crash := h.srv.expect("engine_crashed", &seen)
+	crash := h.srv.Expect("engine_crashed", &seen)
 	noticed := time.Since(t0)
 	before := seen // what was sent before the report
-	back := h.srv.expect("engine_restarted", &seen)
+	back := h.srv.Expect("engine_restarted", &seen)
 	ready := time.Since(t0)
 	t.Logf("%v: engine_crashed after %v, engine_restarted after %v (ready_ms %v)", sig, noticed, ready, back["ready_ms"])
 	if noticed > within {
@@ -130,8 +129,8 @@ func restartDrill(t *testing.T, sig syscall.Signal, within time.Duration) {
 		t.Fatalf("engine_crashed %v", crash)
 	}
 	crashed := inFlight(t, crash, before)
-	seen = append(seen, h.srv.expect("analysis_complete", &seen))
-	seen = append(seen, h.srv.expect("analysis_complete", &seen))
+	seen = append(seen, h.srv.Expect("analysis_complete", &seen))
+	seen = append(seen, h.srv.Expect("analysis_complete", &seen))
 	checkOutcome(t, seen, cams, crashed)
 	for _, m := range seen {
 		if m["type"] == "app_ready" {
@@ -151,32 +150,26 @@ func TestGstEngineStoppedRestarts(t *testing.T) { restartDrill(t, syscall.SIGSTO
 // Four kills inside the window with a budget of 3: the fourth ends the instance.
 func TestGstEngineRestartBudget(t *testing.T) {
 	h := startInstanceWith(t, 1, 3)
-	h.srv.expect("app_ready", nil)
+	h.srv.Expect("app_ready", nil)
 	for i := 1; i <= 4; i++ {
 		e := h.current()
 		if err := syscall.Kill(e.PID(), syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		crash := h.srv.expect("engine_crashed", nil)
+		crash := h.srv.Expect("engine_crashed", nil)
 		if i < 4 {
 			if crash["restarting"] != true || crash["restart_count"] != float64(i) || crash["restarts_left"] != float64(3-i) {
 				t.Fatalf("kill %d: engine_crashed %v", i, crash)
 			}
-			h.srv.expect("engine_restarted", nil)
+			h.srv.Expect("engine_restarted", nil)
 			continue
 		}
 		if crash["restarting"] != false || crash["restart_count"] != float64(3) || crash["restarts_left"] != float64(0) {
 			t.Fatalf("kill 4: engine_crashed %v", crash)
 		}
 	}
-	select {
-	case code := <-h.code:
-		if code != ExitCrashed {
-			t.Fatalf("exit %d, want %d", code, ExitCrashed)
-		}
-		h.code <- code
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return after the fourth crash")
+	if code := h.exit(t, 15*time.Second, "the fourth crash"); code != ExitCrashed {
+		t.Fatalf("exit %d, want %d", code, ExitCrashed)
 	}
 	for _, e := range h.engines {
 		gone(t, e.PID())

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cityeyelab/ds-analysis/go/internal/store"
 )
 
 // copyDir copies the files of src into a new dst: the instance dir as a process
@@ -49,16 +51,17 @@ func copyDir(t *testing.T, src, dst string) {
 }
 
 // stateSays waits until state.json satisfies ok.
-func stateSays(t *testing.T, path string, ok func(stateFile, map[string]any) bool) {
+func stateSays(t *testing.T, path string, ok func(store.File, map[string]any) bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b, _ := os.ReadFile(path)
-		var st stateFile
-		var an map[string]any
-		if json.Unmarshal(b, &st) == nil {
-			an, _ = st.Analysis.(map[string]any)
-			if ok(st, an) {
+		var st store.File
+		var an struct {
+			Analysis map[string]any `json:"analysis"`
+		}
+		if json.Unmarshal(b, &st) == nil && json.Unmarshal(b, &an) == nil {
+			if ok(st, an.Analysis) {
 				return
 			}
 		}
@@ -82,9 +85,9 @@ func killedMidCamera(t *testing.T) string {
 	s4, _ := fileset(1, 4, out)
 	for _, m := range []string{s1, p1, s2, p2, s3, p3, s4,
 		`{"type":"interrupt_analysis","request_id":"i","stream_id":1,"camera_id":4}`} {
-		f.srv.send(m)
+		f.srv.Send(m)
 	}
-	f.srv.expect("analysis_interrupted", nil)
+	f.srv.Expect("analysis_interrupted", nil)
 	playing(t, e, 0, 1)
 	e.Finish(0, 1)
 	playing(t, e, 0, 2)
@@ -119,9 +122,9 @@ func TestFakeResume(t *testing.T) {
 	e := f.engine(0)
 	var seen []map[string]any
 	for range 2 {
-		m := f.srv.expect("file_error", &seen)
+		m := f.srv.Expect("file_error", &seen)
 		seen = append(seen, m)
-		if m["error_reason"] != prevDied || (m["file_id"] != float64(3) && m["file_id"] != float64(31)) {
+		if m["error_reason"] != store.PrevDied || (m["file_id"] != float64(3) && m["file_id"] != float64(31)) {
 			t.Fatalf("file_error %v", m)
 		}
 	}
@@ -132,9 +135,9 @@ func TestFakeResume(t *testing.T) {
 			t.Errorf("resumed play without a tracker reset: %+v", p)
 		}
 	}
-	defer autoFinish(e)()
+	defer autoFinish(e, 0, 1)()
 	for range 3 {
-		seen = append(seen, f.srv.expect("analysis_complete", &seen))
+		seen = append(seen, f.srv.Expect("analysis_complete", &seen))
 	}
 	// Camera 1 played files 1, 901 (bad) and 2 before: they count, and do not play
 	// again.
@@ -158,12 +161,12 @@ func TestFakeResume(t *testing.T) {
 	}
 	checkOutcome(t, rest, map[int64][]int64{2: {21, 22}, 3: {31, 32}}, map[int64]bool{31: true})
 	// A clean stop leaves nothing to resume.
-	f.srv.send(`{"type":"terminate_app","request_id":"t"}`)
-	f.srv.expect("app_terminated", nil)
+	f.srv.Send(`{"type":"terminate_app","request_id":"t"}`)
+	f.srv.Expect("app_terminated", nil)
 	if c := f.exit(); c != ExitOK {
 		t.Fatalf("exit %d", c)
 	}
-	stateSays(t, filepath.Join(root, "fake", "state.json"), func(st stateFile, _ map[string]any) bool { return st.Clean })
+	stateSays(t, filepath.Join(root, "fake", "state.json"), func(st store.File, _ map[string]any) bool { return st.Clean })
 }
 
 // Without --resume the previous state is kept as state.json.prev and nothing resumed.
@@ -181,8 +184,8 @@ func TestFakeNoResume(t *testing.T) {
 	if err != nil || string(kept) != string(prev) {
 		t.Fatalf("state.json.prev: %v", err)
 	}
-	f.srv.send(`{"type":"query_analysis_status","request_id":"q"}`)
-	st := f.srv.expect("analysis_status", nil)
+	f.srv.Send(`{"type":"query_analysis_status","request_id":"q"}`)
+	st := f.srv.Expect("analysis_status", nil)
 	for _, s := range st["streams"].([]any) {
 		if s.(map[string]any)["status"] != "idle" {
 			t.Fatalf("status %v", st)
@@ -199,11 +202,11 @@ func TestFakeResumeAfterEngineRestart(t *testing.T) {
 	f := startFake(t, fakeOpts{streams: 1, restarts: 1})
 	out := filepath.Join(f.dir, "out")
 	s1, p1 := fileset(0, 1, out, 1, 2, 3, 4)
-	f.srv.send(s1)
-	f.srv.send(p1)
+	f.srv.Send(s1)
+	f.srv.Send(p1)
 	playing(t, f.engine(0), 0, 1)
 	f.engine(0).Crash("SIGSEGV")
-	f.srv.expect("engine_restarted", nil)
+	f.srv.Expect("engine_restarted", nil)
 	e1 := f.engine(1)
 	playing(t, e1, 0, 2)
 	e1.Finish(0, 2)
@@ -215,13 +218,13 @@ func TestFakeResumeAfterEngineRestart(t *testing.T) {
 	if res, _ := g.ready["resumed"].(map[string]any); res["cameras"] != float64(1) || res["files"] != float64(1) {
 		t.Fatalf("app_ready.resumed %v", g.ready["resumed"])
 	}
-	if m := g.srv.expect("file_error", nil); m["file_id"] != float64(3) || m["error_reason"] != prevDied {
+	if m := g.srv.Expect("file_error", nil); m["file_id"] != float64(3) || m["error_reason"] != store.PrevDied {
 		t.Fatalf("file_error %v", m)
 	}
 	e := g.engine(0)
 	playing(t, e, 0, 4)
 	e.Finish(0, 4)
-	done := g.srv.expect("analysis_complete", nil)
+	done := g.srv.Expect("analysis_complete", nil)
 	if done["processed_count"] != float64(2) || done["failed_count"] != float64(2) {
 		t.Fatalf("analysis_complete %v", done)
 	}

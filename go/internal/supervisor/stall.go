@@ -149,7 +149,7 @@ func (w *stallWatch) observe(now time.Time, reply []engine.SlotProgress, current
 		if s == nil {
 			continue
 		}
-		onFile := p.State == "playing" && p.FileID != nil
+		onFile := p.State == engine.SlotPlaying && p.FileID != nil
 		if s.stopping {
 			if !onFile || *p.FileID != s.stopped {
 				s.stopping = false

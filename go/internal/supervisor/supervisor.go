@@ -1,9 +1,10 @@
 // Package supervisor is the run loop of an instance: one goroutine that owns the
-// analysis state and moves messages between the WebSocket link and the engine.
+// analysis state (kept by the store) and moves messages between the WebSocket link
+// and the engine.
 //
-// Data flows one way each: link → protocol → analysis → engine, and engine events →
-// analysis → link. Only this goroutine touches the state, so nothing in it locks.
-// The engine may die or hang and be started again (engine.go here); the link and the
+// Data flows one way each: link → protocol → store → engine, and engine events →
+// store → link. Only this goroutine touches the state, so nothing in it locks.
+// The engine may die or hang and be started again (lifecycle.go); the link and the
 // queues outlive it.
 package supervisor
 
@@ -24,7 +25,9 @@ import (
 	"github.com/cityeyelab/ds-analysis/go/internal/logs"
 	"github.com/cityeyelab/ds-analysis/go/internal/metrics"
 	"github.com/cityeyelab/ds-analysis/go/internal/pathcheck"
+	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
+	"github.com/cityeyelab/ds-analysis/go/internal/store"
 )
 
 // Exit statuses of Run (see README.md).
@@ -40,9 +43,6 @@ const (
 	flushTimeout    = 3 * time.Second
 	// crashGrace is how long a crash report may wait for a connection before exit.
 	crashGrace = 5 * time.Second
-	// stateDelay coalesces state.json rewrites: a 10,000-file push is one write. A
-	// large state waits longer (stateWriter.delay).
-	stateDelay = 100 * time.Millisecond
 	// crashLogLines is how many engine log lines go into a crash report.
 	crashLogLines = 20
 )
@@ -70,7 +70,7 @@ type Options struct {
 	ConfigPath  string // as given on the command line
 	Version     string
 	Start       time.Time
-	StopTimeout time.Duration // graceful engine stop before SIGKILL
+	StopTimeout time.Duration // graceful engine stop before SIGKILL (engine.DefaultStopTimeout)
 	Link        link.Config   // Hello is filled in by Run
 	// Restarts is how many engine restarts RestartWindow allows (0: an engine crash
 	// ends the instance with ExitCrashed).
@@ -109,29 +109,29 @@ type Deps struct {
 	Log     zerolog.Logger
 	Metrics *metrics.Sampler
 	Dir     *instance.Dir
-	// Stats carries the Prometheus exporter's requests (nil: no exporter).
-	Stats <-chan StatsRequest
+	// Stats is the Prometheus exporter's source, which Run serves (nil: no exporter).
+	Stats *StatsSource
 }
 
 type loop struct {
-	o      Options
-	d      Deps
-	log    zerolog.Logger
-	link   *link.Link
+	o     Options
+	d     Deps
+	log   zerolog.Logger
+	link  *link.Link
+	store *store.Store
+	// state is the store's: read here, and changed through store.Apply but for what
+	// the journal does not keep (store.State).
 	state  *analysis.State
 	limits protocol.Limits
 	eng    engineRun
 
-	stateDirty  bool
 	liveDropped int
-	stateTimer  *time.Timer
-	states      *stateWriter
-	journal     journal
 	clean       bool              // the stop is clean: the next process resumes nothing
 	resumed     *protocol.Resumed // what was taken over from a previous process
 	prom        promStats
-	stalls      stallWatch // the frame-progress watchdog
-	checks      pathChecks // plays waiting for their path check
+	stats       <-chan chan<- promexport.Snapshot // the exporter's requests
+	stalls      stallWatch                        // the frame-progress watchdog
+	checks      pathChecks                        // plays waiting for their path check
 }
 
 // Run serves until terminate_app, a signal (ctx done), an engine crash past the
@@ -142,24 +142,20 @@ func Run(ctx context.Context, o Options, d Deps) int {
 		o:      o,
 		d:      d,
 		log:    d.Log.With().Str("component", "supervisor").Logger(),
-		state:  analysis.New(d.Hello.Streams),
 		limits: protocol.Limits{Streams: d.Hello.Streams},
+		stats:  d.Stats.serve(),
 	}
 	cfg := o.Link
 	cfg.Hello = l.appReady
 	l.link = link.New(cfg)
-	l.stateTimer = time.NewTimer(time.Hour)
-	l.stateTimer.Stop()
-	l.journal = journal{dir: d.Dir, log: l.log}
-	defer l.journal.close()
-	l.takeOver(o.Resume)
-	l.states = newStateWriter(d.Dir, l.log)
-	defer l.states.close()
+	l.store = store.Open(store.Options{Dir: d.Dir, AppID: o.AppID, Streams: d.Hello.Streams, Resume: o.Resume, Log: l.log})
+	defer l.store.Close()
+	l.state, l.resumed = l.store.State(), l.store.Resumed()
 	l.eng.init()
 	l.stalls = newStallWatch(d.Hello.Streams, o.StallTimeout, o.StopGrace)
 	l.checks = newPathChecks(d.Hello.Streams, pathcheck.New(d.Hello.Streams, o.PathTimeout, o.PathCheck))
 	l.attach(d.Engine)
-	l.states.write(l.snapshot())
+	l.store.Write(l.info())
 	if l.resumed != nil {
 		l.resumePlay()
 	}
@@ -236,9 +232,9 @@ func (l *loop) serve(ctx context.Context, linkErr <-chan error) int {
 				return ExitRejected
 			}
 			return ExitFatal
-		case <-l.stateTimer.C:
+		case <-l.store.Due():
 			l.flushState()
-		case reply := <-l.d.Stats:
+		case reply := <-l.stats:
 			reply <- l.promSnapshot()
 		}
 		if l.eng.failed() {
@@ -296,10 +292,10 @@ func (l *loop) handleFrame(frame []byte, now time.Time) *protocol.TerminateApp {
 		l.start(r, frame, now)
 	case *protocol.PushFile:
 		l.logRequest(ev, req)
-		l.apply(l.journaled(record{Op: recRequest, Frame: frame}, l.state.Push(r, now)))
+		l.apply(l.store.Apply(store.Request(r, frame, now)))
 	case *protocol.InterruptAnalysis:
 		l.logRequest(ev, req)
-		l.apply(l.journaled(record{Op: recRequest, Frame: frame}, l.state.Interrupt(r)))
+		l.apply(l.store.Apply(store.Request(r, frame, now)))
 	case *protocol.TerminateApp:
 		l.logRequest(ev, req)
 		return r
@@ -335,7 +331,7 @@ func (l *loop) start(r *protocol.StartAnalysis, frame []byte, now time.Time) {
 		l.send(analysis.StartError(r, fmt.Sprintf("cannot create output_dir: %v", err)))
 		return
 	}
-	l.apply(l.journaled(record{Op: recRequest, Frame: frame}, l.state.Start(r, now)))
+	l.apply(l.store.Apply(store.Request(r, frame, now)))
 }
 
 // apply sends a state result's reply and events, then runs its engine commands. A
@@ -362,7 +358,7 @@ func (l *loop) apply(res analysis.Result) {
 			}
 		}
 		if r.Changed {
-			l.markDirty()
+			l.store.Changed()
 		}
 	}
 }
@@ -422,9 +418,7 @@ func (l *loop) play(c analysis.Command) (analysis.Result, bool) {
 	case errors.As(err, &refused):
 		l.log.Warn().Err(err).Int("slot", c.Slot).Int64("file_id", c.FileID).Msg("engine refused play")
 		reason := "engine refused the file: " + refused.Message
-		return l.prom.failures(errorClass(refused.Message), l.journaled(
-			record{Op: recFailed, Slot: c.Slot, File: c.FileID, Reason: reason},
-			l.state.FileFailed(c.Slot, c.FileID, reason))), true
+		return l.prom.failures(errorClass(refused.Message), l.store.Apply(store.Failed(c.Slot, c.FileID, reason))), true
 	default:
 		l.eng.lost = fmt.Errorf("%s on slot %d: %w", c.Op, c.Slot, err)
 	}
@@ -434,25 +428,23 @@ func (l *loop) play(c analysis.Command) (analysis.Result, bool) {
 func (l *loop) handleEvent(ev engine.Event) {
 	var res analysis.Result
 	switch ev.Kind {
-	case "file_started":
+	case engine.EventFileStarted:
 		res = l.state.FileStarted(ev.Slot, ev.FileID)
 		if res.Ignored == "" {
 			l.prom.firstFrame(ev.Slot, ev.FileID, time.Now())
 			l.eng.probeSoon() // for the file's duration, before a short file ends
 		}
-	case "file_done":
+	case engine.EventFileDone:
 		l.log.Info().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Uint64("frames", ev.Frames).Msg("file done")
-		res = l.journaled(record{Op: recDone, Slot: ev.Slot, File: ev.FileID, Frames: ev.Frames},
-			l.state.FileDone(ev.Slot, ev.FileID, ev.Frames))
+		res = l.store.Apply(store.Done(ev.Slot, ev.FileID, ev.Frames))
 		if res.Ignored == "" {
 			l.prom.ended(ev.Slot, ev.FileID, time.Now())
 		}
-	case "file_error":
+	case engine.EventFileError:
 		l.log.Warn().Int("slot", ev.Slot).Int64("file_id", ev.FileID).Str("error", ev.Error).Msg("file failed")
-		res = l.prom.failures(l.prom.engineErrorClass(ev.Slot, ev.FileID, ev.Error), l.journaled(
-			record{Op: recFailed, Slot: ev.Slot, File: ev.FileID, Reason: ev.Error},
-			l.state.FileFailed(ev.Slot, ev.FileID, ev.Error)))
-	case "stream_lost":
+		res = l.prom.failures(l.prom.engineErrorClass(ev.Slot, ev.FileID, ev.Error),
+			l.store.Apply(store.Failed(ev.Slot, ev.FileID, ev.Error)))
+	case engine.EventStreamLost:
 		lost := ev.Lost
 		if lost == nil {
 			lost = &engine.StreamLost{Reason: "stream lost"}
@@ -466,7 +458,7 @@ func (l *loop) handleEvent(ev engine.Event) {
 		if !lost.WillRetry && res.Ignored == "" {
 			l.prom.gaveUpOn(ev.Slot, ev.FileID)
 		}
-	case "stream_resumed":
+	case engine.EventStreamResumed:
 		r := ev.Resumed
 		if r == nil {
 			r = &engine.StreamResumed{}
@@ -475,15 +467,15 @@ func (l *loop) handleEvent(ev engine.Event) {
 			Int("attempts", r.Attempts).Bool("tracker_kept", r.TrackerKept).Msg("live stream resumed")
 		l.stalls.activity(ev.Slot, ev.FileID, time.Now(), 0)
 		res = l.state.StreamResumed(ev.Slot, ev.FileID, r.DownMS, r.Attempts, r.TrackerKept)
-	case "fatal":
+	case engine.EventFatal:
 		l.log.Error().Str("error", ev.Error).Msg("engine reported a fatal pipeline error")
 		return
 	default:
-		l.log.Warn().Str("event", ev.Kind).Msg("unknown engine event")
+		l.log.Warn().Str("event", string(ev.Kind)).Msg("unknown engine event")
 		return
 	}
 	if res.Ignored != "" {
-		l.log.Debug().Str("event", ev.Kind).Int("slot", ev.Slot).Int64("file_id", ev.FileID).
+		l.log.Debug().Str("event", string(ev.Kind)).Int("slot", ev.Slot).Int64("file_id", ev.FileID).
 			Str("why", res.Ignored).Msg("engine event ignored")
 	}
 	l.apply(res)
@@ -558,55 +550,10 @@ func (l *loop) flushLink(timeout time.Duration, what string) {
 	}
 }
 
-func (l *loop) markDirty() {
-	if !l.stateDirty {
-		l.stateDirty = true
-		l.stateTimer.Reset(l.states.delay(stateDelay))
-	}
-}
+// flushState hands a snapshot of the state to the store's writer now.
+func (l *loop) flushState() { l.store.Save(l.info()) }
 
-func (l *loop) flushState() {
-	if l.stateDirty {
-		l.stateTimer.Stop()
-	}
-	l.stateDirty = false
-	l.writeState()
-}
-
-// writeState hands a snapshot of the whole analysis state to the state writer and
-// starts the journal that follows it; the older journals go once it is written.
-func (l *loop) writeState() { l.states.put(l.snapshot()) }
-
-// snapshot takes the state for state.json and starts the journal that follows it.
-func (l *loop) snapshot() snapshot {
-	n := l.journal.rotate()
-	dir := l.d.Dir
-	return snapshot{v: stateFile{
-		AppID:     l.o.AppID,
-		PID:       os.Getpid(),
-		EnginePID: l.eng.pid(),
-		Updated:   protocol.Timestamp(time.Now()),
-		Connected: l.link.Connected(),
-		Clean:     l.clean,
-		Journal:   n,
-		Analysis:  l.state.Snapshot(),
-	}, written: func() {
-		if err := dir.RemoveJournalsBefore(n); err != nil {
-			l.log.Warn().Err(err).Msg("old state journals not removed")
-		}
-	}}
-}
-
-// stateFile is the content of state.json.
-type stateFile struct {
-	AppID     string `json:"app_id"`
-	PID       int    `json:"pid"`
-	EnginePID int    `json:"engine_pid"`
-	Updated   string `json:"updated"`
-	Connected bool   `json:"ws_connected"`
-	// Clean marks a stop by terminate_app or a signal: nothing to resume.
-	Clean bool `json:"clean"`
-	// Journal is the journal replayed on top of this snapshot (see journal.go).
-	Journal  uint64 `json:"journal"`
-	Analysis any    `json:"analysis"`
+// info is what state.json says about the process.
+func (l *loop) info() store.Info {
+	return store.Info{EnginePID: l.eng.pid(), Connected: l.link.Connected(), Clean: l.clean}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,125 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
 
 	"github.com/cityeyelab/ds-analysis/go/internal/engine"
 	"github.com/cityeyelab/ds-analysis/go/internal/instance"
 	"github.com/cityeyelab/ds-analysis/go/internal/link"
+	"github.com/cityeyelab/ds-analysis/go/internal/link/linktest"
 	"github.com/cityeyelab/ds-analysis/go/internal/logs"
 	"github.com/cityeyelab/ds-analysis/go/internal/metrics"
 )
-
-// server is a minimal FastAPI stand-in: it confirms every handshake, records what the
-// instance sends and lets the test send requests.
-type server struct {
-	t    testing.TB
-	srv  *httptest.Server
-	mu   sync.Mutex
-	conn *websocket.Conn
-	recv chan map[string]any
-}
-
-func newServer(t testing.TB) *server {
-	s := &server{t: t, recv: make(chan map[string]any, 4096)}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		c.SetReadLimit(64 << 20)
-		ctx := r.Context()
-		_, b, err := c.Read(ctx)
-		if err != nil {
-			return
-		}
-		var hello map[string]any
-		if json.Unmarshal(b, &hello) != nil || hello["type"] != "app_ready" {
-			c.Close(websocket.StatusPolicyViolation, "no app_ready")
-			return
-		}
-		s.recv <- hello
-		ack := fmt.Sprintf(`{"type":"execute_ack","request_id":%q,"instance_id":%q,"config_verified":true,"streams_count_verified":true,"status":"confirmed","timestamp":"2025-07-28T12:00:04+09:00"}`,
-			hello["request_id"], hello["instance_id"])
-		if err := c.Write(ctx, websocket.MessageText, []byte(ack)); err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conn = c
-		s.mu.Unlock()
-		for {
-			_, b, err := c.Read(ctx)
-			if err != nil {
-				return
-			}
-			at := time.Now() // arrival, before the (slow, test-side) decoding
-			var m map[string]any
-			if len(b) > 64<<10 {
-				// Big replies (a full analysis_status) are decoded on demand from
-				// "_raw": a map decode costs the benchmark client more than the
-				// supervisor spends making the reply, and its garbage skews timings.
-				var hdr struct {
-					Type      string `json:"type"`
-					RequestID string `json:"request_id"`
-				}
-				if json.Unmarshal(b, &hdr) == nil {
-					m = map[string]any{"type": hdr.Type, "request_id": hdr.RequestID, "_raw": b}
-				}
-			} else if json.Unmarshal(b, &m) != nil {
-				m = nil
-			}
-			if m != nil {
-				m["_arrived"] = at
-				s.recv <- m
-			}
-		}
-	}))
-	t.Cleanup(s.srv.Close)
-	return s
-}
-
-func (s *server) url() string { return "ws" + strings.TrimPrefix(s.srv.URL, "http") }
-
-func (s *server) send(msg string) {
-	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s.mu.Lock()
-		c := s.conn
-		s.mu.Unlock()
-		if c != nil {
-			if err := c.Write(context.Background(), websocket.MessageText, []byte(msg)); err != nil {
-				s.t.Fatalf("write: %v", err)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatal("no connection from the instance")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// expect waits for the next message of type typ, failing on timeout; messages of other
-// types are collected into skipped.
-func (s *server) expect(typ string, skipped *[]map[string]any) map[string]any {
-	s.t.Helper()
-	timeout := time.After(20 * time.Second)
-	for {
-		select {
-		case m := <-s.recv:
-			if m["type"] == typ {
-				return m
-			}
-			if skipped != nil {
-				*skipped = append(*skipped, m)
-			}
-		case <-timeout:
-			s.t.Fatalf("no %s within 20 s", typ)
-		}
-	}
-}
 
 // makeClip writes a small H.264/MP4 clip with gst-launch-1.0.
 func makeClip(t testing.TB, path string, frames int) {
@@ -147,7 +35,7 @@ func makeClip(t testing.TB, path string, frames int) {
 }
 
 type harness struct {
-	srv    *server
+	srv    *linktest.Server
 	dir    string
 	code   chan int
 	cancel context.CancelFunc
@@ -155,6 +43,19 @@ type harness struct {
 
 	mu      sync.Mutex
 	engines []*engine.Engine // every engine started, the first included
+}
+
+// exit waits up to within for Run's status, failing with what it waited for.
+func (h *harness) exit(t *testing.T, within time.Duration, after string) int {
+	t.Helper()
+	select {
+	case code := <-h.code:
+		h.code <- code // for the cleanup
+		return code
+	case <-time.After(within):
+		t.Fatalf("Run did not return after %s", after)
+		return -1
+	}
 }
 
 // current returns the engine started last.
@@ -200,7 +101,7 @@ func startInstanceWith(t *testing.T, slots, restarts int) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newServer(t)
+	srv := linktest.New(t, linktest.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{srv: srv, dir: dir, code: make(chan int, 1), cancel: cancel, eng: eng, engines: []*engine.Engine{eng}}
 	restart := func(ctx context.Context) (Engine, error) {
@@ -218,7 +119,7 @@ func startInstanceWith(t *testing.T, slots, restarts int) *harness {
 		h.code <- Run(ctx, Options{
 			AppID: "test_inst", ConfigPath: cfgPath, Version: "test", Start: time.Now(), StopTimeout: 5 * time.Second,
 			Restarts: restarts, BackoffMin: 500 * time.Millisecond, BackoffMax: 10 * time.Second,
-			Link: link.Config{URL: srv.url(), AckTimeout: 5 * time.Second, PingInterval: time.Second,
+			Link: link.Config{URL: srv.URL(), AckTimeout: 5 * time.Second, PingInterval: time.Second,
 				PingTimeout: 2 * time.Second, BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond, Log: lg.Logger()},
 		}, Deps{Engine: eng, Restart: restart, Hello: eng.Hello(), Logs: lg, Log: lg.Logger(), Metrics: sampler, Dir: idir})
 	}()
@@ -243,7 +144,7 @@ func startInstanceWith(t *testing.T, slots, restarts int) *harness {
 
 func TestRunAnalysisFlow(t *testing.T) {
 	h := startInstance(t, 2)
-	ready := h.srv.expect("app_ready", nil)
+	ready := h.srv.Expect("app_ready", nil)
 	if ready["streams_count"] != float64(2) || ready["instance_id"] != "test_inst" || ready["seq"] == nil {
 		t.Fatalf("app_ready %v", ready)
 	}
@@ -256,24 +157,24 @@ func TestRunAnalysisFlow(t *testing.T) {
 	makeClip(t, b, 20)
 	out := filepath.Join(h.dir, "out", "cam7")
 
-	h.srv.send(fmt.Sprintf(`{"type":"start_analysis","request_id":"r1","stream_id":1,"camera_id":7,"camera_type":"fileset",
+	h.srv.Send(fmt.Sprintf(`{"type":"start_analysis","request_id":"r1","stream_id":1,"camera_id":7,"camera_type":"fileset",
 		"camera_path":%q,"camera_name":"cam7","output_dir":%q,
 		"init_file":{"file_type":"file","file_id":1,"file_path":%q,"file_name":"a.mp4","output_path":%q}}`,
 		clips, out, a, filepath.Join(out, "1.txt")))
-	started := h.srv.expect("analysis_started", nil)
+	started := h.srv.Expect("analysis_started", nil)
 	if started["status"] != "ok" || started["request_id"] != "r1" || started["stream_id"] != float64(1) || started["camera_id"] != float64(7) {
 		t.Fatalf("analysis_started %v", started)
 	}
 	if st, err := os.Stat(out); err != nil || !st.IsDir() {
 		t.Fatalf("output_dir not created: %v", err)
 	}
-	h.srv.send(fmt.Sprintf(`{"type":"push_file","request_id":"r2","stream_id":1,"camera_id":7,"files_count":2,"files":[
+	h.srv.Send(fmt.Sprintf(`{"type":"push_file","request_id":"r2","stream_id":1,"camera_id":7,"files_count":2,"files":[
 		{"file_type":"file","file_id":2,"file_path":%q,"file_name":"b.mp4","output_path":%q},
 		{"file_type":"file","file_id":3,"file_path":%q,"file_name":"missing.mp4","output_path":%q},
 		{"file_type":"eos"}]}`, b, filepath.Join(out, "2.txt"), filepath.Join(clips, "missing.mp4"), filepath.Join(out, "3.txt")))
 
 	var seen []map[string]any
-	done := h.srv.expect("analysis_complete", &seen)
+	done := h.srv.Expect("analysis_complete", &seen)
 	if done["processed_count"] != float64(2) || done["failed_count"] != float64(1) || done["request_id"] != "r2" || done["status"] != "done" {
 		t.Fatalf("analysis_complete %v", done)
 	}
@@ -303,34 +204,28 @@ func TestRunAnalysisFlow(t *testing.T) {
 		t.Fatalf("outputs: %d and %d lines, second starts %q", len(l1), len(l2), l2[0])
 	}
 
-	h.srv.send(`{"type":"query_analysis_status","request_id":"q1"}`)
-	st := h.srv.expect("analysis_status", nil)
+	h.srv.Send(`{"type":"query_analysis_status","request_id":"q1"}`)
+	st := h.srv.Expect("analysis_status", nil)
 	streams, _ := st["streams"].([]any)
 	if st["request_id"] != "q1" || len(streams) != 2 {
 		t.Fatalf("status %v", st)
 	}
-	h.srv.send(`{"type":"query_metrics","request_id":"m1"}`)
-	m := h.srv.expect("metrics", nil)
+	h.srv.Send(`{"type":"query_metrics","request_id":"m1"}`)
+	m := h.srv.Expect("metrics", nil)
 	if m["status"] != "ok" || m["ram_mb"].(float64) <= 0 || m["gpu_percent"] != nil {
 		t.Fatalf("metrics %v", m)
 	}
-	h.srv.send(`{"type":"bogus","request_id":"x"}`)
-	if e := h.srv.expect("error", nil); e["error_code"] != "UNKNOWN_TYPE" || e["request_id"] != "x" {
+	h.srv.Send(`{"type":"bogus","request_id":"x"}`)
+	if e := h.srv.Expect("error", nil); e["error_code"] != "UNKNOWN_TYPE" || e["request_id"] != "x" {
 		t.Fatalf("error %v", e)
 	}
-	h.srv.send(`{"type":"terminate_app","request_id":"t1"}`)
-	term := h.srv.expect("app_terminated", nil)
+	h.srv.Send(`{"type":"terminate_app","request_id":"t1"}`)
+	term := h.srv.Expect("app_terminated", nil)
 	if term["request_id"] != "t1" || term["status"] != "ok" {
 		t.Fatalf("app_terminated %v", term)
 	}
-	select {
-	case code := <-h.code:
-		if code != ExitOK {
-			t.Fatalf("exit %d", code)
-		}
-		h.code <- code
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after terminate_app")
+	if code := h.exit(t, 10*time.Second, "terminate_app"); code != ExitOK {
+		t.Fatalf("exit %d", code)
 	}
 	select {
 	case <-h.eng.Done():
@@ -346,28 +241,22 @@ func TestRunAnalysisFlow(t *testing.T) {
 
 func TestRunEngineCrash(t *testing.T) {
 	h := startInstance(t, 1)
-	h.srv.expect("app_ready", nil)
+	h.srv.Expect("app_ready", nil)
 	// Wait until the handshake is served so the report goes out on a live link.
-	h.srv.send(`{"type":"query_metrics","request_id":"m"}`)
-	h.srv.expect("metrics", nil)
+	h.srv.Send(`{"type":"query_metrics","request_id":"m"}`)
+	h.srv.Expect("metrics", nil)
 	if err := exec.Command("kill", "-9", fmt.Sprint(h.eng.PID())).Run(); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	crash := h.srv.expect("engine_crashed", nil)
+	crash := h.srv.Expect("engine_crashed", nil)
 	if crash["signal"] == nil || crash["instance_id"] != "test_inst" {
 		t.Fatalf("engine_crashed %v", crash)
 	}
 	if d := time.Since(t0); d > time.Second {
 		t.Errorf("crash report after %v", d)
 	}
-	select {
-	case code := <-h.code:
-		if code != ExitCrashed {
-			t.Fatalf("exit %d, want %d", code, ExitCrashed)
-		}
-		h.code <- code
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after the engine died")
+	if code := h.exit(t, 10*time.Second, "the engine died"); code != ExitCrashed {
+		t.Fatalf("exit %d, want %d", code, ExitCrashed)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/cityeyelab/ds-analysis/go/internal/engine"
 	"github.com/cityeyelab/ds-analysis/go/internal/promexport"
 	"github.com/cityeyelab/ds-analysis/go/internal/protocol"
+	"github.com/cityeyelab/ds-analysis/go/internal/store"
 )
 
 // stallError is why an engine whose main loop still answers is restarted: its pipeline
@@ -58,9 +59,7 @@ func (l *loop) stopStalled(st stall, now time.Time) {
 	l.stalls.stopped(st, now)
 	reason := fmt.Sprintf("stalled: no new frame for %v (after %d frames); the stream was stopped and goes on",
 		round(st.quiet), st.frames)
-	l.apply(l.prom.failures(promexport.ErrStalled, l.journaled(
-		record{Op: recFailed, Slot: st.slot, File: st.file, Reason: reason},
-		l.state.FileFailed(st.slot, st.file, reason))))
+	l.apply(l.prom.failures(promexport.ErrStalled, l.store.Apply(store.Failed(st.slot, st.file, reason))))
 }
 
 // markStalls shows the slots whose stall is being handled in an analysis_status reply:

@@ -49,7 +49,7 @@ func TestFakeSingleStallCostsOneFile(t *testing.T) {
 	e.Wedge(0, true)
 	t0 := time.Now()
 	var seen []map[string]any
-	fe := f.srv.expect("file_error", &seen)
+	fe := f.srv.Expect("file_error", &seen)
 	took := time.Since(t0)
 	reason, _ := fe["error_reason"].(string)
 	if fe["file_id"] != float64(1) || !strings.HasPrefix(reason, "stalled: no new frame for ") ||
@@ -85,23 +85,23 @@ func TestFakeRepeatedStallRestartsTheEngineThenExits(t *testing.T) {
 	f := startFake(t, fakeOpts{streams: 2, restarts: 1, probe: testProbe, stall: testStall, gate: true})
 	e := f.engine(0)
 	startTwoCameras(f, e, 4)
-	stop := autoFinishSlot(e, 1)
+	stop := autoFinish(e, 1)
 	defer stop()
 	e.Wedge(0, true)
 	var seen []map[string]any
-	first := f.srv.expect("file_error", &seen)
+	first := f.srv.Expect("file_error", &seen)
 	if first["file_id"] != float64(1) {
 		t.Fatalf("first file_error %v", first)
 	}
-	crash := f.srv.expect("engine_crashed", &seen)
+	crash := f.srv.Expect("engine_crashed", &seen)
 	reason, _ := crash["reason"].(string)
 	if !strings.HasPrefix(reason, "pipeline stalled: stream 0 stalled again on the file after a stalled one") ||
 		crash["restarting"] != true || crash["signal"] != "SIGKILL" {
 		t.Fatalf("engine_crashed %v", crash)
 	}
 	// While the restart waits: stream 0 shows its stall.
-	f.srv.send(`{"type":"query_analysis_status","request_id":"q1"}`)
-	st := f.srv.expect("analysis_status", &seen)
+	f.srv.Send(`{"type":"query_analysis_status","request_id":"q1"}`)
+	st := f.srv.Expect("analysis_status", &seen)
 	s0 := st["streams"].([]any)[0].(map[string]any)
 	stalled, _ := s0["stalled"].(map[string]any)
 	if s0["status"] != "error" || stalled["action"] != "restarting" || stalled["file_id"] != float64(2) ||
@@ -112,7 +112,7 @@ func TestFakeRepeatedStallRestartsTheEngineThenExits(t *testing.T) {
 		t.Fatalf("stream 1: %v", s1)
 	}
 	f.gate <- struct{}{}
-	f.srv.expect("engine_restarted", &seen)
+	f.srv.Expect("engine_restarted", &seen)
 	for _, m := range seen {
 		if m["type"] == "file_error" && m["file_id"] == float64(2) {
 			if r, _ := m["error_reason"].(string); !strings.HasPrefix(r, "the engine's pipeline stalled while playing this file") {
@@ -122,10 +122,10 @@ func TestFakeRepeatedStallRestartsTheEngineThenExits(t *testing.T) {
 	}
 	// The new engine wedges too: stall, stall again, no restart left.
 	e2 := f.engine(1)
-	stop2 := autoFinishSlot(e2, 1)
+	stop2 := autoFinish(e2, 1)
 	defer stop2()
 	e2.Wedge(0, true)
-	crash = f.srv.expect("engine_crashed", &seen)
+	crash = f.srv.Expect("engine_crashed", &seen)
 	if crash["restarting"] != false || !strings.HasPrefix(crash["reason"].(string), "pipeline stalled") {
 		t.Fatalf("second engine_crashed %v", crash)
 	}
@@ -142,11 +142,11 @@ func TestFakeTwoSlotsStalledRestartAtOnce(t *testing.T) {
 	e.Wedge(0, true)
 	e.Wedge(1, true)
 	var seen []map[string]any
-	crash := f.srv.expect("engine_crashed", &seen)
+	crash := f.srv.Expect("engine_crashed", &seen)
 	if r, _ := crash["reason"].(string); !strings.Contains(r, "streams 0 and 1 stalled") {
 		t.Fatalf("engine_crashed %v", crash)
 	}
-	f.srv.expect("engine_restarted", &seen)
+	f.srv.Expect("engine_restarted", &seen)
 	seen = append(seen, finishAll(f, f.engine(1))...)
 	checkOutcome(t, seen, twoCameras(2), map[int64]bool{1: true, 101: true})
 }
@@ -156,37 +156,16 @@ func TestFakeStopThatDoesNotTakeRestarts(t *testing.T) {
 	f := startFake(t, fakeOpts{streams: 1, restarts: 1, probe: testProbe, stall: testStall, stopGrace: 100 * time.Millisecond})
 	e := f.engine(0)
 	s, p := fileset(0, 1, filepath.Join(f.dir, "out"), 1, 2)
-	f.srv.send(s)
-	f.srv.send(p)
+	f.srv.Send(s)
+	f.srv.Send(p)
 	playing(t, e, 0, 1)
 	e.StickyStop(true)
 	e.Wedge(0, true)
 	var seen []map[string]any
-	crash := f.srv.expect("engine_crashed", &seen)
+	crash := f.srv.Expect("engine_crashed", &seen)
 	if r, _ := crash["reason"].(string); !strings.Contains(r, "stream 0 still played file 1 100ms after it was stopped") {
 		t.Fatalf("engine_crashed %v", crash)
 	}
-}
-
-// autoFinishSlot plays every file on slot of e to its end as it starts.
-func autoFinishSlot(e interface {
-	Playing(int) (int64, bool)
-	Finish(int, int64)
-}, slot int) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		for {
-			if id, ok := e.Playing(slot); ok {
-				e.Finish(slot, id)
-			}
-			select {
-			case <-done:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // Input paths: a FIFO fails at once and never reaches the engine; a path that does not
@@ -215,21 +194,21 @@ func TestFakePathChecks(t *testing.T) {
 		return fmt.Sprintf(`{"file_type":"file","file_id":%d,"file_path":%q,"output_path":%q}`, id, path,
 			filepath.Join(out, fmt.Sprint(id)+".txt"))
 	}
-	f.srv.send(fmt.Sprintf(`{"type":"start_analysis","request_id":"s1","stream_id":0,"camera_id":1,"camera_type":"fileset","output_dir":%q}`, out))
-	f.srv.send(fmt.Sprintf(`{"type":"start_analysis","request_id":"s2","stream_id":1,"camera_id":2,"camera_type":"fileset","output_dir":%q}`, out))
-	f.srv.expect("analysis_started", nil)
-	f.srv.expect("analysis_started", nil)
+	f.srv.Send(fmt.Sprintf(`{"type":"start_analysis","request_id":"s1","stream_id":0,"camera_id":1,"camera_type":"fileset","output_dir":%q}`, out))
+	f.srv.Send(fmt.Sprintf(`{"type":"start_analysis","request_id":"s2","stream_id":1,"camera_id":2,"camera_type":"fileset","output_dir":%q}`, out))
+	f.srv.Expect("analysis_started", nil)
+	f.srv.Expect("analysis_started", nil)
 	t0 := time.Now()
-	f.srv.send(fmt.Sprintf(`{"type":"push_file","request_id":"p1","stream_id":0,"camera_id":1,"files":[%s,%s,%s,{"file_type":"eos"}]}`,
+	f.srv.Send(fmt.Sprintf(`{"type":"push_file","request_id":"p1","stream_id":0,"camera_id":1,"files":[%s,%s,%s,{"file_type":"eos"}]}`,
 		item(1, fifo), item(2, "/hung/2.mp4"), item(3, "/v/3.mp4")))
 	var files []string
 	for i := 0; i < 20; i++ {
 		files = append(files, item(int64(100+i), fmt.Sprintf("/v/%d.mp4", 100+i)))
 	}
-	f.srv.send(fmt.Sprintf(`{"type":"push_file","request_id":"p2","stream_id":1,"camera_id":2,"files":[%s,{"file_type":"eos"}]}`,
+	f.srv.Send(fmt.Sprintf(`{"type":"push_file","request_id":"p2","stream_id":1,"camera_id":2,"files":[%s,{"file_type":"eos"}]}`,
 		strings.Join(files, ",")))
 	var seen []map[string]any
-	fe := f.srv.expect("file_error", &seen)
+	fe := f.srv.Expect("file_error", &seen)
 	if fe["file_id"] != float64(1) || fe["error_reason"] != "not a regular file: "+fifo {
 		t.Fatalf("fifo: %v", fe)
 	}
@@ -237,11 +216,11 @@ func TestFakePathChecks(t *testing.T) {
 	var longest time.Duration
 	for time.Since(t0) < deadline {
 		q0 := time.Now()
-		f.srv.send(`{"type":"query_analysis_status","request_id":"q","stream_id":1}`)
-		f.srv.expect("analysis_status", &seen)
+		f.srv.Send(`{"type":"query_analysis_status","request_id":"q","stream_id":1}`)
+		f.srv.Expect("analysis_status", &seen)
 		longest = max(longest, time.Since(q0))
 	}
-	fe = f.srv.expect("file_error", &seen)
+	fe = f.srv.Expect("file_error", &seen)
 	took := time.Since(t0)
 	if fe["file_id"] != float64(2) || fe["error_reason"] != "path did not answer within 300ms: /hung/2.mp4" {
 		t.Fatalf("hung: %v", fe)
@@ -253,7 +232,7 @@ func TestFakePathChecks(t *testing.T) {
 		t.Errorf("a status request took %v while a path hung", longest)
 	}
 	for completes(seen) < 2 {
-		seen = append(seen, f.srv.expect("analysis_complete", &seen))
+		seen = append(seen, f.srv.Expect("analysis_complete", &seen))
 	}
 	got := fileEvents(seen)
 	if got[3] != "file_done" {

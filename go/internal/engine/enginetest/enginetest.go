@@ -157,18 +157,18 @@ func (e *Engine) Play(ctx context.Context, r engine.PlayRequest) error {
 	e.plays = append(e.plays, r)
 	e.seq++ // the reply
 	if strings.Contains(r.URI, "/bad") {
-		e.emit(engine.Event{Kind: "file_error", Slot: r.Slot, FileID: r.FileID, Error: "Could not determine type of stream"})
+		e.emit(engine.Event{Kind: engine.EventFileError, Slot: r.Slot, FileID: r.FileID, Error: "Could not determine type of stream"})
 		return nil
 	}
 	if isLive(r.URI) {
 		if strings.Contains(r.URI, "/404") {
-			e.emit(engine.Event{Kind: "stream_lost", Slot: r.Slot, FileID: r.FileID,
+			e.emit(engine.Event{Kind: engine.EventStreamLost, Slot: r.Slot, FileID: r.FileID,
 				Lost: &engine.StreamLost{Reason: NotFound, Attempt: 1}})
-			e.emit(engine.Event{Kind: "file_error", Slot: r.Slot, FileID: r.FileID, Error: NotFound})
+			e.emit(engine.Event{Kind: engine.EventFileError, Slot: r.Slot, FileID: r.FileID, Error: NotFound})
 			return nil
 		}
 		e.playing[r.Slot] = r
-		e.live[r.Slot] = &engine.LiveProgress{State: "connecting"}
+		e.live[r.Slot] = &engine.LiveProgress{State: engine.LiveConnecting}
 		if !strings.Contains(r.URI, "/connecting") {
 			e.connect(r.Slot)
 		}
@@ -176,7 +176,7 @@ func (e *Engine) Play(ctx context.Context, r engine.PlayRequest) error {
 	}
 	e.playing[r.Slot] = r
 	e.frames[r.Slot] = 0
-	e.emit(engine.Event{Kind: "file_started", Slot: r.Slot, FileID: r.FileID})
+	e.emit(engine.Event{Kind: engine.EventFileStarted, Slot: r.Slot, FileID: r.FileID})
 	if e.FileTime > 0 {
 		time.AfterFunc(e.FileTime, func() { e.Finish(r.Slot, r.FileID) })
 	}
@@ -193,14 +193,14 @@ func (e *Engine) Finish(slot int, fileID int64) {
 	}
 	delete(e.playing, slot)
 	delete(e.live, slot)
-	e.emit(engine.Event{Kind: "file_done", Slot: slot, FileID: fileID, Frames: 30})
+	e.emit(engine.Event{Kind: engine.EventFileDone, Slot: slot, FileID: fileID, Frames: 30})
 }
 
 // Connect gives a connecting live slot its first frame (file_started).
 func (e *Engine) Connect(slot int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if l := e.live[slot]; l != nil && l.State == "connecting" && !e.dead && !e.hung {
+	if l := e.live[slot]; l != nil && l.State == engine.LiveConnecting && !e.dead && !e.hung {
 		e.connect(slot)
 	}
 }
@@ -209,8 +209,8 @@ func (e *Engine) Connect(slot int) {
 func (e *Engine) connect(slot int) {
 	age := int64(0)
 	l := e.live[slot]
-	l.State, l.FPS, l.LastFrameAgeMS = "playing", 30, &age
-	e.emit(engine.Event{Kind: "file_started", Slot: slot, FileID: e.playing[slot].FileID})
+	l.State, l.FPS, l.LastFrameAgeMS = engine.LivePlaying, 30, &age
+	e.emit(engine.Event{Kind: engine.EventFileStarted, Slot: slot, FileID: e.playing[slot].FileID})
 }
 
 // LoseStream plays an outage of the live source on slot: stream_lost, then (unless
@@ -222,15 +222,15 @@ func (e *Engine) LoseStream(slot int, reason string, willRetry bool) {
 	if l == nil || e.dead || e.hung {
 		return
 	}
-	l.State, l.FPS = "reconnecting", 0
+	l.State, l.FPS = engine.LiveReconnecting, 0
 	age := int64(1000)
 	l.LastFrameAgeMS = &age
-	e.emit(engine.Event{Kind: "stream_lost", Slot: slot, FileID: r.FileID,
+	e.emit(engine.Event{Kind: engine.EventStreamLost, Slot: slot, FileID: r.FileID,
 		Lost: &engine.StreamLost{Reason: reason, WillRetry: willRetry, Attempt: 1, RetryInMS: 1000}})
 	if !willRetry {
 		delete(e.playing, slot)
 		delete(e.live, slot)
-		e.emit(engine.Event{Kind: "file_error", Slot: slot, FileID: r.FileID, Error: reason})
+		e.emit(engine.Event{Kind: engine.EventFileError, Slot: slot, FileID: r.FileID, Error: reason})
 	}
 }
 
@@ -239,13 +239,13 @@ func (e *Engine) ResumeStream(slot int, downMS int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	l, r := e.live[slot], e.playing[slot]
-	if l == nil || l.State != "reconnecting" || e.dead || e.hung {
+	if l == nil || l.State != engine.LiveReconnecting || e.dead || e.hung {
 		return
 	}
 	age := int64(0)
-	l.State, l.FPS, l.LastFrameAgeMS = "playing", 30, &age
+	l.State, l.FPS, l.LastFrameAgeMS = engine.LivePlaying, 30, &age
 	l.Reconnects++ // outages that ended in stream_resumed
-	e.emit(engine.Event{Kind: "stream_resumed", Slot: slot, FileID: r.FileID,
+	e.emit(engine.Event{Kind: engine.EventStreamResumed, Slot: slot, FileID: r.FileID,
 		Resumed: &engine.StreamResumed{DownMS: downMS, Attempts: 1, TrackerKept: true}})
 }
 
@@ -296,13 +296,13 @@ func (e *Engine) Progress(ctx context.Context) ([]engine.SlotProgress, error) {
 	e.seq++
 	out := make([]engine.SlotProgress, e.hello.Streams)
 	for i := range out {
-		out[i] = engine.SlotProgress{Slot: i, State: "idle"}
+		out[i] = engine.SlotProgress{Slot: i, State: engine.SlotIdle}
 		if r, ok := e.playing[i]; ok {
 			pos, dur := int64(500_000_000), int64(1_000_000_000)
-			if l := e.live[i]; !e.wedged[i] && (l == nil || l.State == "playing") {
+			if l := e.live[i]; !e.wedged[i] && (l == nil || l.State == engine.LivePlaying) {
 				e.frames[i]++
 			}
-			out[i] = engine.SlotProgress{Slot: i, State: "playing", FileID: &r.FileID, PositionNS: &pos, DurationNS: &dur,
+			out[i] = engine.SlotProgress{Slot: i, State: engine.SlotPlaying, FileID: &r.FileID, PositionNS: &pos, DurationNS: &dur,
 				Frames: e.frames[i]}
 			if l := e.live[i]; l != nil {
 				c := *l

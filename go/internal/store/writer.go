@@ -1,4 +1,4 @@
-package supervisor
+package store
 
 import (
 	"encoding/json"
@@ -13,9 +13,10 @@ type stateStore interface {
 	WriteState(data []byte) error
 }
 
-// stateWriter rewrites state.json off the loop: with 10,000s of queued files, encoding
-// and fsyncing the snapshot takes long enough to delay replies. The loop hands over
-// snapshots; only the newest waiting one is written.
+// stateWriter rewrites state.json off the caller's goroutine (the supervisor's loop):
+// with 10,000s of queued files, encoding and fsyncing the snapshot takes long enough to
+// delay replies. The store hands over snapshots; only the newest waiting one is
+// written.
 type stateWriter struct {
 	store stateStore
 	log   zerolog.Logger
@@ -27,7 +28,7 @@ type stateWriter struct {
 // maxStateDelay bounds how stale state.json can get behind the live state.
 const maxStateDelay = 2 * time.Second
 
-// delay is how long the loop waits after a change before taking the next snapshot:
+// delay is how long the store waits after a change before taking the next snapshot:
 // base, or ten times the last write (at most maxStateDelay), so that encoding and
 // writing a large state (100 ms for 40,000 files here) takes about a tenth of a core
 // at most.
@@ -75,7 +76,7 @@ func (w *stateWriter) run() {
 	}
 }
 
-// write writes v at once. The loop calls it only before the first put: the first
+// write writes v at once. The store calls it only before the first put: the first
 // snapshot must be on disk before the first journal line (journal.go).
 func (w *stateWriter) write(v snapshot) {
 	t0 := time.Now()
