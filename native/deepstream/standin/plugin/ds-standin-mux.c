@@ -5,10 +5,11 @@
  *   buffer much: a source waits while its pad is full).
  * - A batch takes up to batch-size frames: from each pad in the batch up to its share,
  *   batch-size ÷ pads in the batch (the documented legacy rule), or at most
- *   frames-per-source; it is pushed when every such pad has its share (or batch-size
- *   frames are there), else when batched-push-timeout has passed since a frame was first
- *   waiting. A pad is in the batch from when it is requested; EOS takes it out until it
- *   gets data again (an idle pad that never saw EOS holds every batch for the timeout).
+ *   frames-per-source; it is pushed when every such pad has its share, or all it has
+ *   before an EOS (or batch-size frames are there), else when batched-push-timeout has
+ *   passed since a frame was first waiting. A pad is in the batch from when it is
+ *   requested; EOS takes it out until it gets data again (an idle pad that never saw
+ *   EOS holds every batch for the timeout).
  * - eos-needs-flush (the default): a pad that got EOS takes no data and no custom event
  *   until a FLUSH_STOP, whatever STREAM_START or CAPS come after it (NVIDIA's own code
  *   always flushes a pad before reusing it; what the closed muxer does otherwise is
@@ -139,14 +140,17 @@ share (DsStandinMux *self, guint active)
   return MAX (1u, self->batch_size / MAX (1u, active));
 }
 
-/* Frames waiting at the head of a pad's queue, before any event. */
+/* Frames waiting at the head of a pad's queue, before any event; *last: no more can
+ * come before an EOS (the pad's share is then whatever it has). */
 static guint
-head_buffers (MuxPad *p)
+head_buffers (MuxPad *p, gboolean *last)
 {
   guint n = 0;
+  GList *l;
 
-  for (GList *l = p->items.head; l != NULL && GST_IS_BUFFER (l->data); l = l->next)
+  for (l = p->items.head; l != NULL && GST_IS_BUFFER (l->data); l = l->next)
     n++;
+  *last = l != NULL && GST_EVENT_TYPE (l->data) == GST_EVENT_EOS;
   return n;
 }
 
@@ -295,12 +299,13 @@ collect_loop (gpointer data)
     quota = share (self, active);
     for (guint i = 0; i < MAX_PADS; i++) {
       MuxPad *p = self->pads[i];
+      gboolean last;
       guint n;
       if (p == NULL)
         continue;
-      n = head_buffers (p);
+      n = head_buffers (p, &last);
       total += MIN (n, quota);
-      if (!p->eos && n < quota)
+      if (!p->eos && !last && n < quota)
         complete = FALSE;
     }
     if (total == 0) {
