@@ -79,7 +79,9 @@ func (w *stallWatch) slot(i int) *slotWatch {
 	return &w.slots[i]
 }
 
-// played starts watching file on slot: the engine accepted its play.
+// played starts watching file on slot: the engine accepted its play, so the slot was
+// idle and any stop of a stalled file there took (file ids are unique per camera only:
+// the stopped one is forgotten here, not compared later).
 func (w *stallWatch) played(slot int, file int64, now time.Time) {
 	s := w.slot(slot)
 	if s == nil {
@@ -87,6 +89,17 @@ func (w *stallWatch) played(slot int, file int64, now time.Time) {
 	}
 	s.active, s.file, s.frames, s.moved = true, file, 0, now
 	s.afterStall, s.nextAfterStall = s.nextAfterStall, false
+	s.stopping = false
+	if s.mark != nil && s.mark.Action == stallStopped {
+		s.mark = nil // handled: the slot plays on
+	}
+}
+
+// stopPending is true while slot's stalled file was told to stop and no reply or
+// accepted play has shown that the stop took.
+func (w *stallWatch) stopPending(slot int) bool {
+	s := w.slot(slot)
+	return s != nil && s.stopping
 }
 
 // activity restarts file's clock: the engine is handling it without frames (a live
@@ -170,9 +183,6 @@ func (w *stallWatch) observe(now time.Time, reply []engine.SlotProgress, current
 		}
 		if p.Frames != s.frames {
 			s.frames, s.moved = p.Frames, now
-			if s.mark != nil && s.mark.Action == stallStopped && s.mark.FileID != s.file {
-				s.mark = nil // the slot moves frames again
-			}
 			continue
 		}
 		quiet := now.Sub(s.moved)

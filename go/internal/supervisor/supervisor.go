@@ -415,6 +415,12 @@ func (l *loop) play(c analysis.Command) (analysis.Result, bool) {
 	case err == nil:
 		l.stalls.played(c.Slot, c.FileID, time.Now())
 		l.prom.played(c.Slot, c.FileID, sent)
+	case errors.As(err, &refused) && l.stalls.stopPending(c.Slot):
+		// The stalled file's stop did not take (the slot is still busy with it): failing
+		// this file, and the next, would burn the camera's queue. The pipeline is stuck.
+		l.log.Warn().Err(err).Int("slot", c.Slot).Int64("file_id", c.FileID).Msg("engine refused play after a stall stop")
+		l.eng.lost = &stallError{why: fmt.Sprintf("stream %d refused file %d while its stalled file was being stopped: %s",
+			c.Slot, c.FileID, refused.Message)}
 	case errors.As(err, &refused):
 		l.log.Warn().Err(err).Int("slot", c.Slot).Int64("file_id", c.FileID).Msg("engine refused play")
 		reason := "engine refused the file: " + refused.Message

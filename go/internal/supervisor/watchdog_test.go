@@ -155,7 +155,7 @@ func TestFakeTwoSlotsStalledRestartAtOnce(t *testing.T) {
 func TestFakeStopThatDoesNotTakeRestarts(t *testing.T) {
 	f := startFake(t, fakeOpts{streams: 1, restarts: 1, probe: testProbe, stall: testStall, stopGrace: 100 * time.Millisecond})
 	e := f.engine(0)
-	s, p := fileset(0, 1, filepath.Join(f.dir, "out"), 1, 2)
+	s, p := fileset(0, 1, filepath.Join(f.dir, "out"), 1, 2, 3)
 	f.srv.Send(s)
 	f.srv.Send(p)
 	playing(t, e, 0, 1)
@@ -163,8 +163,51 @@ func TestFakeStopThatDoesNotTakeRestarts(t *testing.T) {
 	e.Wedge(0, true)
 	var seen []map[string]any
 	crash := f.srv.Expect("engine_crashed", &seen)
-	if r, _ := crash["reason"].(string); !strings.Contains(r, "stream 0 still played file 1 100ms after it was stopped") {
+	if r, _ := crash["reason"].(string); !strings.Contains(r, "stream 0 refused file 2 while its stalled file was being stopped") {
 		t.Fatalf("engine_crashed %v", crash)
+	}
+	// File 2 met the slot still busy: it fails with the pipeline (not as bad input), and
+	// the rest of the camera's queue is kept for the new engine.
+	seen = append(seen, crash)
+	stop := autoFinish(f.engine(1), 0)
+	seen = append(seen, f.srv.Expect("analysis_complete", &seen))
+	stop()
+	for _, m := range seen {
+		r, _ := m["error_reason"].(string)
+		if m["type"] == "file_error" && m["file_id"] == float64(2) && !strings.Contains(r, "pipeline stalled") {
+			t.Fatalf("file 2: %v", m)
+		}
+	}
+	if got := fileEvents(seen); got[1] != "file_error" || got[2] != "file_error" || got[3] != "file_done" {
+		t.Fatalf("files: %v", got)
+	}
+}
+
+// A stalled file stopped, then a new camera on the slot whose first file has the same
+// id: the stop took (its play was accepted), so nothing escalates.
+func TestFakeStallThenSameFileIDOfNextCamera(t *testing.T) {
+	f := startFake(t, fakeOpts{streams: 1, restarts: 1, probe: testProbe, stall: testStall, stopGrace: 100 * time.Millisecond})
+	e := f.engine(0)
+	s, p := fileset(0, 1, filepath.Join(f.dir, "out"), 1)
+	f.srv.Send(s)
+	f.srv.Send(p)
+	playing(t, e, 0, 1)
+	e.Wedge(0, true)
+	var seen []map[string]any
+	if fe := f.srv.Expect("file_error", &seen); fe["file_id"] != float64(1) {
+		t.Fatalf("file_error %v", fe)
+	}
+	e.Wedge(0, false)
+	f.srv.Expect("analysis_complete", &seen)
+	s, p = fileset(0, 2, filepath.Join(f.dir, "out2"), 1)
+	f.srv.Send(s)
+	f.srv.Send(p)
+	playing(t, e, 0, 1)
+	deadline := time.Now().Add(5 * (100*time.Millisecond + testProbe))
+	for time.Now().Before(deadline) {
+		if fr, ok := f.srv.Next(time.Until(deadline)); ok && fr.Map()["type"] == "engine_crashed" {
+			t.Fatalf("escalated on the next camera's file 1: %v", fr.Map())
+		}
 	}
 }
 
