@@ -126,10 +126,13 @@ func (p *promStats) engineErrorClass(slot int, file int64, text string) string {
 func errorClass(text string) string {
 	switch {
 	case strings.HasPrefix(text, "stalled: "), strings.HasPrefix(text, "no video frame within "),
+		strings.HasPrefix(text, "the source did not start in time"),
 		strings.HasSuffix(text, "(output incomplete)"):
 		return promexport.ErrStalled
 	case strings.HasPrefix(text, "cannot open output "), strings.HasPrefix(text, "cannot write output "):
 		return promexport.ErrOutput
+	case strings.HasPrefix(text, "slot ") && strings.Contains(text, " busy"):
+		return promexport.ErrEngine // the engine and the state disagree on the slot
 	}
 	return promexport.ErrInput
 }
