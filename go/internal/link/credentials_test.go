@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -338,5 +339,46 @@ func TestClientCertificateSilentClose(t *testing.T) {
 				t.Errorf("Run: %v", err)
 			}
 		})
+	}
+}
+
+// TestRedirectNotFollowed: a server that answers the upgrade with a redirect is a
+// refusal; the token is never sent to where it points (net/http would resend it to
+// the same host whatever the scheme).
+func TestRedirectNotFollowed(t *testing.T) {
+	var mu sync.Mutex
+	var leaked []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+	})
+	mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		leaked = append(leaked, r.Header.Get("Authorization"))
+		mu.Unlock()
+		http.Error(w, "nothing here", http.StatusNotFound)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	rec := &logRec{}
+	cfg := fast("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", rec)
+	cfg.Credentials = credentials(wsauth.Config{Token: wsauth.Secret(goodToken)})
+	l := start(t, cfg)
+	waitFor(t, 5*time.Second, "two refusals", func() bool {
+		n := 0
+		for _, ln := range rec.with("link: handshake refused by server") {
+			if ln.fields["status"] == float64(http.StatusTemporaryRedirect) {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	if l.Connected() {
+		t.Fatal("connected through a redirect")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(leaked) != 0 {
+		t.Fatalf("the redirect was followed, Authorization %q", leaked)
 	}
 }

@@ -84,7 +84,11 @@ func (l *Link) dialOptions() (*attempt, error) {
 		return &tls.Certificate{}, nil // none acceptable: send none
 	}
 	tr := &http.Transport{Proxy: nil, DialContext: l.dialer.DialContext, TLSClientConfig: tc}
-	at.opts = &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}, HTTPHeader: hdr}
+	// No redirects: net/http would resend the bearer token to a redirect's target on the
+	// same host whatever its scheme (wss → http in clear). A 3xx is a refused upgrade.
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	at.opts = &websocket.DialOptions{
+		HTTPClient: &http.Client{Transport: tr, CheckRedirect: noRedirect}, HTTPHeader: hdr}
 	return at, nil
 }
 
