@@ -90,9 +90,6 @@ func (w *stallWatch) played(slot int, file int64, now time.Time) {
 	s.active, s.file, s.frames, s.moved = true, file, 0, now
 	s.afterStall, s.nextAfterStall = s.nextAfterStall, false
 	s.stopping = false
-	if s.mark != nil && s.mark.Action == stallStopped {
-		s.mark = nil // handled: the slot plays on
-	}
 }
 
 // stopPending is true while slot's stalled file was told to stop and no reply or
@@ -183,6 +180,11 @@ func (w *stallWatch) observe(now time.Time, reply []engine.SlotProgress, current
 		}
 		if p.Frames != s.frames {
 			s.frames, s.moved = p.Frames, now
+			if s.mark != nil && s.mark.Action == stallStopped {
+				// Handled: a file played after the stop moves frames (a stopped slot is
+				// watched again only once a play is accepted).
+				s.mark = nil
+			}
 			continue
 		}
 		quiet := now.Sub(s.moved)
