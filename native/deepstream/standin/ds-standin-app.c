@@ -412,6 +412,8 @@ write_stats (const gchar *path)
   json_builder_add_int_value (b, s.decoder_starts);
   json_builder_set_member_name (b, "batches");
   json_builder_add_int_value (b, s.batches);
+  json_builder_set_member_name (b, "timeout_pushes");
+  json_builder_add_int_value (b, s.timeout_pushes);
   json_builder_set_member_name (b, "frames");
   json_builder_add_int_value (b, s.frames);
   json_builder_set_member_name (b, "loop_gaps");

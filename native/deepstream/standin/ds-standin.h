@@ -33,6 +33,7 @@ typedef struct {
   gint flushes_forwarded;     /* per-pad flushes the muxer passed downstream */
   gint dropped_at_eos;        /* buffers a muxer pad refused while at EOS, not yet flushed */
   gint batches;
+  gint timeout_pushes;        /* batches pushed short because batched-push-timeout passed */
   gint64 frames;
   gint decoder_starts;        /* decoder sessions set up (one per file) */
 } DsStandinStats;

@@ -326,6 +326,7 @@ collect_loop (gpointer data)
             waiting_since + self->batched_push_timeout);
         continue;
       }
+      g_atomic_int_inc (&ds_standin_stats.timeout_pushes); /* waited out, pushed short */
     }
     waiting_since = -1;
     batch = take_batch (self, quota);

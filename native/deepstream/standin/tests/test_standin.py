@@ -287,17 +287,22 @@ def slot0_fps(e, clip, tmp_path, tag):
 
 @pytest.mark.skipif(asan(), reason="a throughput ratio, measured in the plain build")
 def test_idle_slots_do_not_throttle_the_busy_one(start, clips, tmp_path):
-    """1 of 4 slots busy reaches at least 0.9x the rate of a muxer with that pad only."""
+    """Idle slots never hold the busy one's batches: with 1 of 4 slots busy (4,000 frames),
+    next to nothing waits out batched-push-timeout (throttled, every batch would), and
+    the busy slot's rate is that of a muxer with its pad only, within what a shared
+    machine's noise allows (medians of 7 pairs range 0.77-1.16 there; make bench
+    reports the ratio; the throttle this guards against measured 0.01)."""
     rates = {"1 of 4": [], "1 pad": []}
     for run in range(7):  # alternated, a median of the pairs' ratios: the machine is shared
         for name, slots in (("1 of 4", 4), ("1 pad", 1)):
             e = start(slots=slots)
             rates[name].append(slot0_fps(e, clips["fps"], tmp_path, f"{name}-{run}"))
-            e.finish()
+            stats = e.finish()
+            assert stats["timeout_pushes"] * 50 <= stats["batches"], (name, stats)
     ratio = statistics.median(a / b for a, b in zip(rates["1 of 4"], rates["1 pad"]))
     print(f"slot 0 fps, medians of 7: 1 of 4 busy {statistics.median(rates['1 of 4']):.0f}, "
           f"one pad {statistics.median(rates['1 pad']):.0f}; median ratio {ratio:.2f}")
-    assert ratio >= 0.9
+    assert ratio >= 0.6
 
 
 @pytest.mark.parametrize("env, config, why", [
