@@ -17,6 +17,20 @@ def root(tmp_path_factory) -> str:
     return str(tmp_path_factory.mktemp("e2e"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_running(root):
+    """When the session ends (servers stopped, every test's instances killed), no process
+    it started is left: each names a file under root on its command line."""
+    yield
+    try:  # the last ones killed may take a moment to go
+        h.wait_until(lambda: not h.pids_naming(root), 5, "the killed processes to go")
+    except h.Timeout:
+        left = {pid: h.cmdline(pid) for pid in h.pids_naming(root)}
+        for pid in left:
+            h.kill_tree(pid)
+        pytest.fail(f"left running after the tests: {left}")
+
+
 @pytest.fixture(scope="session")
 def clips(root):
     return h.make_clips(os.path.join(root, "clips"))
@@ -63,6 +77,9 @@ class Launcher:
         self.config = config
         self.launched = []  # (client, app_id)
         self.extra_pids = []
+        # (pid, start time) of the launched processes, noted at launch: a test may stop its
+        # own server before cleanup, which then cannot ask it.
+        self.known = set()
 
     def new_id(self, name: str) -> str:
         return f"{name}-{next(_ids):03d}"
@@ -75,9 +92,20 @@ class Launcher:
         self.launched.append((srv.client, app_id))
         srv.client.launch(app_id, config_path or self.config(slots),
                           env=h.instance_env(self.root, **(env or {})))
+        self._note(srv.client, app_id)
         if wait:
             srv.client.wait_connected(app_id, timeout=30)
+            self._note(srv.client, app_id)
         return app_id
+
+    def _note(self, client, app_id: str) -> None:
+        try:
+            rec = client.instance(app_id)
+        except Exception:
+            return
+        for pid in (rec.get("process_id"), rec.get("pid")):
+            if pid and h.started(pid) is not None:
+                self.known.add((pid, h.started(pid)))
 
     def spawn_direct(self, name: str, slots: int = 3, env=None, server: h.Server = None,
                      wait: bool = True, ws_url: str = None):
@@ -113,6 +141,9 @@ class Launcher:
                     h.kill_tree(pid)
         for pid in self.extra_pids:
             if h.alive(pid):
+                h.kill_tree(pid)
+        for pid, start in self.known:
+            if h.started(pid) == start and h.alive(pid):
                 h.kill_tree(pid)
 
 

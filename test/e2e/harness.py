@@ -67,12 +67,33 @@ def alive(pid: int) -> bool:
     return stat[stat.rfind(")") + 2:].split()[0] != "Z"
 
 
+def started(pid: int):
+    """pid's start time (clock ticks since boot), None when it is gone: tells a process
+    from a later one that got its pid."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(")") + 2:].split()[19])
+
+
 def cmdline(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             return fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
     except OSError:
         return ""
+
+
+def pids_naming(text: str) -> List[int]:
+    """The live processes whose command line holds text (this one excepted)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid() and alive(int(entry)) \
+                and text in cmdline(int(entry)):
+            out.append(int(entry))
+    return out
 
 
 def kill_tree(pid: int, sig: int = signal.SIGKILL) -> None:
