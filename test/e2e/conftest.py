@@ -76,9 +76,8 @@ class Launcher:
         self.root = root
         self.config = config
         self.launched = []  # (client, app_id)
-        self.extra_pids = []
-        # (pid, start time) of the launched processes, noted at launch: a test may stop its
-        # own server before cleanup, which then cannot ask it.
+        # (pid, start time) of every process to kill at the end, noted as soon as known: a
+        # test may stop its own server before cleanup, which then cannot ask it.
         self.known = set()
 
     def new_id(self, name: str) -> str:
@@ -98,14 +97,20 @@ class Launcher:
             self._note(srv.client, app_id)
         return app_id
 
+    def own(self, pid: int) -> None:
+        """Kill pid (and what it started) at the end of the test."""
+        start = h.started(pid)
+        if start is not None:
+            self.known.add((pid, start))
+
     def _note(self, client, app_id: str) -> None:
         try:
             rec = client.instance(app_id)
         except Exception:
             return
         for pid in (rec.get("process_id"), rec.get("pid")):
-            if pid and h.started(pid) is not None:
-                self.known.add((pid, h.started(pid)))
+            if pid:
+                self.own(pid)
 
     def spawn_direct(self, name: str, slots: int = 3, env=None, server: h.Server = None,
                      wait: bool = True, ws_url: str = None):
@@ -122,7 +127,7 @@ class Launcher:
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 start_new_session=True)
         log.close()
-        self.extra_pids.append(proc.pid)
+        self.own(proc.pid)
         if wait:
             srv.client.wait_connected(app_id, timeout=30)
         return app_id, proc
@@ -132,16 +137,7 @@ class Launcher:
 
     def cleanup(self) -> None:
         for client, app_id in self.launched:
-            try:
-                rec = client.instance(app_id)
-            except Exception:
-                continue
-            for pid in (rec.get("process_id"), rec.get("pid")):
-                if pid and h.alive(pid):
-                    h.kill_tree(pid)
-        for pid in self.extra_pids:
-            if h.alive(pid):
-                h.kill_tree(pid)
+            self._note(client, app_id)  # a relaunch may have new ones
         for pid, start in self.known:
             if h.started(pid) == start and h.alive(pid):
                 h.kill_tree(pid)

@@ -57,25 +57,27 @@ def descendants(pid: int) -> List[int]:
     return out
 
 
-def alive(pid: int) -> bool:
-    """True while pid exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as fh:
-            stat = fh.read()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2:].split()[0] != "Z"
-
-
-def started(pid: int):
-    """pid's start time (clock ticks since boot), None when it is gone: tells a process
-    from a later one that got its pid."""
+def _stat(pid: int) -> Optional[List[str]]:
+    """The fields of /proc/pid/stat after the command name (state first), None if gone."""
     try:
         with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as fh:
             stat = fh.read()
     except OSError:
         return None
-    return int(stat[stat.rfind(")") + 2:].split()[19])
+    return stat[stat.rfind(")") + 2:].split()
+
+
+def alive(pid: int) -> bool:
+    """True while pid exists and is not a zombie."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def started(pid: int) -> Optional[int]:
+    """pid's start time (clock ticks since boot), None when it is gone: tells a process
+    from a later one that got its pid."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields is not None else None
 
 
 def cmdline(pid: int) -> str:

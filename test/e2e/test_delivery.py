@@ -117,7 +117,7 @@ def spawn_spec(launcher, spec: SpecServer, name: str) -> (str, subprocess.Popen)
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True)
     log.close()
-    launcher.extra_pids.append(proc.pid)
+    launcher.own(proc.pid)
     h.wait_until(lambda: spec.connected(app_id), 30, f"{app_id} to connect")
     return app_id, proc
 

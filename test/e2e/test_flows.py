@@ -65,7 +65,7 @@ def test_execute_ack_rejected_exits_4(launcher, server, root, config, binaries):
            "DS_ENGINE": h.ENGINE}
     proc = subprocess.Popen([h.SUPERVISOR, "-c", config(2)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    launcher.extra_pids.append(proc.pid)
+    launcher.own(proc.pid)
     assert proc.wait(timeout=30) == 4
     assert c.instance(other)["ack_error"] == "CONFIG_MISMATCH"
 
