@@ -105,6 +105,8 @@ struct _DsAdapter {
   GstElement *pipeline;
   GstBus *bus;
   GstPad *sink_pad;       /* after the tracker (or the last analytics stage) */
+  GstPad *mux_src;        /* the muxer's output: where a flush can no longer drop a reset */
+  gulong mux_src_probe;
   GThreadPool *stopper;   /* takes slots down to NULL off the main loop */
   gulong sink_probe;
   guint tick_id;
@@ -207,6 +209,19 @@ source_down (DsAdapterSlot *s)
  * FLUSH_STOP and an EOS are serialized: they take the pads' stream locks on the main
  * loop, as in NVIDIA's code, which the FLUSH_START has just made every streaming thread
  * there let go of. Main loop. */
+static void
+mux_pad_flushed (DsAdapterSlot *s)
+{
+  guint lost;
+
+  g_mutex_lock (&s->ad->lock);
+  lost = ds_track_slot_mux_flushed (&s->track);
+  g_mutex_unlock (&s->ad->lock);
+  if (lost > 0)
+    GST_INFO ("slot %u: %u stream reset(s) still in the muxer dropped by the flush",
+        s->index, lost);
+}
+
 static GstElement *
 flush_target (DsAdapterSlot *s)
 {
@@ -228,6 +243,7 @@ flush_slot (DsAdapterSlot *s)
     return;
   gst_element_send_event (target, gst_event_new_flush_start ());
   gst_element_send_event (target, gst_event_new_flush_stop (TRUE));
+  mux_pad_flushed (s);
   gst_pad_send_event (s->mux_pad, gst_event_new_eos ());
   g_mutex_lock (&s->ad->lock);
   s->mux_eos = TRUE; /* flushed, then out of the batch */
@@ -241,6 +257,7 @@ reopen_mux_pad (DsAdapterSlot *s)
 {
   gst_pad_send_event (s->mux_pad, gst_event_new_flush_start ());
   gst_pad_send_event (s->mux_pad, gst_event_new_flush_stop (TRUE));
+  mux_pad_flushed (s);
   GST_INFO ("slot %u: muxer pad flushed for the next file", s->index);
 }
 
@@ -310,6 +327,10 @@ source_release (DsAdapterSlot *s, gboolean preempt)
 static void
 send_stream_reset (DsAdapterSlot *s)
 {
+  /* Counted before it goes in: it may come out of the muxer before the send returns. */
+  g_mutex_lock (&s->ad->lock);
+  ds_track_slot_reset_sent (&s->track);
+  g_mutex_unlock (&s->ad->lock);
   if (gst_pad_send_event (s->mux_pad, gst_nvevent_new_stream_reset (s->index))) {
     GST_INFO ("slot %u: stream reset sent", s->index);
     return;
@@ -697,6 +718,27 @@ on_slot_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     if (type == GST_EVENT_EOS)
       schedule (ad, s, generation, now_ns (), NULL, on_source_eos);
     return GST_PAD_PROBE_OK; /* EOS: into the muxer, behind the file's last frame */
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* A stream reset out of the muxer is past any flush of its pad (ds_track_slot_mux_flushed). */
+static GstPadProbeReturn
+on_mux_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  DsAdapter *ad = user_data;
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+  guint source_id = G_MAXUINT;
+
+  (void) pad;
+  if ((gint) GST_EVENT_TYPE (ev) != (gint) GST_NVEVENT_STREAM_RESET
+      || g_atomic_int_get (&ad->detached))
+    return GST_PAD_PROBE_OK;
+  gst_nvevent_parse_stream_reset (ev, &source_id);
+  if (source_id < ad->n_slots) {
+    g_mutex_lock (&ad->lock);
+    ds_track_slot_mux_reset (&ad->slots[source_id].track);
+    g_mutex_unlock (&ad->lock);
   }
   return GST_PAD_PROBE_OK;
 }
@@ -1154,6 +1196,7 @@ adapter_release_pipeline_refs (DsAdapter *ad)
     g_clear_object (&ad->slots[i].mux_pad);
   }
   g_clear_object (&ad->sink_pad);
+  g_clear_object (&ad->mux_src);
   g_clear_object (&ad->bus);
 }
 
@@ -1423,6 +1466,10 @@ ds_app_hooks_attach (AppCtx **app_ctx, guint n_instances)
         ad, NULL);
   else
     g_warning ("no analytics output pad found: per-file output disabled");
+  ad->mux_src = gst_element_get_static_pad (app->pipeline.multi_src_bin.streammux, "src");
+  if (ad->mux_src != NULL)
+    ad->mux_src_probe = gst_pad_add_probe (ad->mux_src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+        on_mux_output, ad, NULL);
 
   /* Each file's EOS goes into the muxer, so every slot's pad is at EOS when all are idle:
    * the muxer must not forward that as a pipeline EOS (the shipped configs say
@@ -1462,6 +1509,8 @@ ds_app_hooks_detach (void)
   gst_bus_set_sync_handler (ad->bus, NULL, NULL, NULL);
   if (ad->sink_probe != 0)
     gst_pad_remove_probe (ad->sink_pad, ad->sink_probe);
+  if (ad->mux_src_probe != 0)
+    gst_pad_remove_probe (ad->mux_src, ad->mux_src_probe);
   if (ad->tick_id != 0)
     g_source_remove (ad->tick_id);
   if (ad->sigterm_id != 0)

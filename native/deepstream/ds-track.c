@@ -163,11 +163,45 @@ void
 ds_track_slot_reset_not_sent (DsTrackSlot *slot)
 {
   /* The reset asked for last: the ones ahead of any leftovers are still on their way. */
+  if (slot->resets_in_muxer > 0)
+    slot->resets_in_muxer--;
   if (slot->pending_resets > 0)
     slot->pending_resets--;
   if (slot->pending_resets == 0)
     slot->discard_since_ns = -1;
   slot->leftover_gate = MIN (slot->leftover_gate, slot->pending_resets);
+}
+
+void
+ds_track_slot_reset_sent (DsTrackSlot *slot)
+{
+  slot->resets_in_muxer++;
+}
+
+void
+ds_track_slot_mux_reset (DsTrackSlot *slot)
+{
+  /* None counted: one sent before a flush that the muxer had already taken in hand. It
+   * is ahead of the next reset and no frame of the slot is between them (the frames
+   * behind it were flushed), so it may settle one pending reset early. */
+  if (slot->resets_in_muxer > 0)
+    slot->resets_in_muxer--;
+}
+
+guint
+ds_track_slot_mux_flushed (DsTrackSlot *slot)
+{
+  guint lost = MIN (slot->resets_in_muxer, slot->pending_resets);
+
+  slot->resets_in_muxer = 0;
+  if (lost == 0)
+    return 0;
+  /* The lost ones are the last sent; a reset asked for but not sent yet stays. */
+  slot->pending_resets -= lost;
+  slot->leftover_gate = MIN (slot->leftover_gate, slot->pending_resets);
+  if (slot->pending_resets == 0)
+    slot->discard_since_ns = -1;
+  return lost;
 }
 
 gboolean

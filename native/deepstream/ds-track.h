@@ -60,7 +60,8 @@ typedef struct {
 
   /* sink side */
   guint64 seen;            /* frames of the current file that left the tracker */
-  guint pending_resets;    /* stream resets sent that have not left the tracker yet */
+  guint pending_resets;    /* stream resets asked for that have not left the tracker yet */
+  guint resets_in_muxer;   /* of those, sent into the muxer pad and not out of it yet */
   gint64 discard_since_ns; /* first frame discarded for a pending reset, -1 = none */
   gint64 drain_since_ns;   /* last sink progress while draining */
   guint64 leftover;        /* frames of ended files that may still leave the tracker */
@@ -120,6 +121,20 @@ void ds_track_slot_restart_camera (DsTrackSlot *slot, gboolean *send_reset);
 
 /* A reset that was asked for could not be sent: no leftover frames will be marked. */
 void ds_track_slot_reset_not_sent (DsTrackSlot *slot);
+
+/* The reset asked for goes into the slot's muxer pad now (before the send: it may come
+ * out of the muxer before the send returns; ds_track_slot_reset_not_sent when refused). */
+void ds_track_slot_reset_sent (DsTrackSlot *slot);
+
+/* A stream reset of this slot came out of the muxer. */
+void ds_track_slot_mux_reset (DsTrackSlot *slot);
+
+/* The slot's muxer pad was flushed. A flush drops what the pad still queues, serialized
+ * events included (GStreamer's rule for non-sticky events; the legacy muxer is closed):
+ * the resets that had not come out of the muxer yet will never leave the tracker, and
+ * the frames behind them are gone with them. They no longer hold the next file's frames
+ * back. Returns how many were dropped. */
+guint ds_track_slot_mux_flushed (DsTrackSlot *slot);
 
 /* One KITTI tracking label line (no newline) for an object of file frame `file_frame`:
  *   frame track_id type truncated occluded alpha left top right bottom

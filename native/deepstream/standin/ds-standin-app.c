@@ -408,6 +408,8 @@ write_stats (const gchar *path)
   json_builder_add_int_value (b, s.flushes_forwarded);
   json_builder_set_member_name (b, "dropped_at_eos");
   json_builder_add_int_value (b, s.dropped_at_eos);
+  json_builder_set_member_name (b, "resets_flushed");
+  json_builder_add_int_value (b, s.resets_flushed);
   json_builder_set_member_name (b, "decoder_starts");
   json_builder_add_int_value (b, s.decoder_starts);
   json_builder_set_member_name (b, "batches");

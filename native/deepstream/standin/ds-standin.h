@@ -32,6 +32,7 @@ typedef struct {
   gint64 surface_wait_max_ns; /* longest wait of a stopping decoder for its surfaces */
   gint flushes_forwarded;     /* per-pad flushes the muxer passed downstream */
   gint dropped_at_eos;        /* buffers a muxer pad refused while at EOS, not yet flushed */
+  gint resets_flushed;        /* stream resets a per-pad flush dropped from the pad's queue */
   gint batches;
   gint timeout_pushes;        /* batches pushed short because batched-push-timeout passed */
   gint64 frames;

@@ -504,6 +504,54 @@ test_late_frames_behind_pending_reset (Fixture *f, gconstpointer data)
   sink_frames (&f->slot, 1, DS_TRACK_SINK_COMPLETE);
 }
 
+/* A stop's flush met the new camera's reset still in the muxer: it is gone with the
+ * frames behind it; the next camera's frames are recorded behind its own reset. A reset
+ * that had left the muxer before the flush still holds the stopped file's frames back. */
+static void
+test_reset_lost_in_flush (Fixture *f, gconstpointer data)
+{
+  gboolean send_reset;
+  DsStopResult stop;
+  DsSlotDone done;
+
+  (void) data;
+  for (int out_before_flush = 0; out_before_flush < 2; out_before_flush++) {
+    play_frames (&f->slot, 1, TRUE, NULL, 3, &send_reset);
+    g_assert_true (send_reset);
+    ds_track_slot_reset_sent (&f->slot);
+    if (out_before_flush)
+      ds_track_slot_mux_reset (&f->slot);
+    g_assert_cmpuint (ds_track_slot_mux_flushed (&f->slot), ==, out_before_flush ? 0 : 1);
+    g_assert_cmpuint (ds_track_slot_mux_flushed (&f->slot), ==, 0); /* counted once */
+    ds_track_slot_stop (&f->slot, &stop, &send_reset);
+    g_assert_true (send_reset);
+    play_frames (&f->slot, 2, TRUE, NULL, 2, &send_reset);
+    g_assert_false (send_reset); /* the stop's reset goes in front of it */
+    ds_track_slot_reset_sent (&f->slot);
+    if (out_before_flush) {
+      ds_track_slot_sink_reset (&f->slot); /* file 1's, then its frames that got out */
+      g_assert_cmpint (ds_track_slot_sink_frame (&f->slot, 0, &car, 1, 0, 1000 * MS), ==,
+          DS_TRACK_SINK_DISCARDED);
+    }
+    ds_track_slot_mux_reset (&f->slot);
+    ds_track_slot_sink_reset (&f->slot);
+    g_assert_cmpuint (f->slot.pending_resets, ==, 0);
+    sink_frames (&f->slot, 2, DS_TRACK_SINK_RECORDED);
+    g_assert_true (ds_track_slot_source_end (&f->slot, NULL, 0));
+    g_assert_true (ds_track_slot_finish (&f->slot, &done));
+    g_assert_null (done.error);
+    g_assert_cmpuint (done.frames, ==, 2);
+    ds_slot_done_clear (&done);
+  }
+  /* A reset the pad refused was never in the muxer: a flush then drops nothing. */
+  play_frames (&f->slot, 3, TRUE, NULL, 1, &send_reset);
+  g_assert_true (send_reset);
+  ds_track_slot_reset_sent (&f->slot);
+  ds_track_slot_reset_not_sent (&f->slot);
+  g_assert_cmpuint (f->slot.pending_resets, ==, 0);
+  g_assert_cmpuint (ds_track_slot_mux_flushed (&f->slot), ==, 0);
+}
+
 static void
 test_check_tracker (void)
 {
@@ -684,6 +732,7 @@ main (int argc, char **argv)
   ADD ("late-frames-after-drain-deadline", test_late_frames_after_drain_deadline);
   ADD ("late-frames-behind-pending-reset", test_late_frames_behind_pending_reset);
   ADD ("reset-never-seen", test_reset_never_seen_times_out);
+  ADD ("reset-lost-in-flush", test_reset_lost_in_flush);
   ADD ("idle-frames-ignored", test_idle_frames_are_ignored);
   ADD ("restart-camera-mid-file", test_restart_camera_mid_file);
 #undef ADD

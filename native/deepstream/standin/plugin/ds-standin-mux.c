@@ -18,8 +18,11 @@
  *   frames; when every pad is at EOS an EOS follows unless drop-pipeline-eos.
  * - Serialized custom events (the stream reset) go downstream in order with the pad's
  *   frames, or ahead of the frames it has queued when reset-in-order=false.
- * - A per-pad flush drops that pad's queue and is not forwarded downstream, unless
- *   forward-flush=true (which then flushes every source's frames in flight).
+ * - A per-pad flush drops that pad's queue (stream resets queued there included) and is
+ *   not forwarded downstream, unless forward-flush=true (which then flushes every
+ *   source's frames in flight).
+ * - batch-copy-ms: the time spent on each batch (the legacy muxer copies the frames into
+ *   the batch surface); meanwhile nothing queued moves, events included.
  * - Input buffers are not copied: the batch holds them until it is released downstream.
  *
  * The stand-in switches take their defaults from [standin] (ds-standin-options.h); every
@@ -75,6 +78,7 @@ struct _DsStandinMux {
   gboolean reset_in_order;
   gboolean eos_needs_flush;
   guint frames_per_source;
+  guint batch_copy_ms;
   DsStandinProps accepted;
 };
 
@@ -87,7 +91,7 @@ G_DEFINE_TYPE (DsStandinMux, ds_standin_mux, GST_TYPE_ELEMENT)
 enum {
   PROP_0, PROP_BATCH_SIZE, PROP_BATCHED_PUSH_TIMEOUT, PROP_WIDTH, PROP_HEIGHT,
   PROP_DROP_PIPELINE_EOS, PROP_MAX_QUEUE, PROP_FORWARD_FLUSH, PROP_RESET_IN_ORDER,
-  PROP_EOS_NEEDS_FLUSH, PROP_FRAMES_PER_SOURCE, PROP_ACCEPTED
+  PROP_EOS_NEEDS_FLUSH, PROP_FRAMES_PER_SOURCE, PROP_BATCH_COPY_MS, PROP_ACCEPTED
 };
 
 /* What deepstream-app 7.1 may set besides the above (deepstream_streammux.c). */
@@ -108,14 +112,20 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink_%u",
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS ("video/x-raw(memory:NVMM)"));
 
-static void
+/* Returns how many stream resets it dropped. */
+static gint
 pad_drop_queue (MuxPad *p)
 {
   GstMiniObject *o;
+  gint resets = 0;
 
-  while ((o = g_queue_pop_head (&p->items)) != NULL)
+  while ((o = g_queue_pop_head (&p->items)) != NULL) {
+    if (GST_IS_EVENT (o) && (gint) GST_EVENT_TYPE (o) == (gint) GST_NVEVENT_STREAM_RESET)
+      resets++;
     gst_mini_object_unref (o);
+  }
   p->n_buffers = 0;
+  return resets;
 }
 
 /* ---------- the batching rule ---------- */
@@ -277,7 +287,7 @@ collect_loop (gpointer data)
   while (self->running) {
     GstEvent *ev;
     MuxPad *head_event = NULL;
-    guint active, quota, total = 0;
+    guint active, quota, total = 0, copy_ms;
     gboolean complete = TRUE;
     GstBuffer *batch;
 
@@ -330,8 +340,11 @@ collect_loop (gpointer data)
     }
     waiting_since = -1;
     batch = take_batch (self, quota);
+    copy_ms = self->batch_copy_ms;
     g_cond_broadcast (&self->cond); /* room in the pads' queues */
     g_mutex_unlock (&self->lock);
+    if (copy_ms > 0) /* meanwhile nothing queued moves, events included */
+      g_usleep ((gulong) copy_ms * 1000);
     g_mutex_lock (&self->push_lock);
     gst_pad_push (self->srcpad, batch); /* FLUSHING after a forwarded flush: dropped */
     g_mutex_unlock (&self->push_lock);
@@ -385,7 +398,7 @@ mux_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
     case GST_EVENT_FLUSH_START:
       g_mutex_lock (&self->lock);
       p->flushing = TRUE;
-      pad_drop_queue (p);
+      g_atomic_int_add (&ds_standin_stats.resets_flushed, pad_drop_queue (p));
       g_cond_broadcast (&self->cond);
       g_mutex_unlock (&self->lock);
       if (self->forward_flush) {
@@ -399,7 +412,7 @@ mux_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
       p->flushing = FALSE;
       p->eos = FALSE;
       p->closed = FALSE;
-      pad_drop_queue (p);
+      g_atomic_int_add (&ds_standin_stats.resets_flushed, pad_drop_queue (p));
       g_cond_broadcast (&self->cond);
       g_mutex_unlock (&self->lock);
       if (self->forward_flush) {
@@ -586,6 +599,9 @@ mux_set_property (GObject *object, guint id, const GValue *value, GParamSpec *ps
     case PROP_FRAMES_PER_SOURCE:
       self->frames_per_source = g_value_get_uint (value);
       break;
+    case PROP_BATCH_COPY_MS:
+      self->batch_copy_ms = g_value_get_uint (value);
+      break;
     default:
       if (!ds_standin_props_set (&self->accepted, id, value))
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, id, pspec);
@@ -630,6 +646,9 @@ mux_get_property (GObject *object, guint id, GValue *value, GParamSpec *pspec)
       break;
     case PROP_FRAMES_PER_SOURCE:
       g_value_set_uint (value, self->frames_per_source);
+      break;
+    case PROP_BATCH_COPY_MS:
+      g_value_set_uint (value, self->batch_copy_ms);
       break;
     default:
       if (!ds_standin_props_get (&self->accepted, id, value))
@@ -698,6 +717,10 @@ ds_standin_mux_class_init (DsStandinMuxClass *klass)
       g_param_spec_uint ("frames-per-source", "Frames per source",
           "Frames of one pad in a batch at most (0: batch-size / pads in the batch)",
           0, 1024, o->frames_per_source, rw));
+  g_object_class_install_property (oc, PROP_BATCH_COPY_MS,
+      g_param_spec_uint ("batch-copy-ms", "Batch copy ms",
+          "Time spent on each batch (the copy into the batch surface), queues waiting",
+          0, 10000, o->batch_copy_ms, rw));
   ds_standin_props_install (oc, PROP_ACCEPTED, accepted_props,
       G_N_ELEMENTS (accepted_props));
   ec->change_state = mux_change_state;
@@ -725,6 +748,7 @@ ds_standin_mux_init (DsStandinMux *self)
   self->reset_in_order = o->reset_in_order;
   self->eos_needs_flush = o->eos_needs_flush;
   self->frames_per_source = o->frames_per_source;
+  self->batch_copy_ms = o->batch_copy_ms;
   ds_standin_props_init (&self->accepted, PROP_ACCEPTED, accepted_props,
       G_N_ELEMENTS (accepted_props));
   self->srcpad = gst_pad_new_from_static_template (&src_template, "src");

@@ -22,6 +22,7 @@ static const Key keys[] = {
   OPT ("forward-flush", forward_flush, TRUE, 0),
   OPT ("reset-in-order", reset_in_order, TRUE, 1),
   OPT ("max-queue", max_queue, FALSE, 2),
+  OPT ("batch-copy-ms", batch_copy_ms, FALSE, 0),
   OPT ("decoder-create-ms", decoder_create_ms, FALSE, 100),
   OPT ("poison", poison, TRUE, 0),
   OPT ("max-surfaces", max_surfaces, FALSE, 16),

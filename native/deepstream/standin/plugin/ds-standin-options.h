@@ -17,6 +17,7 @@ typedef struct {
   gboolean forward_flush;     /* a pad's flush goes downstream, flushing every source */
   gboolean reset_in_order;    /* a stream reset stays behind the pad's queued frames */
   guint max_queue;            /* frames a pad may have waiting (at least its share of a batch) */
+  guint batch_copy_ms;        /* time spent on each batch (the copy into the batch surface) */
   /* nvv4l2decoder */
   guint decoder_create_ms;    /* cost of a decoder session, paid on every file */
   gboolean poison;            /* stopping takes surfaces back at once instead of waiting */

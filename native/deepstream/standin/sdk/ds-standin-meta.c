@@ -38,6 +38,7 @@ ds_standin_stats_get (void)
   s.surfaces_poisoned = g_atomic_int_get (&ds_standin_stats.surfaces_poisoned);
   s.flushes_forwarded = g_atomic_int_get (&ds_standin_stats.flushes_forwarded);
   s.dropped_at_eos = g_atomic_int_get (&ds_standin_stats.dropped_at_eos);
+  s.resets_flushed = g_atomic_int_get (&ds_standin_stats.resets_flushed);
   s.batches = g_atomic_int_get (&ds_standin_stats.batches);
   s.timeout_pushes = g_atomic_int_get (&ds_standin_stats.timeout_pushes);
   s.decoder_starts = g_atomic_int_get (&ds_standin_stats.decoder_starts);
