@@ -115,6 +115,7 @@ ds_track_slot_sink_frame (DsTrackSlot *slot, gint64 pts_ns,
     g_warning ("stream reset not seen after the tracker within %" G_GINT64_FORMAT
         " ms; attributing frames again", reset_timeout_ns / 1000000);
     slot->pending_resets = 0;
+    slot->resets_in_muxer = 0; /* given up with them */
     slot->leftover_gate = 0;
     slot->discard_since_ns = -1;
   }
