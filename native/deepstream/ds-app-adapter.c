@@ -199,16 +199,7 @@ source_down (DsAdapterSlot *s)
     gst_pad_send_event (s->mux_pad, gst_event_new_eos ());
 }
 
-/* Pre-empts the slot's file as the stock reset_source_pipeline does: FLUSH_START so a
- * streaming thread blocked downstream lets go, FLUSH_STOP(reset) right after it, both
- * through the slot's last element into the muxer pad; then EOS into the pad at once, so
- * it leaves the batch now rather than when the source is down (a decoder may take long
- * to get there, and an idle pad in the batch holds every other slot's batches); the
- * source goes to NULL after that. Whatever the dying source still pushes meanwhile is
- * dropped before the flushed pads (`closing`), so nothing meets the pad's EOS. A
- * FLUSH_STOP and an EOS are serialized: they take the pads' stream locks on the main
- * loop, as in NVIDIA's code, which the FLUSH_START has just made every streaming thread
- * there let go of. Main loop. */
+/* After any flush of the slot's muxer pad: the resets still queued there are gone. */
 static void
 mux_pad_flushed (DsAdapterSlot *s)
 {
@@ -222,6 +213,16 @@ mux_pad_flushed (DsAdapterSlot *s)
         s->index, lost);
 }
 
+/* Pre-empts the slot's file as the stock reset_source_pipeline does: FLUSH_START so a
+ * streaming thread blocked downstream lets go, FLUSH_STOP(reset) right after it, both
+ * through the slot's last element into the muxer pad; then EOS into the pad at once, so
+ * it leaves the batch now rather than when the source is down (a decoder may take long
+ * to get there, and an idle pad in the batch holds every other slot's batches); the
+ * source goes to NULL after that. Whatever the dying source still pushes meanwhile is
+ * dropped before the flushed pads (`closing`), so nothing meets the pad's EOS. A
+ * FLUSH_STOP and an EOS are serialized: they take the pads' stream locks on the main
+ * loop, as in NVIDIA's code, which the FLUSH_START has just made every streaming thread
+ * there let go of. Main loop. */
 static GstElement *
 flush_target (DsAdapterSlot *s)
 {
