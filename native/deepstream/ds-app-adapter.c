@@ -723,24 +723,32 @@ on_slot_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
   return GST_PAD_PROBE_OK;
 }
 
+/* The slot a stream reset event is for, or NULL for any other event. */
+static DsAdapterSlot *
+reset_slot (DsAdapter *ad, GstEvent *ev)
+{
+  guint source_id = G_MAXUINT;
+
+  if ((gint) GST_EVENT_TYPE (ev) != (gint) GST_NVEVENT_STREAM_RESET)
+    return NULL;
+  gst_nvevent_parse_stream_reset (ev, &source_id);
+  return source_id < ad->n_slots ? &ad->slots[source_id] : NULL;
+}
+
 /* A stream reset out of the muxer is past any flush of its pad (ds_track_slot_mux_flushed). */
 static GstPadProbeReturn
 on_mux_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
   DsAdapter *ad = user_data;
-  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
-  guint source_id = G_MAXUINT;
+  DsAdapterSlot *s;
 
   (void) pad;
-  if ((gint) GST_EVENT_TYPE (ev) != (gint) GST_NVEVENT_STREAM_RESET
-      || g_atomic_int_get (&ad->detached))
+  if (g_atomic_int_get (&ad->detached)
+      || (s = reset_slot (ad, GST_PAD_PROBE_INFO_EVENT (info))) == NULL)
     return GST_PAD_PROBE_OK;
-  gst_nvevent_parse_stream_reset (ev, &source_id);
-  if (source_id < ad->n_slots) {
-    g_mutex_lock (&ad->lock);
-    ds_track_slot_mux_reset (&ad->slots[source_id].track);
-    g_mutex_unlock (&ad->lock);
-  }
+  g_mutex_lock (&ad->lock);
+  ds_track_slot_mux_reset (&s->track);
+  g_mutex_unlock (&ad->lock);
   return GST_PAD_PROBE_OK;
 }
 
@@ -820,15 +828,11 @@ on_tracker_output (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
         "\"Muxer pads\")");
 
   if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
-    GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
-    if ((gint) GST_EVENT_TYPE (ev) == (gint) GST_NVEVENT_STREAM_RESET) {
-      guint source_id = G_MAXUINT;
-      gst_nvevent_parse_stream_reset (ev, &source_id);
-      if (source_id < ad->n_slots) {
-        g_mutex_lock (&ad->lock);
-        ds_track_slot_sink_reset (&ad->slots[source_id].track);
-        g_mutex_unlock (&ad->lock);
-      }
+    DsAdapterSlot *s = reset_slot (ad, GST_PAD_PROBE_INFO_EVENT (info));
+    if (s != NULL) {
+      g_mutex_lock (&ad->lock);
+      ds_track_slot_sink_reset (&s->track);
+      g_mutex_unlock (&ad->lock);
     }
   }
   return GST_PAD_PROBE_OK;
