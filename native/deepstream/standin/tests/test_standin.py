@@ -113,8 +113,8 @@ def test_a_reset_the_stop_flushed_away_does_not_hold_the_next_camera_back(
     e = start(batch_copy_ms=100)
     c = e.client
     play(c, 1, 100, clips["fps"], tmp_path / "busy.txt", new_camera=True)
-    stopped_ids = set()
-    for k in range(3):
+    stopped_ids, stops = set(), 3
+    for k in range(stops):
         play(c, 0, 10 * k + 1, clips["long"], tmp_path / f"stopped{k}.txt", new_camera=True)
         c.wait_event(lambda ev: ev.get("event") == "file_started"
                      and ev.get("file_id") == 10 * k + 1)
@@ -130,7 +130,7 @@ def test_a_reset_the_stop_flushed_away_does_not_hold_the_next_camera_back(
     # Without a flush that met a queued reset the test proves nothing: a reset that
     # overtakes the queue, or a muxer whose pads the adapter never flushes, has none.
     if variant.get("reset_in_order", 1) and not variant.get("forward_flush", 0):
-        print(f"resets flushed: {stats['resets_flushed']} of 3")
+        print(f"resets flushed: {stats['resets_flushed']} of {stops}")
         assert stats["resets_flushed"] >= 1, stats
 
 
